@@ -1,0 +1,123 @@
+//! The one way snap puts a file into the repository: [`atomic_write`].
+//!
+//! A file is written under a temporary name in the same filesystem, flushed
+//! with `fsync`, renamed over its final name, and the directory holding the
+//! final name is flushed too, so after a crash the file is either wholly
+//! there or not there at all.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// Writes `bytes` to `dest` atomically and durably.
+///
+/// The temporary file is created in `tmp_dir`, which must be on the same
+/// filesystem as `dest` (the repository's `tmp/`, or the destination's own
+/// directory). On any error the temporary file is removed and `dest` is left
+/// as it was.
+///
+/// # Errors
+/// [`Error::Io`] naming the file that could not be written, synced or renamed.
+pub fn atomic_write(tmp_dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> {
+    atomic_write_with(tmp_dir, dest, |f| f.write_all(bytes))
+}
+
+/// Like [`atomic_write`], but the content is produced by `fill`, which writes
+/// into the temporary file (for content too large to hold in memory).
+///
+/// # Errors
+/// [`Error::Io`] naming the file that could not be written, synced or renamed.
+pub fn atomic_write_with(
+    tmp_dir: &Path,
+    dest: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<()> {
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(tmp_dir)
+        .map_err(|e| Error::io(tmp_dir, e))?;
+    fill(tmp.as_file_mut()).map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
+    sync_dir(parent)
+}
+
+/// Flushes a directory so that renames and creations inside it are durable.
+///
+/// # Errors
+/// [`Error::Io`] naming the directory.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let d = File::open(dir).map_err(|e| Error::io(dir, e))?;
+    d.sync_all().map_err(|e| Error::io(dir, e))
+}
+
+/// Creates `dir` (and its parents) and flushes its parent so the new entry is
+/// durable. Does nothing when it already exists.
+///
+/// # Errors
+/// [`Error::Io`] naming the directory.
+pub fn create_dir_durable(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+/// Opens a file for reading, naming it in the error.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn open_read(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Removes a file and flushes its directory; a file already gone is fine.
+///
+/// # Errors
+/// [`Error::Io`] naming the file or directory.
+pub fn remove_durable(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(path, e)),
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().join("tmp");
+        fs::create_dir(&tmp).unwrap();
+        let dest = dir.path().join("f");
+        atomic_write(&tmp, &dest, b"one").unwrap();
+        atomic_write(&tmp, &dest, b"two").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"two");
+        assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn failed_fill_leaves_destination_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f");
+        fs::write(&dest, b"old").unwrap();
+        let r = atomic_write_with(dir.path(), &dest, |_| Err(io::Error::other("boom")));
+        assert!(r.is_err());
+        assert_eq!(fs::read(&dest).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
