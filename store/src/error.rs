@@ -146,8 +146,10 @@ impl Error {
     pub fn is_no_space(&self) -> bool {
         match self {
             Error::NoSpace { .. } => true,
-            Error::Io { source, .. } => source.kind() == io::ErrorKind::StorageFull
-                || source.kind() == io::ErrorKind::QuotaExceeded,
+            Error::Io { source, .. } => {
+                source.kind() == io::ErrorKind::StorageFull
+                    || source.kind() == io::ErrorKind::QuotaExceeded
+            }
             _ => false,
         }
     }

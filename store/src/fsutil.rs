@@ -39,7 +39,9 @@ pub fn atomic_write_with(
         .tempfile_in(tmp_dir)
         .map_err(|e| Error::io(tmp_dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| Error::io(tmp.path(), e))?;
     let parent = dest.parent().unwrap_or(Path::new("."));
     tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
     sync_dir(parent)

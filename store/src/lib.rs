@@ -6,11 +6,38 @@
 //! only a cache and can always be rebuilt from the packs. Snapshot records
 //! are opaque bytes stored as immutable files. Knows nothing about files,
 //! folders or profiles: that is `snap-engine`'s job.
+//!
+//! ```
+//! use snap_store::{BlobKind, OpenOptions, Repository, InitOptions};
+//! # fn main() -> snap_store::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! Repository::init(dir.path(), &InitOptions::default())?;
+//! let repo = Repository::open(dir.path(), &OpenOptions::shared("example"))?;
+//! let writer = repo.writer();
+//! let (id, new) = writer.put(BlobKind::Data, b"hello")?;
+//! assert!(new);
+//! writer.finish()?;
+//! assert_eq!(repo.read_blob(&id)?, b"hello");
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
 
+pub mod check;
+pub mod codec;
+pub mod config;
 pub mod error;
 pub mod fsutil;
 pub mod id;
+pub mod index;
+pub mod lock;
+pub mod pack;
+pub mod repo;
 
+pub use check::{check, CheckOptions, CheckReport, Problem};
+pub use config::{ChunkerParams, Compression, Config, InitOptions};
 pub use error::{Error, Result};
-pub use id::{BlobId, PackId, SnapshotId};
+pub use id::{resolve_prefix, BlobId, PackId, SnapshotId};
+pub use index::rebuild::RebuildReport;
+pub use lock::{LockGuard, LockMode};
+pub use pack::{BlobKind, BlobWriter, PackEntry, WriteStats};
+pub use repo::{layout, OpenOptions, Repository, Stats};

@@ -1,0 +1,89 @@
+//! Blob codecs: how a blob's plaintext becomes the bytes stored in a pack.
+//!
+//! Codec byte values (stored per blob in the pack header):
+//! `0` raw, `1` zstd. Bit 7 (`0x80`) is reserved for AES-256-GCM encryption
+//! layered over either; this version refuses it.
+
+/// Stored as-is.
+pub const RAW: u8 = 0;
+/// A single zstd frame.
+pub const ZSTD: u8 = 1;
+/// Reserved flag: the stored bytes are encrypted.
+pub const ENCRYPTED_FLAG: u8 = 0x80;
+
+/// A blob is compressed only when that saves at least this fraction (1/32 ≈ 3%).
+const MIN_SAVING_DIVISOR: usize = 32;
+/// Blobs larger than this are first sampled, so incompressible data (images,
+/// archives) costs one small trial instead of a full compression.
+const SAMPLE: usize = 16 * 1024;
+
+/// Encodes a blob: zstd at `level` when it saves space, raw otherwise.
+/// Returns the codec byte and the stored bytes.
+pub fn encode(level: i32, data: &[u8]) -> (u8, Vec<u8>) {
+    if data.len() < 64 {
+        return (RAW, data.to_vec());
+    }
+    if data.len() > 4 * SAMPLE {
+        let sample = &data[..SAMPLE];
+        match zstd::bulk::compress(sample, 1) {
+            Ok(c) if c.len() + c.len() / MIN_SAVING_DIVISOR < sample.len() => {}
+            _ => return (RAW, data.to_vec()),
+        }
+    }
+    match zstd::bulk::compress(data, level) {
+        Ok(c) if c.len() + data.len() / MIN_SAVING_DIVISOR <= data.len() => (ZSTD, c),
+        _ => (RAW, data.to_vec()),
+    }
+}
+
+/// Decodes stored bytes back into the plaintext of `raw_len` bytes.
+///
+/// # Errors
+/// A `String` describing the failure (unknown codec, bad frame, wrong
+/// length); the caller wraps it with the blob and pack names.
+pub fn decode(codec: u8, stored: &[u8], raw_len: usize) -> Result<Vec<u8>, String> {
+    let out = match codec {
+        RAW => stored.to_vec(),
+        ZSTD => zstd::bulk::decompress(stored, raw_len).map_err(|e| format!("zstd: {e}"))?,
+        c if c & ENCRYPTED_FLAG != 0 => {
+            return Err("encrypted blob, which this build does not support".into())
+        }
+        c => return Err(format!("unknown codec {c}")),
+    };
+    if out.len() != raw_len {
+        return Err(format!("decoded {} bytes, expected {raw_len}", out.len()));
+    }
+    Ok(out)
+}
+
+/// Checks a codec byte without decoding.
+pub fn known(codec: u8) -> bool {
+    codec == RAW || codec == ZSTD
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compressible_is_compressed_random_is_raw() {
+        let text = b"{\"setting\": true, \"value\": 42}\n".repeat(1000);
+        let (c, s) = encode(3, &text);
+        assert_eq!(c, ZSTD);
+        assert!(s.len() < text.len() / 10);
+        assert_eq!(decode(c, &s, text.len()).unwrap(), text);
+
+        let mut noise = vec![0u8; 200_000];
+        blake3::Hasher::new().finalize_xof().fill(&mut noise);
+        let (c, s) = encode(3, &noise);
+        assert_eq!(c, RAW);
+        assert_eq!(decode(c, &s, noise.len()).unwrap(), noise);
+    }
+
+    #[test]
+    fn decode_refuses_unknown_and_wrong_length() {
+        assert!(decode(7, b"x", 1).is_err());
+        assert!(decode(RAW | ENCRYPTED_FLAG, b"x", 1).is_err());
+        assert!(decode(RAW, b"xy", 1).is_err());
+    }
+}

@@ -1,0 +1,410 @@
+//! The SQLite index: a cache of which blob is where, which snapshots exist,
+//! and the engine's disposable stat cache. Derived only from `packs/` and
+//! `snapshots/`; see [`rebuild`] for how it is recreated.
+
+pub mod rebuild;
+mod schema;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+use crate::id::{BlobId, PackId, SnapshotId};
+use crate::pack::{BlobKind, PackEntry};
+
+pub use schema::SCHEMA_VERSION;
+
+/// Where a blob is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobLocation {
+    /// The pack holding it.
+    pub pack: PackId,
+    /// Its header entry.
+    pub entry: PackEntry,
+}
+
+/// An open index connection.
+pub struct Index {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn packid(b: Vec<u8>) -> rusqlite::Result<PackId> {
+    PackId::from_slice(&b).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+    })
+}
+
+fn blobid(b: Vec<u8>) -> rusqlite::Result<BlobId> {
+    BlobId::from_slice(&b).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, Box::new(e))
+    })
+}
+
+impl Index {
+    /// Opens an existing index and checks its schema version and that its
+    /// tables can be read; any failure means "rebuild it".
+    ///
+    /// # Errors
+    /// [`Error::Index`] or [`Error::UnsupportedVersion`].
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .map_err(|e| Error::Index {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let idx = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        idx.configure()?;
+        let v: i64 = idx
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| idx.err(e))?;
+        if v != SCHEMA_VERSION {
+            return Err(Error::UnsupportedVersion {
+                what: "index",
+                path: path.to_path_buf(),
+                found: v as u64,
+                supported: SCHEMA_VERSION as u64,
+            });
+        }
+        // Touch every table so a damaged file fails here, not mid-operation.
+        for t in ["packs", "blobs", "snapshots", "stat_cache"] {
+            idx.conn
+                .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(|e| idx.err(e))?;
+        }
+        Ok(idx)
+    }
+
+    /// Creates a new, empty index at `path` (which must not exist).
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn create(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path).map_err(|e| Error::Index {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        let idx = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        idx.conn
+            .execute_batch(schema::CREATE)
+            .map_err(|e| idx.err(e))?;
+        idx.configure()?;
+        Ok(idx)
+    }
+
+    fn configure(&self) -> Result<()> {
+        self.conn
+            .busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+            .map_err(|e| self.err(e))
+    }
+
+    fn err(&self, source: rusqlite::Error) -> Error {
+        Error::Index {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Closes the connection, checkpointing the WAL into the main file.
+    pub fn close(self) -> Result<()> {
+        let path = self.path.clone();
+        self.conn
+            .close()
+            .map_err(|(_, e)| Error::Index { path, source: e })
+    }
+
+    /// Records packs and their entries in one transaction. Entries whose blob
+    /// is already indexed (from another pack) are kept as the first copy.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn add_packs(&mut self, packs: &[(PackId, u64, Vec<PackEntry>)]) -> Result<()> {
+        let path = self.path.clone();
+        let e = |source| Error::Index {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut ins_pack = tx
+                .prepare_cached("INSERT OR IGNORE INTO packs(id, size) VALUES (?1, ?2)")
+                .map_err(e)?;
+            let mut get_num = tx
+                .prepare_cached("SELECT num FROM packs WHERE id = ?1")
+                .map_err(e)?;
+            let mut ins_blob = tx
+                .prepare_cached("INSERT OR IGNORE INTO blobs(id, pack, offset, stored_len, raw_len, kind, codec) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .map_err(e)?;
+            for (id, size, entries) in packs {
+                ins_pack
+                    .execute(params![&id.0[..], *size as i64])
+                    .map_err(e)?;
+                let num: i64 = get_num.query_row([&id.0[..]], |r| r.get(0)).map_err(e)?;
+                for b in entries {
+                    ins_blob
+                        .execute(params![
+                            &b.id.0[..],
+                            num,
+                            b.offset as i64,
+                            b.stored_len,
+                            b.raw_len,
+                            b.kind.to_byte(),
+                            b.codec
+                        ])
+                        .map_err(e)?;
+                }
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Where `id` is stored, if it is.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn locate(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT p.id, b.offset, b.stored_len, b.raw_len, b.kind, b.codec FROM blobs b JOIN packs p ON p.num = b.pack WHERE b.id = ?1")
+            .map_err(|e| self.err(e))?;
+        st.query_row([&id.0[..]], |r| {
+            let kind: u8 = r.get(4)?;
+            Ok(BlobLocation {
+                pack: packid(r.get(0)?)?,
+                entry: PackEntry {
+                    id: *id,
+                    kind: BlobKind::from_byte(kind).unwrap_or(BlobKind::Data),
+                    codec: r.get(5)?,
+                    offset: r.get::<_, i64>(1)? as u64,
+                    stored_len: r.get(2)?,
+                    raw_len: r.get(3)?,
+                },
+            })
+        })
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Whether `id` is stored.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn contains(&self, id: &BlobId) -> Result<bool> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")
+            .map_err(|e| self.err(e))?;
+        st.exists([&id.0[..]]).map_err(|e| self.err(e))
+    }
+
+    /// Every indexed pack with its size in bytes.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn packs(&self) -> Result<Vec<(PackId, u64)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, size FROM packs ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| Ok((packid(r.get(0)?)?, r.get::<_, i64>(1)? as u64)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The entries the index holds for one pack, by offset.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn pack_entries(&self, pack: &PackId) -> Result<Vec<PackEntry>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT b.id, b.offset, b.stored_len, b.raw_len, b.kind, b.codec FROM blobs b JOIN packs p ON p.num = b.pack WHERE p.id = ?1 ORDER BY b.offset")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([&pack.0[..]], |r| {
+                let kind: u8 = r.get(4)?;
+                Ok(PackEntry {
+                    id: blobid(r.get(0)?)?,
+                    kind: BlobKind::from_byte(kind).unwrap_or(BlobKind::Data),
+                    codec: r.get(5)?,
+                    offset: r.get::<_, i64>(1)? as u64,
+                    stored_len: r.get(2)?,
+                    raw_len: r.get(3)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets packs (after they were deleted or found missing) and their blobs.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn remove_packs(&mut self, ids: &[PackId]) -> Result<()> {
+        let path = self.path.clone();
+        let e = |source| Error::Index {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        for id in ids {
+            tx.execute(
+                "DELETE FROM blobs WHERE pack = (SELECT num FROM packs WHERE id = ?1)",
+                [&id.0[..]],
+            )
+            .map_err(e)?;
+            tx.execute("DELETE FROM packs WHERE id = ?1", [&id.0[..]])
+                .map_err(e)?;
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Totals: (packs, pack bytes, blobs, stored bytes, raw bytes).
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn totals(&self) -> Result<(u64, u64, u64, u64, u64)> {
+        let (p, pb): (i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(size),0) FROM packs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        let (b, sb, rb): (i64, i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(stored_len),0), coalesce(sum(raw_len),0) FROM blobs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((p as u64, pb as u64, b as u64, sb as u64, rb as u64))
+    }
+
+    /// Records a snapshot and its record bytes.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn add_snapshot(&self, id: &SnapshotId, record: &[u8]) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO snapshots(id, record) VALUES (?1, ?2)",
+                params![&id.0[..], record],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets a snapshot.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM snapshots WHERE id = ?1", [&id.0[..]])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every snapshot with its record bytes.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Vec<u8>)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, record FROM snapshots ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                let b: Vec<u8> = r.get(0)?;
+                let id = SnapshotId::from_slice(&b).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        0,
+                        rusqlite::types::Type::Blob,
+                        Box::new(e),
+                    )
+                })?;
+                Ok((id, r.get(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every stat-cache entry of a profile: (path bytes, entry bytes).
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_load(&self, profile: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT path, entry FROM stat_cache WHERE profile = ?1")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([profile], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Replaces a profile's stat cache in one transaction.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_replace(
+        &mut self,
+        profile: &str,
+        entries: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<()> {
+        let path = self.path.clone();
+        let e = |source| Error::Index {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        tx.execute("DELETE FROM stat_cache WHERE profile = ?1", [profile])
+            .map_err(e)?;
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO stat_cache(profile, path, entry) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(e)?;
+            for (p, v) in entries {
+                ins.execute(params![profile, p, v]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Empties the stat cache of every profile (after gc: cached blob ids may
+    /// no longer be stored).
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_clear(&self) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM stat_cache", [])
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+}

@@ -1,0 +1,95 @@
+//! Recreating the index from `packs/` and `snapshots/` alone.
+
+use std::fs;
+use std::path::Path;
+
+use super::Index;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::id::SnapshotId;
+use crate::pack::reader;
+use crate::repo::{layout, list_pack_files, list_snapshot_files};
+
+/// What a rebuild found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RebuildReport {
+    /// Packs indexed.
+    pub packs: u64,
+    /// Blob entries indexed.
+    pub blobs: u64,
+    /// Snapshots indexed.
+    pub snapshots: u64,
+    /// Damaged packs or snapshots that were left out, one line each.
+    pub skipped: Vec<String>,
+}
+
+/// Builds a fresh index of the repository at `root` in `tmp/`, then renames
+/// it over `index.sqlite` (after removing the old WAL files, which belong to
+/// the old index).
+///
+/// # Errors
+/// I/O or index errors; the old index is untouched unless the rename happened.
+pub fn rebuild_into_place(root: &Path) -> Result<RebuildReport> {
+    let tmp = tempfile::Builder::new()
+        .prefix("index-rebuild-")
+        .suffix(".sqlite")
+        .tempfile_in(root.join(layout::TMP))
+        .map_err(|e| Error::io(root.join(layout::TMP), e))?
+        .into_temp_path();
+    fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let mut idx = Index::create(&tmp)?;
+    let mut report = RebuildReport::default();
+    let mut batch = Vec::new();
+    let mut packs: Vec<_> = list_pack_files(root)?.into_iter().collect();
+    packs.sort();
+    for (id, path) in packs {
+        let f = fsutil::open_read(&path)?;
+        match reader::read_header(&f, &path) {
+            Ok(entries) => {
+                let size = f.metadata().map_err(|e| Error::io(&path, e))?.len();
+                report.packs += 1;
+                report.blobs += entries.len() as u64;
+                batch.push((id, size, entries));
+                if batch.len() >= 64 {
+                    idx.add_packs(&batch)?;
+                    batch.clear();
+                }
+            }
+            Err(e) => report
+                .skipped
+                .push(format!("pack left out of the index: {e}")),
+        }
+    }
+    idx.add_packs(&batch)?;
+    let mut snaps: Vec<SnapshotId> = list_snapshot_files(root)?.into_iter().collect();
+    snaps.sort();
+    for id in snaps {
+        let path = root.join(layout::SNAPSHOTS).join(id.to_hex());
+        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        if SnapshotId::of(&bytes) != id {
+            report.skipped.push(format!(
+                "snapshot left out of the index: {} does not match its name (damaged)",
+                path.display()
+            ));
+            continue;
+        }
+        idx.add_snapshot(&id, &bytes)?;
+        report.snapshots += 1;
+    }
+    idx.close()?;
+    let dest = root.join(layout::INDEX);
+    for side in ["-wal", "-shm", "-journal"] {
+        let p = root.join(format!("{}{side}", layout::INDEX));
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&p, e)),
+        }
+    }
+    let f = fsutil::open_read(&tmp)?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+    tmp.keep().map_err(|e| Error::io(&dest, e.error))?;
+    fsutil::sync_dir(root)?;
+    Ok(report)
+}

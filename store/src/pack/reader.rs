@@ -1,0 +1,78 @@
+//! Reading packs: the header with two ranged reads, one blob with one.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::format::{self, PackEntry, PREFIX_LEN, TRAILER_LEN};
+use crate::codec;
+use crate::error::{Error, Result};
+use crate::id::{BlobId, PackId};
+
+/// Reads `len` bytes at `offset`, naming the file on failure.
+pub(crate) fn read_at(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    file.read_exact_at(&mut buf, offset).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            Error::corrupt(
+                path,
+                Some(offset),
+                format!("pack ends before {len} bytes could be read"),
+            )
+        } else {
+            Error::io(path, e)
+        }
+    })?;
+    Ok(buf)
+}
+
+/// Reads and validates a pack's prefix, trailer and header.
+///
+/// # Errors
+/// [`Error::Io`], [`Error::Corrupt`] or [`Error::UnsupportedVersion`], naming the pack.
+pub fn read_header(file: &File, path: &Path) -> Result<Vec<PackEntry>> {
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len < (PREFIX_LEN + 4 + TRAILER_LEN) as u64 {
+        return Err(Error::corrupt(
+            path,
+            None,
+            format!("pack is too short ({len} bytes)"),
+        ));
+    }
+    format::check_prefix(path, &read_at(file, path, 0, PREFIX_LEN)?)?;
+    let t = read_at(file, path, len - TRAILER_LEN as u64, TRAILER_LEN)?;
+    let (header_len, sum) = format::parse_trailer(path, len, &t)?;
+    let header_start = len - TRAILER_LEN as u64 - header_len as u64;
+    let h = read_at(file, path, header_start, header_len as usize)?;
+    format::parse_header(path, header_start, &h, &sum)
+}
+
+/// Reads one blob with one ranged read, decodes it and verifies its id.
+///
+/// # Errors
+/// [`Error::BlobDamaged`] when it does not decode or hash to `entry.id`.
+pub fn read_blob(file: &File, path: &Path, pack: &PackId, entry: &PackEntry) -> Result<Vec<u8>> {
+    let stored =
+        read_at(file, path, entry.offset, entry.stored_len as usize).map_err(|e| match e {
+            Error::Corrupt { detail, .. } => damaged(&entry.id, pack, detail),
+            other => other,
+        })?;
+    let plain = codec::decode(entry.codec, &stored, entry.raw_len as usize)
+        .map_err(|d| damaged(&entry.id, pack, d))?;
+    if BlobId::of(&plain) != entry.id {
+        return Err(damaged(
+            &entry.id,
+            pack,
+            "content does not match its id".into(),
+        ));
+    }
+    Ok(plain)
+}
+
+fn damaged(blob: &BlobId, pack: &PackId, detail: String) -> Error {
+    Error::BlobDamaged {
+        blob: blob.to_hex(),
+        pack: pack.to_hex(),
+        detail,
+    }
+}
