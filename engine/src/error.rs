@@ -53,6 +53,9 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// The operation was cancelled (SIGINT/SIGTERM); nothing was committed.
+    #[error("cancelled; nothing was committed")]
+    Cancelled,
     /// A file's content is not what the format says (a malformed archive,
     /// a manifest that does not parse, a vault header that is not one).
     #[error("{}: {detail}", path.display())]

@@ -85,7 +85,7 @@ macro_rules! id_type {
                 if s.is_human_readable() {
                     s.serialize_str(&self.to_hex())
                 } else {
-                    s.serialize_bytes(&self.0)
+                    self.0.serialize(s)
                 }
             }
         }

@@ -1,0 +1,748 @@
+//! `create`: a snapshot of a profile directory.
+//!
+//! Change detection: a file whose size, mtime, ctime, inode and device match
+//! the stat cache (and, for a WAL-mode SQLite database, whose `-wal` file is
+//! unchanged too) reuses its chunk ids without being opened, unless it was
+//! modified within [`RACY_NS`] of the scan that cached it (the "racy" case),
+//! in which case it is read again. The cache is cleared by gc, the only
+//! operation that removes blobs, so cached ids always name stored chunks.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use snap_store::{BlobId, BlobKind, BlobWriter, LockMode, SnapshotId};
+
+use crate::diff::{diff_trees, ChangeKind};
+use crate::error::{Error, Result};
+use crate::filter::Filter;
+use crate::repo::Repo;
+use crate::scan::{scan_dir, ScanEntry, ScanNotes, Stat};
+use crate::snapshot::{snapshot_name, Manifest, Source, Summary, MANIFEST_VERSION};
+use crate::tree::{Node, NodeKind, Tree};
+use crate::{chunker, sqlite};
+
+/// Files modified less than this long before a scan are read again next time.
+pub const RACY_NS: i64 = 2_000_000_000;
+/// How often a file that changes while read is read before it is stored as read.
+const READ_ATTEMPTS: usize = 3;
+
+/// Progress of a running `create`, reported to the caller's callback.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Progress {
+    /// Files read so far.
+    pub files_done: u64,
+    /// Files that must be read.
+    pub files_total: u64,
+    /// Bytes read so far.
+    pub bytes_done: u64,
+    /// Bytes that must be read.
+    pub bytes_total: u64,
+}
+
+/// What to snapshot and how.
+pub struct CreateOptions<'a> {
+    /// The profile's name.
+    pub profile: String,
+    /// The directory to snapshot.
+    pub source: PathBuf,
+    /// Exclude patterns (see [`Filter`]).
+    pub excludes: Vec<String>,
+    /// Tags for the new snapshot.
+    pub tags: Vec<String>,
+    /// Write a snapshot even when nothing changed.
+    pub force: bool,
+    /// `backup` or `pre-restore`: the name's prefix.
+    pub name_prefix: String,
+    /// The snapshot time; `None` means now.
+    pub now: Option<DateTime<Utc>>,
+    /// Pretend the repository's filesystem has only this many free bytes
+    /// (for tests and for a quota an application imposes).
+    pub free_space_limit: Option<u64>,
+    /// Called as files are read.
+    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    /// Set to stop between files; the snapshot is then abandoned cleanly.
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl<'a> CreateOptions<'a> {
+    /// Options for a plain snapshot of `source` as `profile`.
+    pub fn new(profile: &str, source: &Path) -> Self {
+        Self {
+            profile: profile.into(),
+            source: source.into(),
+            excludes: Vec::new(),
+            tags: Vec::new(),
+            force: false,
+            name_prefix: "backup".into(),
+            now: None,
+            free_space_limit: None,
+            progress: None,
+            cancel: None,
+        }
+    }
+}
+
+/// Counts from one `create`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CreateStats {
+    /// Files read because they are new.
+    pub files_new: u64,
+    /// Files read because they changed (or might have).
+    pub files_changed: u64,
+    /// Files reused from the stat cache without being opened.
+    pub files_unchanged: u64,
+    /// Bytes of file content read.
+    pub bytes_read: u64,
+    /// Bytes added to packs.
+    pub bytes_stored: u64,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+/// The result of `create`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateOutcome {
+    /// `created` or `unchanged`.
+    pub status: CreateStatus,
+    /// The new snapshot, or the parent when unchanged.
+    pub id: SnapshotId,
+    /// The new snapshot's manifest, or the parent's.
+    pub manifest: Manifest,
+    /// Counts.
+    pub stats: CreateStats,
+    /// Files that could not be read or changed while read (exit code 3).
+    pub warnings: Vec<String>,
+    /// Entries skipped on purpose (special files).
+    pub skipped: Vec<String>,
+}
+
+/// Whether `create` wrote a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CreateStatus {
+    /// A new snapshot was committed.
+    Created,
+    /// Nothing changed since the parent; no snapshot was written.
+    Unchanged,
+}
+
+/// A stat-cache entry (postcard-encoded in the index's `stat_cache` table).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Cached {
+    stat: Stat,
+    /// A SQLite database: its `-wal` file is part of what must not change.
+    sqlite: bool,
+    wal: Option<Stat>,
+    racy: bool,
+    content: Vec<BlobId>,
+    /// Bytes of content stored.
+    size: u64,
+}
+
+impl Cached {
+    fn reusable(&self, stat: &Stat, wal: Option<Stat>) -> bool {
+        !self.racy
+            && self.stat.size == stat.size
+            && self.stat.mtime_ns == stat.mtime_ns
+            && self.stat.ctime_ns == stat.ctime_ns
+            && self.stat.ino == stat.ino
+            && self.stat.dev == stat.dev
+            && self.wal.map(|w| (w.size, w.mtime_ns, w.ino))
+                == wal.map(|w| (w.size, w.mtime_ns, w.ino))
+    }
+}
+
+fn wal_stat(path: &Path) -> Option<Stat> {
+    let mut p = path.as_os_str().to_owned();
+    p.push("-wal");
+    fs::symlink_metadata(PathBuf::from(p))
+        .ok()
+        .map(|m| Stat::of(&m))
+}
+
+/// The content of one file as stored.
+struct FileContent {
+    content: Vec<BlobId>,
+    size: u64,
+    stat: Stat,
+    cache: Option<Cached>,
+}
+
+/// Takes a snapshot of `opts.source` as profile `opts.profile`.
+///
+/// Holds the profile's lock for the duration, so two operations on the same
+/// profile run one after the other. The snapshot is committed when its
+/// manifest file is renamed into `snapshots/`; every blob it references was
+/// made durable before that.
+///
+/// # Errors
+/// A missing or unreadable source, [`snap_store::Error::NoSpace`] when the
+/// changed files cannot fit, [`snap_store::Error::Locked`], I/O errors
+/// writing the repository. Unreadable files inside the source are warnings.
+pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
+    let started = Instant::now();
+    let src = fs::canonicalize(&opts.source).map_err(|e| Error::io(&opts.source, e))?;
+    if !src.is_dir() {
+        return Err(Error::io(
+            &src,
+            std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+        ));
+    }
+    let store = repo.store();
+    let _profile_lock = store.lock_named(
+        &format!("profile-{}", opts.profile),
+        LockMode::Exclusive,
+        "create",
+        Duration::from_secs(30),
+    )?;
+    let filter = Filter::new(&opts.excludes)?;
+    let scan_started_ns = now_ns();
+    let mut notes = ScanNotes::default();
+    let entries = scan_dir(&src, b"", &filter, &mut notes);
+
+    let cache: HashMap<Vec<u8>, Cached> = store
+        .stat_cache_load(&opts.profile)?
+        .into_iter()
+        .filter_map(|(k, v)| postcard::from_bytes(&v).ok().map(|c| (k, c)))
+        .collect();
+
+    let mut files = Vec::new();
+    collect_files(&entries, &mut files);
+    let mut contents: HashMap<&[u8], FileContent> = HashMap::new();
+    let mut to_read: Vec<(&ScanEntry, Option<&Cached>)> = Vec::new();
+    let mut stats = CreateStats::default();
+    for f in files {
+        let cached = cache.get(&f.rel);
+        let wal = if cached.is_some_and(|c| c.sqlite) {
+            wal_stat(&f.path)
+        } else {
+            None
+        };
+        match cached {
+            Some(c) if c.reusable(&f.stat, wal) => {
+                stats.files_unchanged += 1;
+                let mut c = c.clone();
+                c.racy = is_racy(&c.stat, scan_started_ns);
+                contents.insert(
+                    &f.rel,
+                    FileContent {
+                        content: c.content.clone(),
+                        size: c.size,
+                        stat: f.stat,
+                        cache: Some(c),
+                    },
+                );
+            }
+            Some(c) => {
+                stats.files_changed += 1;
+                to_read.push((f, Some(c)));
+            }
+            None => {
+                stats.files_new += 1;
+                to_read.push((f, None));
+            }
+        }
+    }
+
+    let bytes_total: u64 = to_read.iter().map(|(f, _)| f.stat.size).sum();
+    check_space(store.root(), bytes_total, opts.free_space_limit)?;
+
+    let writer = store.writer();
+    let read = read_all(repo, &writer, &to_read, bytes_total, opts)?;
+    stats.bytes_read = read.bytes_read;
+    let mut warnings = notes.warnings;
+    warnings.extend(read.warnings);
+    for (rel, fc) in read.contents {
+        contents.insert(rel, fc);
+    }
+
+    let mut built = Built::default();
+    let (root_tree, digest) = build_tree(&entries, &contents, &mut built);
+    let digest = hex::encode(digest);
+    let parent = repo.latest(&opts.profile)?;
+
+    let unchanged = !opts.force
+        && parent
+            .as_ref()
+            .is_some_and(|p| p.manifest.content_digest == digest);
+    if !unchanged {
+        for (id, bytes) in &built.trees {
+            writer.put_with_id(*id, BlobKind::Tree, bytes)?;
+        }
+    }
+    let wstats = writer.finish()?;
+    stats.bytes_stored = wstats.stored_bytes;
+
+    let cache_rows: Vec<(Vec<u8>, Vec<u8>)> = contents
+        .iter()
+        .filter_map(|(rel, fc)| {
+            fc.cache.as_ref().map(|c| {
+                (
+                    rel.to_vec(),
+                    postcard::to_stdvec(c).expect("cache entries serialise"),
+                )
+            })
+        })
+        .collect();
+
+    if let (true, Some(p)) = (unchanged, parent.as_ref()) {
+        store.stat_cache_replace(&opts.profile, &cache_rows)?;
+        stats.duration_ms = started.elapsed().as_millis() as u64;
+        return Ok(CreateOutcome {
+            status: CreateStatus::Unchanged,
+            id: p.id,
+            manifest: p.manifest.clone(),
+            stats,
+            warnings,
+            skipped: notes.skipped,
+        });
+    }
+
+    let trees: HashMap<BlobId, Tree> = built
+        .trees
+        .iter()
+        .map(|(id, b)| (*id, Tree::decode(id, b)))
+        .filter_map(|(id, t)| t.ok().map(|t| (id, t)))
+        .collect();
+    let load = |id: &BlobId| match trees.get(id) {
+        Some(t) => Ok(t.clone()),
+        None => repo.tree(id),
+    };
+    let changes = diff_trees(
+        &load,
+        parent.as_ref().map(|p| &p.manifest.tree),
+        Some(&root_tree),
+    )?;
+    let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count() as u64;
+    let summary = Summary {
+        files: built.files,
+        dirs: built.dirs,
+        symlinks: built.symlinks,
+        bytes: built.bytes,
+        new_bytes: wstats.raw_bytes,
+        added: count(ChangeKind::Added),
+        changed: count(ChangeKind::Modified),
+        removed: count(ChangeKind::Removed),
+    };
+    let time = opts.now.unwrap_or_else(Utc::now);
+    let mut all_warnings = warnings.clone();
+    all_warnings.extend(notes.skipped.iter().cloned());
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        profile: opts.profile.clone(),
+        name: snapshot_name(&opts.name_prefix, time),
+        time_ms: time.timestamp_millis(),
+        tree: root_tree,
+        parent: parent.as_ref().map(|p| p.id),
+        tags: opts.tags.clone(),
+        source: Source {
+            path: src.to_string_lossy().into_owned(),
+            host: hostname(),
+        },
+        summary,
+        content_digest: digest,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        warnings: all_warnings,
+    };
+    let id = store.put_snapshot(&manifest.to_bytes())?;
+    store.stat_cache_replace(&opts.profile, &cache_rows)?;
+    stats.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(CreateOutcome {
+        status: CreateStatus::Created,
+        id,
+        manifest,
+        stats,
+        warnings,
+        skipped: notes.skipped,
+    })
+}
+
+fn collect_files<'e>(entries: &'e [ScanEntry], out: &mut Vec<&'e ScanEntry>) {
+    for e in entries {
+        match e.kind {
+            NodeKind::File => out.push(e),
+            NodeKind::Dir => collect_files(&e.children, out),
+            NodeKind::Symlink => {}
+        }
+    }
+}
+
+fn now_ns() -> i64 {
+    Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+fn is_racy(stat: &Stat, scan_started_ns: i64) -> bool {
+    stat.mtime_ns >= scan_started_ns - RACY_NS || stat.ctime_ns >= scan_started_ns - RACY_NS
+}
+
+/// Fails early when the files to read could not fit, with a margin for
+/// pack headers and the index.
+fn check_space(repo_root: &Path, needed_raw: u64, limit: Option<u64>) -> Result<()> {
+    let st = rustix::fs::statvfs(repo_root).map_err(|e| Error::io(repo_root, e.into()))?;
+    let mut available = st.f_bavail.saturating_mul(st.f_frsize);
+    if let Some(l) = limit {
+        available = available.min(l);
+    }
+    let needed = needed_raw + needed_raw / 64 + 1024 * 1024;
+    if needed > available {
+        return Err(Error::Store(snap_store::Error::NoSpace {
+            path: repo_root.to_path_buf(),
+            needed,
+            available,
+        }));
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+struct ReadResult<'e> {
+    contents: Vec<(&'e [u8], FileContent)>,
+    warnings: Vec<String>,
+    bytes_read: u64,
+}
+
+/// Reads every file in `to_read` on all cores; the first repository error
+/// stops everything and is returned, file errors become warnings.
+fn read_all<'e>(
+    repo: &Repo,
+    writer: &BlobWriter<'_>,
+    to_read: &[(&'e ScanEntry, Option<&Cached>)],
+    bytes_total: u64,
+    opts: &CreateOptions,
+) -> Result<ReadResult<'e>> {
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let files_done = AtomicU64::new(0);
+    let bytes_done = AtomicU64::new(0);
+    let out = Mutex::new(ReadResult {
+        contents: Vec::new(),
+        warnings: Vec::new(),
+        bytes_read: 0,
+    });
+    let fatal: Mutex<Option<Error>> = Mutex::new(None);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 4);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                if stop.load(Ordering::Relaxed)
+                    || opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+                {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((entry, cached)) = to_read.get(i) else {
+                    return;
+                };
+                match read_file(repo, writer, entry, *cached) {
+                    Ok((fc, read, warning)) => {
+                        let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
+                        o.bytes_read += read;
+                        o.warnings.extend(warning);
+                        if let Some(fc) = fc {
+                            o.contents.push((&entry.rel, fc));
+                        }
+                        drop(o);
+                        let done = files_done.fetch_add(1, Ordering::Relaxed) + 1;
+                        let bytes = bytes_done.fetch_add(read, Ordering::Relaxed) + read;
+                        if let Some(p) = opts.progress {
+                            p(Progress {
+                                files_done: done,
+                                files_total: to_read.len() as u64,
+                                bytes_done: bytes,
+                                bytes_total,
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        stop.store(true, Ordering::Relaxed);
+                        fatal
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get_or_insert(e);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = fatal.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    if opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        return Err(Error::Cancelled);
+    }
+    Ok(out.into_inner().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// Why reading one file stopped: the file (a warning) or the repository (fatal).
+enum ReadError {
+    File(std::io::Error),
+    Repo(Error),
+}
+
+impl From<std::io::Error> for ReadError {
+    fn from(e: std::io::Error) -> Self {
+        ReadError::File(e)
+    }
+}
+
+fn chunk_into(
+    writer: &BlobWriter<'_>,
+    reader: impl std::io::Read,
+    params: &snap_store::ChunkerParams,
+) -> Result<(Vec<BlobId>, u64), ReadError> {
+    let mut ids = Vec::new();
+    let read = chunker::for_each_chunk(reader, params, |data| {
+        let (id, _) = writer
+            .put(BlobKind::Data, data)
+            .map_err(|e| ReadError::Repo(e.into()))?;
+        ids.push(id);
+        Ok::<(), ReadError>(())
+    })?;
+    Ok((ids, read))
+}
+
+/// One read of a file.
+struct Attempt {
+    ids: Vec<BlobId>,
+    /// Bytes read from disk (0 when the previous copy was kept).
+    read: u64,
+    /// Bytes of content stored (a database copy may differ from the live size).
+    size: u64,
+    before: Stat,
+    /// For a SQLite database: its `-wal` file's stat at capture time.
+    sqlite_wal: Option<Option<Stat>>,
+    /// Set when the previous copy was kept instead (busy database).
+    note: Option<String>,
+}
+
+/// Reads one file into chunks. Returns its content (None when it could not
+/// be read at all), bytes read, and a warning.
+fn read_file(
+    repo: &Repo,
+    writer: &BlobWriter<'_>,
+    entry: &ScanEntry,
+    cached: Option<&Cached>,
+) -> Result<(Option<FileContent>, u64, Option<String>)> {
+    let path = &entry.path;
+    let mut total = 0u64;
+    let mut last = None;
+    for _ in 0..READ_ATTEMPTS {
+        match read_once(repo, writer, path, cached) {
+            Ok(a) => {
+                total += a.read;
+                let content = |a: &Attempt, cache| FileContent {
+                    content: a.ids.clone(),
+                    size: a.size,
+                    stat: a.before,
+                    cache,
+                };
+                if a.note.is_some() {
+                    return Ok((Some(content(&a, None)), total, a.note));
+                }
+                let after = fs::symlink_metadata(path).map(|m| Stat::of(&m)).ok();
+                let steady = after.is_some_and(|s| {
+                    s.size == a.before.size
+                        && s.mtime_ns == a.before.mtime_ns
+                        && s.ino == a.before.ino
+                });
+                if steady || a.sqlite_wal.is_some() {
+                    let cache = Cached {
+                        stat: a.before,
+                        sqlite: a.sqlite_wal.is_some(),
+                        wal: a.sqlite_wal.flatten(),
+                        racy: is_racy(&a.before, now_ns()),
+                        content: a.ids.clone(),
+                        size: a.size,
+                    };
+                    return Ok((Some(content(&a, Some(cache))), total, None));
+                }
+                last = Some(content(&a, None));
+            }
+            Err(ReadError::Repo(e)) => return Err(e),
+            Err(ReadError::File(e)) => {
+                return Ok((
+                    None,
+                    total,
+                    Some(format!("cannot read {}: {e}", path.display())),
+                ))
+            }
+        }
+    }
+    let warning = format!(
+        "{} changed while being read {READ_ATTEMPTS} times; stored as last read",
+        path.display()
+    );
+    Ok((last, total, Some(warning)))
+}
+
+fn read_once(
+    repo: &Repo,
+    writer: &BlobWriter<'_>,
+    path: &Path,
+    cached: Option<&Cached>,
+) -> Result<Attempt, ReadError> {
+    let params = repo.store().config().chunker;
+    let mut f = File::open(path)?;
+    let before = Stat::of(&f.metadata()?);
+    let header = sqlite::read_header(&mut f)?;
+    f.seek(SeekFrom::Start(0))?;
+    if !sqlite::is_sqlite(&header) {
+        let (ids, n) = chunk_into(writer, &mut f, &params)?;
+        return Ok(Attempt {
+            ids,
+            read: n,
+            size: n,
+            before,
+            sqlite_wal: None,
+            note: None,
+        });
+    }
+    drop(f);
+    let wal = wal_stat(path);
+    let captured = if sqlite::is_wal(&header) {
+        capture_wal(repo, writer, path, &params)
+    } else {
+        let mut inner = Err(ReadError::File(std::io::Error::other("not read")));
+        match sqlite::with_shared_lock(path, |file| {
+            inner = chunk_into(writer, &mut *file, &params);
+            Ok(())
+        }) {
+            Ok(()) => inner,
+            Err(msg) => match inner {
+                Err(ReadError::Repo(e)) => Err(ReadError::Repo(e)),
+                _ => Err(ReadError::File(std::io::Error::other(msg))),
+            },
+        }
+    };
+    match captured {
+        Ok((ids, n)) => Ok(Attempt {
+            ids,
+            read: n,
+            size: n,
+            before,
+            sqlite_wal: Some(wal),
+            note: None,
+        }),
+        Err(ReadError::File(e)) => match cached {
+            Some(c) => Ok(Attempt {
+                ids: c.content.clone(),
+                read: 0,
+                size: c.size,
+                before: c.stat,
+                sqlite_wal: Some(c.wal),
+                note: Some(format!(
+                    "database {} is busy ({e}); kept the previous snapshot's copy",
+                    path.display()
+                )),
+            }),
+            None => Err(ReadError::File(std::io::Error::other(format!(
+                "database is busy or locked: {e}"
+            )))),
+        },
+        Err(other) => Err(other),
+    }
+}
+
+fn capture_wal(
+    repo: &Repo,
+    writer: &BlobWriter<'_>,
+    path: &Path,
+    params: &snap_store::ChunkerParams,
+) -> Result<(Vec<BlobId>, u64), ReadError> {
+    let tmp = tempfile::Builder::new()
+        .prefix("sqlite-copy-")
+        .tempfile_in(repo.store().tmp_dir())
+        .map_err(|e| ReadError::Repo(Error::io(repo.store().tmp_dir(), e)))?;
+    sqlite::backup_to(path, tmp.path()).map_err(|m| ReadError::File(std::io::Error::other(m)))?;
+    let f = File::open(tmp.path()).map_err(|e| ReadError::Repo(Error::io(tmp.path(), e)))?;
+    chunk_into(writer, f, params)
+}
+
+#[derive(Default)]
+struct Built {
+    trees: Vec<(BlobId, Vec<u8>)>,
+    files: u64,
+    dirs: u64,
+    symlinks: u64,
+    bytes: u64,
+}
+
+/// Builds the tree of `entries` bottom-up; returns its id and content digest.
+fn build_tree(
+    entries: &[ScanEntry],
+    contents: &HashMap<&[u8], FileContent>,
+    built: &mut Built,
+) -> (BlobId, [u8; 32]) {
+    let mut tree = Tree::default();
+    let mut h = blake3::Hasher::new();
+    for e in entries {
+        let mut node = Node {
+            name: e.name.clone(),
+            kind: e.kind,
+            mode: e.stat.mode,
+            mtime_ns: e.stat.mtime_ns,
+            size: 0,
+            content: Vec::new(),
+            subtree: None,
+            link_target: Vec::new(),
+        };
+        h.update(&(e.name.len() as u64).to_le_bytes());
+        h.update(&e.name);
+        match e.kind {
+            NodeKind::File => {
+                let Some(fc) = contents.get(e.rel.as_slice()) else {
+                    continue;
+                };
+                node.size = fc.size;
+                node.mode = fc.stat.mode;
+                node.mtime_ns = fc.stat.mtime_ns;
+                node.content = fc.content.clone();
+                built.files += 1;
+                built.bytes += node.size;
+                h.update(b"f");
+                h.update(&node.mode.to_le_bytes());
+                h.update(&node.size.to_le_bytes());
+                for c in &node.content {
+                    h.update(&c.0);
+                }
+            }
+            NodeKind::Dir => {
+                let (sub, digest) = build_tree(&e.children, contents, built);
+                node.subtree = Some(sub);
+                built.dirs += 1;
+                h.update(b"d");
+                h.update(&node.mode.to_le_bytes());
+                h.update(&digest);
+            }
+            NodeKind::Symlink => {
+                node.link_target = e.link_target.clone();
+                built.symlinks += 1;
+                h.update(b"l");
+                h.update(&(e.link_target.len() as u64).to_le_bytes());
+                h.update(&e.link_target);
+            }
+        }
+        tree.nodes.push(node);
+    }
+    let bytes = tree.encode();
+    let id = BlobId::of(&bytes);
+    built.trees.push((id, bytes));
+    (id, *h.finalize().as_bytes())
+}

@@ -1,0 +1,151 @@
+//! [`Repo`]: the engine's handle on a repository: the store plus snapshot
+//! manifests and trees.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use snap_store::{BlobId, InitOptions, OpenOptions, Repository, SnapshotId};
+
+use crate::error::Result;
+use crate::snapshot::{self, Manifest, SnapshotInfo};
+use crate::tree::Tree;
+
+/// An open repository.
+pub struct Repo {
+    store: Repository,
+    trees: Mutex<HashMap<BlobId, Tree>>,
+}
+
+/// Trees kept in memory per handle; enough for a profile's directories.
+const TREE_CACHE: usize = 4096;
+
+impl Repo {
+    /// Creates a repository at `path` with the engine's chunker parameters.
+    ///
+    /// # Errors
+    /// As [`Repository::init`].
+    pub fn init(path: &Path) -> Result<()> {
+        let opts = InitOptions {
+            chunker: crate::chunker::DEFAULT_PARAMS,
+            ..InitOptions::default()
+        };
+        Ok(Repository::init(path, &opts)?)
+    }
+
+    /// Opens the repository at `path`.
+    ///
+    /// # Errors
+    /// As [`Repository::open`].
+    pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self> {
+        let store = Repository::open(path, opts)?;
+        crate::restore::finish_interrupted(&store);
+        Ok(Self {
+            store,
+            trees: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Opens the repository at `path`, creating it first when `path` does not exist.
+    ///
+    /// # Errors
+    /// As [`Repo::init`] and [`Repo::open`].
+    pub fn open_or_init(path: &Path, opts: &OpenOptions) -> Result<Self> {
+        if !path.join(snap_store::layout::CONFIG).exists() && (!path.exists() || is_empty_dir(path))
+        {
+            Self::init(path)?;
+        }
+        Self::open(path, opts)
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Repository {
+        &self.store
+    }
+
+    /// The underlying store, mutably (index rebuild).
+    pub fn store_mut(&mut self) -> &mut Repository {
+        &mut self.store
+    }
+
+    /// Every snapshot, newest first. Records that do not parse are skipped
+    /// (`check` reports them).
+    ///
+    /// # Errors
+    /// Index errors.
+    pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        let mut out: Vec<SnapshotInfo> = self
+            .store
+            .snapshots()?
+            .into_iter()
+            .filter_map(|(id, bytes)| {
+                Manifest::from_bytes(&id, &bytes)
+                    .ok()
+                    .map(|manifest| SnapshotInfo {
+                        id,
+                        short_id: id.short(),
+                        manifest,
+                    })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.manifest
+                .time_ms
+                .cmp(&a.manifest.time_ms)
+                .then(b.id.cmp(&a.id))
+        });
+        Ok(out)
+    }
+
+    /// Resolves a user-typed id (see [`snapshot::resolve`]).
+    ///
+    /// # Errors
+    /// Not found, ambiguous, or index errors.
+    pub fn resolve(&self, text: &str, profile: Option<&str>) -> Result<SnapshotInfo> {
+        let all = self.snapshots()?;
+        Ok(snapshot::resolve(&all, text, profile)?.clone())
+    }
+
+    /// The newest snapshot of `profile`.
+    ///
+    /// # Errors
+    /// Index errors.
+    pub fn latest(&self, profile: &str) -> Result<Option<SnapshotInfo>> {
+        Ok(self
+            .snapshots()?
+            .into_iter()
+            .find(|s| s.manifest.profile == profile))
+    }
+
+    /// Reads and decodes a tree, verifying it.
+    ///
+    /// # Errors
+    /// Missing or damaged blob, or a tree that does not decode.
+    pub fn tree(&self, id: &BlobId) -> Result<Tree> {
+        if let Some(t) = self.trees.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Ok(t.clone());
+        }
+        let bytes = self.store.read_blob(id)?;
+        let t = Tree::decode(id, &bytes)?;
+        let mut cache = self.trees.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= TREE_CACHE {
+            cache.clear();
+        }
+        cache.insert(*id, t.clone());
+        Ok(t)
+    }
+
+    /// Removes a snapshot's file and index row (its data stays until gc).
+    ///
+    /// # Errors
+    /// I/O or index errors.
+    pub fn delete_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        Ok(self.store.delete_snapshot(id)?)
+    }
+}
+
+fn is_empty_dir(p: &Path) -> bool {
+    std::fs::read_dir(p)
+        .map(|mut d| d.next().is_none())
+        .unwrap_or(false)
+}
