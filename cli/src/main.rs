@@ -1,1 +1,110 @@
-fn main() {}
+//! `snap`: the command-line tool. Parses arguments, runs one command, and
+//! reports any error once, here, with its exit code:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success |
+//! | 1 | error (one line on stderr) |
+//! | 2 | usage (clap) |
+//! | 10 | no repository at that path |
+//! | 11 | the lock is held by another process (after the wait) |
+//! | 12 | wrong password or damaged encrypted file |
+//! | 13 | input refused as unsafe |
+
+mod args;
+mod commands;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Exit code: success.
+const OK: i32 = 0;
+/// Exit code: any other error.
+const ERROR: i32 = 1;
+/// Exit code: no repository at the path.
+const NO_REPOSITORY: i32 = 10;
+/// Exit code: the lock is held by another process.
+const LOCKED: i32 = 11;
+/// Exit code: wrong password or damaged encrypted file.
+const WRONG_PASSWORD: i32 = 12;
+/// Exit code: input refused as unsafe.
+const UNSAFE: i32 = 13;
+
+fn main() -> ExitCode {
+    // Usage errors exit 2 from inside clap; --help and --version exit 0.
+    let cli = args::Cli::parse();
+    let code = match commands::run(&cli) {
+        Ok(()) => OK,
+        Err(err) => {
+            eprintln!("snap: {}", message(&err));
+            exit_code(&err)
+        }
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// The exit code for an error: the first library error in its chain decides.
+/// A new library crate is one more `downcast_ref` arm here.
+fn exit_code(err: &anyhow::Error) -> i32 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<snap_store::Error>() {
+            return store_exit_code(e);
+        }
+        if let Some(e) = cause.downcast_ref::<snap_engine::Error>() {
+            return engine_exit_code(e);
+        }
+    }
+    ERROR
+}
+
+fn store_exit_code(e: &snap_store::Error) -> i32 {
+    match e {
+        snap_store::Error::NoRepository { .. } => NO_REPOSITORY,
+        snap_store::Error::Locked { .. } => LOCKED,
+        _ => ERROR,
+    }
+}
+
+fn engine_exit_code(e: &snap_engine::Error) -> i32 {
+    match e {
+        snap_engine::Error::Store(e) => store_exit_code(e),
+        snap_engine::Error::WrongPasswordOrDamaged { .. } => WRONG_PASSWORD,
+        snap_engine::Error::Unsafe { .. } => UNSAFE,
+        _ => ERROR,
+    }
+}
+
+/// The error chain on one line, with guidance for the errors a user can act on.
+fn message(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    match exit_code(err) {
+        NO_REPOSITORY => format!("{text} (create one with `snap init`, or pass --repo DIR)"),
+        LOCKED => format!("{text}; try again when it is done, or raise --lock-wait"),
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn exit_codes_follow_the_error_through_context_and_engine() {
+        let no_repo = || snap_store::Error::NoRepository {
+            path: PathBuf::from("/x"),
+        };
+        assert_eq!(exit_code(&anyhow::Error::new(no_repo())), NO_REPOSITORY);
+        let wrapped = anyhow::Error::new(no_repo()).context("opening");
+        assert_eq!(exit_code(&wrapped), NO_REPOSITORY);
+        let engine = anyhow::Error::new(snap_engine::Error::Store(snap_store::Error::Locked {
+            path: PathBuf::from("/x/lock"),
+            holder: "pid 1".into(),
+            waited_ms: 0,
+        }));
+        assert_eq!(exit_code(&engine), LOCKED);
+        assert_eq!(exit_code(&anyhow::anyhow!("plain")), ERROR);
+    }
+}

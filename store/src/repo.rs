@@ -86,11 +86,12 @@ pub struct Repository {
 const MAX_OPEN_PACKS: usize = 64;
 
 impl Repository {
-    /// Creates a new repository at `path` (a missing or empty directory).
+    /// Creates a new repository at `path` (a missing or empty directory),
+    /// with an empty index, and returns its configuration.
     ///
     /// # Errors
     /// [`Error::Invalid`] when `path` holds something already; I/O errors.
-    pub fn init(path: &Path, opts: &InitOptions) -> Result<()> {
+    pub fn init(path: &Path, opts: &InitOptions) -> Result<Config> {
         if path.join(layout::CONFIG).exists() {
             return Err(Error::Invalid {
                 what: "repository path",
@@ -114,8 +115,11 @@ impl Repository {
         }
         let config = Config::new(opts)?;
         let bytes = serde_json::to_vec_pretty(&config).expect("config serialises");
+        // An empty index, so that the first open has nothing to repair.
+        crate::index::rebuild::rebuild_into_place(path)?;
         // config.json last: its presence is what makes this a repository.
-        atomic_write(&path.join(layout::TMP), &path.join(layout::CONFIG), &bytes)
+        atomic_write(&path.join(layout::TMP), &path.join(layout::CONFIG), &bytes)?;
+        Ok(config)
     }
 
     /// Opens the repository at `path`, takes its lock, and makes the index
@@ -157,11 +161,11 @@ impl Repository {
         let index = match Index::open(&index_path) {
             Ok(i) => i,
             Err(e) => {
-                if index_path.exists() {
-                    warnings.push(format!(
-                        "index was unusable ({e}); rebuilt it from packs and snapshots"
-                    ));
-                }
+                warnings.push(if index_path.exists() {
+                    format!("index was unusable ({e}); rebuilt it from packs and snapshots")
+                } else {
+                    "index was missing; rebuilt it from packs and snapshots".to_string()
+                });
                 let report = crate::index::rebuild::rebuild_into_place(path)?;
                 warnings.extend(report.skipped.iter().cloned());
                 Index::open(&index_path)?

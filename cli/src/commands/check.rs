@@ -1,0 +1,68 @@
+//! `snap check [--read-data]`: one line per problem, then a summary; exit 1
+//! when anything is wrong.
+
+use snap_store::{CheckOptions, OpenOptions, Problem};
+
+use super::Context;
+use crate::args::CheckArgs;
+use crate::render::count;
+
+/// Checks the repository; problems are printed (even with `--quiet`) and
+/// turned into an error so the exit code is 1.
+pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<()> {
+    let repo = ctx.open(OpenOptions::shared("check"))?;
+    let report = snap_store::check(
+        &repo,
+        CheckOptions {
+            read_data: args.read_data,
+        },
+    )?;
+    ctx.out.emit(&report, |w, quiet| {
+        for p in &report.problems {
+            writeln!(w, "{}", line(p))?;
+        }
+        if !quiet {
+            let read = if args.read_data {
+                format!(", {} read", count(report.blobs_read, "blob", "blobs"))
+            } else {
+                String::new()
+            };
+            writeln!(
+                w,
+                "checked {}{read}, {}: {}",
+                count(report.packs, "pack", "packs"),
+                count(report.snapshots, "snapshot", "snapshots"),
+                if report.problems.is_empty() {
+                    "no problems".to_string()
+                } else {
+                    count(report.problems.len() as u64, "problem", "problems")
+                }
+            )?;
+        }
+        Ok(())
+    })?;
+    if !report.problems.is_empty() {
+        anyhow::bail!(
+            "check found {} in {}",
+            count(report.problems.len() as u64, "problem", "problems"),
+            ctx.repo_path().display()
+        );
+    }
+    Ok(())
+}
+
+/// `kind [pack P] [blob B] [snapshot S]: detail`, full ids so they can be
+/// searched for.
+fn line(p: &Problem) -> String {
+    let mut s = p.kind.clone();
+    for (what, id) in [
+        ("pack", &p.pack),
+        ("blob", &p.blob),
+        ("snapshot", &p.snapshot),
+    ] {
+        if let Some(id) = id {
+            s.push_str(&format!(" {what} {id}"));
+        }
+    }
+    format!("{s}: {}", p.detail)
+}
