@@ -5,6 +5,9 @@
 //! ZIP and vault views of a snapshot.
 #![deny(missing_docs)]
 
+pub mod duration;
 pub mod error;
+pub mod profile;
+pub mod retention;
 
 pub use error::{Error, Result};
