@@ -63,7 +63,10 @@ impl Duration {
     /// in an `i64`.
     pub fn from_secs(secs: u64) -> Result<Self> {
         if secs == 0 {
-            return Err(invalid(&secs.to_string(), "must be positive (use `never` for no limit)"));
+            return Err(invalid(
+                &secs.to_string(),
+                "must be positive (use `never` for no limit)",
+            ));
         }
         if secs > MAX_SECS {
             return Err(invalid(&secs.to_string(), "too long"));
@@ -132,7 +135,10 @@ impl FromStr for Duration {
             return Ok(Duration::NEVER);
         }
         if s.is_empty() {
-            return Err(invalid(s, "empty; expected e.g. 30s, 15m, 2h, 30d, 1w, 1h30m or never"));
+            return Err(invalid(
+                s,
+                "empty; expected e.g. 30s, 15m, 2h, 30d, 1w, 1h30m or never",
+            ));
         }
         let mut total: u64 = 0;
         let mut digits = String::new();
@@ -281,8 +287,16 @@ mod tests {
     fn serde_is_the_canonical_string() {
         let d: Duration = "1w".parse().unwrap();
         assert_eq!(serde_json::to_string(&d).unwrap(), "\"7d\"");
-        assert_eq!(serde_json::from_str::<Duration>("\"90m\"").unwrap().to_string(), "1h30m");
-        assert_eq!(serde_json::to_string(&Duration::NEVER).unwrap(), "\"never\"");
+        assert_eq!(
+            serde_json::from_str::<Duration>("\"90m\"")
+                .unwrap()
+                .to_string(),
+            "1h30m"
+        );
+        assert_eq!(
+            serde_json::to_string(&Duration::NEVER).unwrap(),
+            "\"never\""
+        );
         let err = serde_json::from_str::<Duration>("\"5 minutes\"").unwrap_err();
         assert!(err.to_string().contains("invalid duration"), "{err}");
         assert!(serde_json::from_str::<Duration>("1800").is_err());

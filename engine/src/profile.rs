@@ -435,7 +435,8 @@ impl Profiles {
     /// # Errors
     /// [`Error::Invalid`] "no such profile".
     pub fn require(&self, name: &str) -> Result<&Profile> {
-        self.get(name).ok_or_else(|| invalid_name(name, "no such profile"))
+        self.get(name)
+            .ok_or_else(|| invalid_name(name, "no such profile"))
     }
 
     /// The profile whose path is `path`, if any.
@@ -466,7 +467,10 @@ impl Profiles {
     pub fn add(&mut self, profile: Profile) -> Result<()> {
         profile.validate()?;
         if self.by_name.contains_key(&profile.name) {
-            return Err(invalid_name(&profile.name, "a profile with this name already exists"));
+            return Err(invalid_name(
+                &profile.name,
+                "a profile with this name already exists",
+            ));
         }
         self.by_name.insert(profile.name.clone(), profile);
         Ok(())
@@ -507,7 +511,10 @@ impl Profiles {
         change(&mut p);
         p.validate()?;
         if p.name != name && self.by_name.contains_key(&p.name) {
-            return Err(invalid_name(&p.name, "a profile with this name already exists"));
+            return Err(invalid_name(
+                &p.name,
+                "a profile with this name already exists",
+            ));
         }
         self.by_name.remove(name);
         let new_name = p.name.clone();
@@ -552,7 +559,10 @@ mod tests {
 
         let all = sample();
         all.save(r.path()).unwrap();
-        assert!(!r.path().join(PROFILES_BAK).exists(), "nothing to back up yet");
+        assert!(
+            !r.path().join(PROFILES_BAK).exists(),
+            "nothing to back up yet"
+        );
         let (back, w) = Profiles::load(r.path()).unwrap();
         assert_eq!(back, all);
         assert!(w.is_empty());
@@ -592,10 +602,14 @@ mod tests {
         let all = sample();
         all.save(r.path()).unwrap();
         all.save(r.path()).unwrap(); // now .bak holds a good copy
-        for bad in ["{\"version\":1,\"profiles\":[", "", "\0\0\0", r#"{"version":1}"#,
+        for bad in [
+            "{\"version\":1,\"profiles\":[",
+            "",
+            "\0\0\0",
+            r#"{"version":1}"#,
             r#"{"version":1,"profiles":[{"name":"../x","path":"/x"}]}"#,
-            r#"{"version":1,"profiles":[{"name":"x","path":"/x","autoo":true}]}"#]
-        {
+            r#"{"version":1,"profiles":[{"name":"x","path":"/x","autoo":true}]}"#,
+        ] {
             write(r.path(), PROFILES_FILE, bad);
             let (got, w) = Profiles::load(r.path()).unwrap();
             assert_eq!(got, all, "{bad:?}");
@@ -644,7 +658,11 @@ mod tests {
     #[test]
     fn unknown_version_is_refused() {
         let r = repo();
-        write(r.path(), PROFILES_FILE, r#"{"version":2,"profiles":[],"new":1}"#);
+        write(
+            r.path(),
+            PROFILES_FILE,
+            r#"{"version":2,"profiles":[],"new":1}"#,
+        );
         sample().save(r.path()).unwrap_err();
         let err = Profiles::load(r.path()).unwrap_err();
         assert!(matches!(err, Error::Format { .. }), "{err:?}");

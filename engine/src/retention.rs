@@ -406,7 +406,10 @@ pub fn apply(snapshots: &[SnapshotMeta], policy: &Policy, now_ms: i64) -> Vec<De
                 }
             }
             if let Some(within) = policy.keep_within {
-                if within.as_millis().is_some_and(|ms| age(s) <= i128::from(ms)) {
+                if within
+                    .as_millis()
+                    .is_some_and(|ms| age(s) <= i128::from(ms))
+                {
                     rule_reasons.push(Reason::KeepWithin { within });
                 }
             }
@@ -435,7 +438,9 @@ pub fn apply(snapshots: &[SnapshotMeta], policy: &Policy, now_ms: i64) -> Vec<De
             rank += 1;
         } else {
             match policy.max_count {
-                Some(n) if rank >= n => remove_reasons.push(Reason::BeyondMaxCount { max_count: n }),
+                Some(n) if rank >= n => {
+                    remove_reasons.push(Reason::BeyondMaxCount { max_count: n })
+                }
                 Some(n) if !old => keep_reasons.push(Reason::WithinMaxCount { max_count: n }),
                 _ => {}
             }
@@ -475,7 +480,6 @@ pub fn apply(snapshots: &[SnapshotMeta], policy: &Policy, now_ms: i64) -> Vec<De
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,7 +494,11 @@ mod tests {
         SnapshotMeta {
             id: id.into(),
             time_ms,
-            tags: tags.iter().map(|t| t.to_string()).collect(),
+            tags: tags
+                .iter()
+                .filter(|t| !t.is_empty())
+                .map(|t| t.to_string())
+                .collect(),
         }
     }
 
@@ -509,7 +517,6 @@ mod tests {
     fn ids(range: std::ops::Range<usize>) -> Vec<String> {
         range.map(|i| format!("s{i:02}")).collect()
     }
-
     fn dur(s: &str) -> Duration {
         s.parse().unwrap()
     }
@@ -525,10 +532,16 @@ mod tests {
         let snaps = series(40, 36 * H);
         let d = apply(&snaps, &Policy::default(), T0);
         assert_eq!(kept(&d), ids(0..21));
-        assert_eq!(texts(&d[0]), ["newest", "within max-count 25", "within max-age 30d"]);
+        assert_eq!(
+            texts(&d[0]),
+            ["newest", "within max-count 25", "within max-age 30d"]
+        );
         assert_eq!(texts(&d[20]), ["within max-count 25", "within max-age 30d"]);
         assert_eq!(texts(&d[21]), ["older than max-age 30d"]);
-        assert_eq!(texts(&d[30]), ["older than max-age 30d", "beyond max-count 25"]);
+        assert_eq!(
+            texts(&d[30]),
+            ["older than max-age 30d", "beyond max-count 25"]
+        );
 
         // Sixty days later, nothing new: nothing more goes.
         let rest: Vec<_> = snaps.into_iter().take(21).collect();
@@ -536,83 +549,167 @@ mod tests {
         assert!(again.iter().all(|d| d.keep), "{again:?}");
     }
 
+    /// A policy from `key=value` words, starting from no limits at all:
+    /// `count`, `age`, `last`, `within`, `hourly` … `yearly`, `tag`.
+    fn pol(spec: &str) -> Policy {
+        let mut p = Policy::limits(None, Duration::NEVER);
+        for word in spec.split_whitespace() {
+            let (k, v) = word.split_once('=').unwrap();
+            let n = || Some(v.parse::<u32>().unwrap());
+            match k {
+                "count" => p.max_count = n(),
+                "age" => p.max_age = dur(v),
+                "last" => p.keep_last = n(),
+                "within" => p.keep_within = Some(dur(v)),
+                "hourly" => p.keep_hourly = n(),
+                "daily" => p.keep_daily = n(),
+                "weekly" => p.keep_weekly = n(),
+                "monthly" => p.keep_monthly = n(),
+                "yearly" => p.keep_yearly = n(),
+                "tag" => p.keep_tags.push(v.into()),
+                _ => panic!("{k}"),
+            }
+        }
+        p
+    }
+
+    /// Snapshots from `(id, offset from T0, tag or "")`.
+    fn snaps(list: &[(&str, i64, &str)]) -> Vec<SnapshotMeta> {
+        list.iter()
+            .map(|(id, off, t)| snap(id, T0 + off, &[t]))
+            .collect()
+    }
+
     #[test]
     fn table_of_policies() {
-        let limits = |n, age: &str| Policy::limits(n, dur(age));
-        let rules = |f: &dyn Fn(&mut Policy)| {
-            let mut p = Policy::limits(Some(25), Duration::NEVER);
-            f(&mut p);
-            p
-        };
+        let every20m = series(30, 20 * 60_000); // 10 h, on the hour and :40, :20
+        let thrice_daily = series(30, 8 * H); // 12:00, 04:00, 20:00 …
+        let pre = "pre-restore";
         // (name, snapshots, policy, expected kept ids)
-        let hourly = series(30, 20 * 60_000); // 10 h of snapshots, every 20 min
-        let daily = series(30, 8 * H); // 10 days, three a day
-        let cases: Vec<(&str, Vec<SnapshotMeta>, Policy, Vec<String>)> = vec![
-            ("count only", series(10, H), limits(Some(3), "never"), ids(0..3)),
-            ("count 1", series(5, H), limits(Some(1), "never"), ids(0..1)),
-            ("age only", series(10, D), limits(None, "3d"), ids(0..4)),
-            ("age, boundary inclusive", series(3, D), limits(None, "1d"), ids(0..2)),
-            ("age tighter than count", series(10, D), limits(Some(5), "2d"), ids(0..3)),
-            ("count tighter than age", series(10, D), limits(Some(2), "5d"), ids(0..2)),
-            ("no limits", series(10, D), limits(None, "never"), ids(0..10)),
-            ("age removes all but newest", series(5, 10 * D), limits(Some(5), "1d"), ids(0..1)),
-            ("keep-last", series(10, H), rules(&|p| p.keep_last = Some(4)), ids(0..4)),
-            ("keep-last replaces max-count", series(10, H), {
-                let mut p = rules(&|p| p.keep_last = Some(6));
-                p.max_count = Some(2);
-                p
-            }, ids(0..6)),
-            ("keep-within", series(10, H), rules(&|p| p.keep_within = Some(dur("3h"))), ids(0..4)),
-            ("keep-hourly", hourly.clone(), rules(&|p| p.keep_hourly = Some(3)),
-                // T0 is on the hour: s00 is 12:00; 11:40 s01, 11:20 s02, 11:00 s03 …
-                vec!["s00".into(), "s01".into(), "s04".into()]),
-            ("keep-daily", daily.clone(), rules(&|p| p.keep_daily = Some(3)),
-                // s00 12:00 day 0; s01 04:00 day 0; s02 20:00 day -1; s05 20:00 day -2
-                vec!["s00".into(), "s02".into(), "s05".into()]),
-            ("keep-weekly", series(30, D), rules(&|p| p.keep_weekly = Some(3)),
-                // Tuesday; Sunday before is s02, the Sunday before that s09
-                vec!["s00".into(), "s02".into(), "s09".into()]),
-            ("keep-monthly", series(100, 5 * D), rules(&|p| p.keep_monthly = Some(2)),
-                // 3 Nov; October's newest is 29 Oct (s05)
-                vec!["s00".into(), "s01".into()]),
-            ("keep-yearly", series(10, 200 * D), rules(&|p| p.keep_yearly = Some(3)),
-                // 2026-11-03, 2026-04-17, 2025-09-29, 2025-03-13, 2024-08-25
-                vec!["s00".into(), "s02".into(), "s04".into()]),
-            ("keep-tag", vec![snap("a", T0, &[]), snap("b", T0 - D, &["x"]), snap("c", T0 - 2 * D, &[])],
-                rules(&|p| p.keep_tags = vec!["x".into()]), vec!["a".into(), "b".into()]),
-            ("daily + last", daily.clone(), rules(&|p| {
-                p.keep_daily = Some(2);
-                p.keep_last = Some(2);
-            }), vec!["s00".into(), "s01".into(), "s02".into()]),
-            ("keep rules and max-age", series(20, D), {
-                let mut p = rules(&|p| p.keep_daily = Some(20));
-                p.max_age = dur("5d");
-                p
-            }, ids(0..6)),
-            ("pin beats age and count", vec![
-                snap("new", T0, &[]), snap("mid", T0 - D, &[]), snap("old", T0 - 90 * D, &["keep"]),
-            ], limits(Some(1), "30d"), vec!["new".into(), "old".into()]),
-            ("pre-restore not counted", vec![
-                snap("a", T0, &[]), snap("pr", T0 - H, &["pre-restore"]),
-                snap("b", T0 - 2 * H, &[]), snap("c", T0 - 3 * H, &[]),
-            ], limits(Some(2), "30d"), vec!["a".into(), "pr".into(), "b".into()]),
-            ("pre-restore not counted by keep-last", vec![
-                snap("a", T0, &[]), snap("pr", T0 - H, &["pre-restore"]), snap("b", T0 - 2 * H, &[]),
-            ], rules(&|p| p.keep_last = Some(2)), vec!["a".into(), "pr".into(), "b".into()]),
-            ("pre-restore until the age limit", vec![
-                snap("a", T0, &[]), snap("pr1", T0 - 10 * D, &["pre-restore"]),
-                snap("pr2", T0 - 40 * D, &["pre-restore"]),
-            ], Policy::default(), vec!["a".into(), "pr1".into()]),
-            ("newest pre-restore is still newest", vec![
-                snap("pr", T0, &["pre-restore"]), snap("a", T0 - H, &[]), snap("b", T0 - 2 * H, &[]),
-            ], limits(Some(1), "never"), vec!["pr".into(), "a".into()]),
-            ("ties broken by id", vec![snap("b", T0, &[]), snap("a", T0, &[]), snap("c", T0, &[])],
-                limits(Some(2), "never"), vec!["a".into(), "b".into()]),
+        let cases: Vec<(&str, Vec<SnapshotMeta>, Policy, &str)> = vec![
+            ("count", series(10, H), pol("count=3"), "s00 s01 s02"),
+            ("count 1", series(5, H), pol("count=1"), "s00"),
+            ("age", series(10, D), pol("age=3d"), "s00 s01 s02 s03"),
+            (
+                "age boundary inclusive",
+                series(3, D),
+                pol("age=1d"),
+                "s00 s01",
+            ),
+            (
+                "age tighter",
+                series(10, D),
+                pol("count=5 age=2d"),
+                "s00 s01 s02",
+            ),
+            (
+                "count tighter",
+                series(10, D),
+                pol("count=2 age=5d"),
+                "s00 s01",
+            ),
+            ("no limits", series(3, D), pol(""), "s00 s01 s02"),
+            (
+                "age leaves newest",
+                series(5, 10 * D),
+                pol("count=5 age=1d"),
+                "s00",
+            ),
+            ("keep-last", series(10, H), pol("last=4"), "s00 s01 s02 s03"),
+            (
+                "replaces count",
+                series(10, H),
+                pol("count=2 last=3"),
+                "s00 s01 s02",
+            ),
+            (
+                "keep-within",
+                series(10, H),
+                pol("within=3h"),
+                "s00 s01 s02 s03",
+            ),
+            ("hourly", every20m, pol("hourly=3"), "s00 s01 s04"),
+            ("daily", thrice_daily.clone(), pol("daily=3"), "s00 s02 s05"),
+            // T0 is a Tuesday: the Sundays before are s02 and s09.
+            ("weekly", series(30, D), pol("weekly=3"), "s00 s02 s09"),
+            ("monthly", series(100, 5 * D), pol("monthly=2"), "s00 s01"),
+            // 2026-11-03, 2026-04-17, 2025-09-29, 2025-03-13, 2024-08-25
+            (
+                "yearly",
+                series(10, 200 * D),
+                pol("yearly=3"),
+                "s00 s02 s04",
+            ),
+            (
+                "daily + last",
+                thrice_daily,
+                pol("daily=2 last=2"),
+                "s00 s01 s02",
+            ),
+            (
+                "rules + age",
+                series(20, D),
+                pol("daily=20 age=5d"),
+                "s00 s01 s02 s03 s04 s05",
+            ),
+            (
+                "keep-tag",
+                snaps(&[("a", 0, ""), ("b", -D, "x"), ("c", -2 * D, "")]),
+                pol("tag=x"),
+                "a b",
+            ),
+            (
+                "keep-tag under max-age",
+                snaps(&[("a", 0, ""), ("b", -D, "x"), ("c", -9 * D, "x")]),
+                pol("tag=x age=2d"),
+                "a b",
+            ),
+            (
+                "pin beats age and count",
+                snaps(&[("new", 0, ""), ("mid", -D, ""), ("old", -90 * D, "keep")]),
+                pol("count=1 age=30d"),
+                "new old",
+            ),
+            (
+                "pre-restore not counted",
+                snaps(&[
+                    ("a", 0, ""),
+                    ("pr", -H, pre),
+                    ("b", -2 * H, ""),
+                    ("c", -3 * H, ""),
+                ]),
+                pol("count=2 age=30d"),
+                "a pr b",
+            ),
+            (
+                "pre-restore not counted by keep-last",
+                snaps(&[("a", 0, ""), ("pr", -H, pre), ("b", -2 * H, "")]),
+                pol("last=2"),
+                "a pr b",
+            ),
+            (
+                "pre-restore until the age limit",
+                snaps(&[("a", 0, ""), ("p1", -10 * D, pre), ("p2", -40 * D, pre)]),
+                Policy::default(),
+                "a p1",
+            ),
+            (
+                "newest pre-restore still newest",
+                snaps(&[("pr", 0, pre), ("a", -H, ""), ("b", -2 * H, "")]),
+                pol("count=1"),
+                "pr a",
+            ),
+            (
+                "ties broken by id",
+                snaps(&[("b", 0, ""), ("a", 0, ""), ("c", 0, "")]),
+                pol("count=2"),
+                "a b",
+            ),
         ];
         for (name, snaps, policy, want) in cases {
             policy.validate().unwrap();
             let got = apply(&snaps, &policy, T0);
-            assert_eq!(kept(&got), want, "case {name:?}: {got:#?}");
+            assert_eq!(kept(&got).join(" "), want, "case {name:?}: {got:#?}");
         }
     }
 
@@ -671,11 +768,15 @@ mod tests {
         assert_eq!(p.max_count, None);
         assert!(p.has_keep_rules() && !Policy::default().has_keep_rules());
         assert!(serde_json::from_str::<Policy>(r#"{"keep_dialy":7}"#).is_err());
-        let mut bad = Policy::default();
-        bad.keep_daily = Some(0);
+        let bad = Policy {
+            keep_daily: Some(0),
+            ..Policy::default()
+        };
         assert!(bad.validate().is_err());
-        let mut bad = Policy::default();
-        bad.keep_within = Some(Duration::NEVER);
+        let bad = Policy {
+            keep_within: Some(Duration::NEVER),
+            ..Policy::default()
+        };
         assert!(bad.validate().is_err());
         assert!(apply(&[], &Policy::default(), T0).is_empty());
     }
@@ -702,32 +803,40 @@ mod tests {
 
     fn arb_policy() -> impl Strategy<Value = Policy> {
         let count = prop::option::of(1u32..30);
-        let age = prop_oneof![Just(Duration::NEVER), (1u64..2000).prop_map(|h| {
-            Duration::from_secs(h * 3600).unwrap()
-        })];
+        let age = prop_oneof![
+            Just(Duration::NEVER),
+            (1u64..2000).prop_map(|h| { Duration::from_secs(h * 3600).unwrap() })
+        ];
         (
             count.clone(),
             age,
             prop::bool::ANY,
             (count.clone(), count.clone(), count.clone(), count.clone()),
-            (count.clone(), count, prop::option::of(1u64..500), prop::bool::ANY),
+            (
+                count.clone(),
+                count,
+                prop::option::of(1u64..500),
+                prop::bool::ANY,
+            ),
         )
-            .prop_map(|(max_count, max_age, rules, (l, h, d, w), (m, y, within, tag))| {
-                let mut p = Policy::limits(max_count, max_age);
-                if rules {
-                    p.keep_last = l;
-                    p.keep_hourly = h;
-                    p.keep_daily = d;
-                    p.keep_weekly = w;
-                    p.keep_monthly = m;
-                    p.keep_yearly = y;
-                    p.keep_within = within.map(|h| Duration::from_secs(h * 3600).unwrap());
-                    if tag {
-                        p.keep_tags = vec!["x".into()];
+            .prop_map(
+                |(max_count, max_age, rules, (l, h, d, w), (m, y, within, tag))| {
+                    let mut p = Policy::limits(max_count, max_age);
+                    if rules {
+                        p.keep_last = l;
+                        p.keep_hourly = h;
+                        p.keep_daily = d;
+                        p.keep_weekly = w;
+                        p.keep_monthly = m;
+                        p.keep_yearly = y;
+                        p.keep_within = within.map(|h| Duration::from_secs(h * 3600).unwrap());
+                        if tag {
+                            p.keep_tags = vec!["x".into()];
+                        }
                     }
-                }
-                p
-            })
+                    p
+                },
+            )
     }
 
     proptest! {
