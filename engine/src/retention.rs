@@ -304,6 +304,16 @@ pub enum Reason {
     NoKeepRule,
 }
 
+impl Reason {
+    /// Whether this reason keeps a snapshot (`false`: it removes one).
+    pub fn keeps(&self) -> bool {
+        !matches!(
+            self,
+            Reason::BeyondMaxCount { .. } | Reason::OlderThanMaxAge { .. } | Reason::NoKeepRule
+        )
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -514,9 +524,6 @@ mod tests {
         d.iter().filter(|d| d.keep).map(|d| d.id.clone()).collect()
     }
 
-    fn ids(range: std::ops::Range<usize>) -> Vec<String> {
-        range.map(|i| format!("s{i:02}")).collect()
-    }
     fn dur(s: &str) -> Duration {
         s.parse().unwrap()
     }
@@ -531,7 +538,8 @@ mod tests {
         // (30 days from the newest) removes four of those.
         let snaps = series(40, 36 * H);
         let d = apply(&snaps, &Policy::default(), T0);
-        assert_eq!(kept(&d), ids(0..21));
+        let newest21: Vec<String> = (0..21).map(|i| format!("s{i:02}")).collect();
+        assert_eq!(kept(&d), newest21);
         assert_eq!(
             texts(&d[0]),
             ["newest", "within max-count 25", "within max-age 30d"]
@@ -802,41 +810,28 @@ mod tests {
     }
 
     fn arb_policy() -> impl Strategy<Value = Policy> {
-        let count = prop::option::of(1u32..30);
-        let age = prop_oneof![
-            Just(Duration::NEVER),
-            (1u64..2000).prop_map(|h| { Duration::from_secs(h * 3600).unwrap() })
-        ];
-        (
-            count.clone(),
-            age,
-            prop::bool::ANY,
-            (count.clone(), count.clone(), count.clone(), count.clone()),
-            (
-                count.clone(),
-                count,
-                prop::option::of(1u64..500),
-                prop::bool::ANY,
-            ),
-        )
-            .prop_map(
-                |(max_count, max_age, rules, (l, h, d, w), (m, y, within, tag))| {
-                    let mut p = Policy::limits(max_count, max_age);
-                    if rules {
-                        p.keep_last = l;
-                        p.keep_hourly = h;
-                        p.keep_daily = d;
-                        p.keep_weekly = w;
-                        p.keep_monthly = m;
-                        p.keep_yearly = y;
-                        p.keep_within = within.map(|h| Duration::from_secs(h * 3600).unwrap());
-                        if tag {
-                            p.keep_tags = vec!["x".into()];
-                        }
-                    }
-                    p
-                },
-            )
+        let n = || prop::option::of(1u32..30);
+        let hours = |max| (1u64..max).prop_map(|h| Duration::from_secs(h * 3600).unwrap());
+        let age = prop_oneof![Just(Duration::NEVER), hours(2000)];
+        let within = prop::option::of(hours(500));
+        let rules = (n(), n(), n(), n(), n(), n(), within, any::<bool>());
+        (n(), age, prop::option::of(rules)).prop_map(|(max_count, max_age, rules)| {
+            let p = Policy::limits(max_count, max_age);
+            let Some((l, h, d, w, m, y, within, tag)) = rules else {
+                return p;
+            };
+            Policy {
+                keep_last: l,
+                keep_hourly: h,
+                keep_daily: d,
+                keep_weekly: w,
+                keep_monthly: m,
+                keep_yearly: y,
+                keep_within: within,
+                keep_tags: if tag { vec!["x".into()] } else { vec![] },
+                ..p
+            }
+        })
     }
 
     proptest! {
@@ -851,11 +846,21 @@ mod tests {
             got.sort();
             want.sort();
             prop_assert_eq!(got, want);
-            // Every decision has a reason.
+            // Every decision has a reason, and the reasons say keep for a
+            // kept snapshot and remove for a removed one.
             prop_assert!(d.iter().all(|d| !d.reasons.is_empty()));
+            prop_assert!(d.iter().all(|d| d.reasons.iter().all(|r| r.keeps() == d.keep)));
+            // Nothing older than max-age survives unless pinned.
+            let newest = snaps.iter().map(|s| s.time_ms).max().unwrap_or(0);
+            if let Some(max) = policy.max_age.as_millis() {
+                let reference = i128::from(newest.min(now));
+                for (s, d) in d.iter().enumerate().filter(|(_, d)| d.keep) {
+                    let pinned = s == 0 || d.reasons.contains(&Reason::TagKeep);
+                    prop_assert!(pinned || reference - i128::from(d.time_ms) <= i128::from(max));
+                }
+            }
             if let Some(first) = d.first() {
                 // The newest is kept.
-                let newest = snaps.iter().map(|s| s.time_ms).max().unwrap();
                 prop_assert_eq!(first.time_ms, newest);
                 prop_assert!(first.keep);
             }
