@@ -30,7 +30,8 @@ impl Repo {
             chunker: crate::chunker::DEFAULT_PARAMS,
             ..InitOptions::default()
         };
-        Ok(Repository::init(path, &opts)?)
+        Repository::init(path, &opts)?;
+        Ok(())
     }
 
     /// Opens the repository at `path`.
