@@ -225,7 +225,7 @@ def generate(root, seed, scale):
 
     # Top-level settings and state.
     write_json(os.path.join(root, "prefs.json"), json_doc(rng, 120_000), mt); nfiles += 1
-    write_json(os.path.join(root, "sessionstore.json"), json_doc(rng, s(2_500_000, 50_000)), mt); nfiles += 1
+    write_json(os.path.join(root, "sessionstore.json"), json_doc(rng, s(1_500_000, 50_000)), mt); nfiles += 1
     write_json(os.path.join(root, "extensions.json"), json_doc(rng, s(800_000, 20_000)), mt); nfiles += 1
     for i in range(s(12, 3)):
         write_json(os.path.join(root, "settings", "%s-%d.json" % (word(rng), i)),
@@ -241,7 +241,7 @@ def generate(root, seed, scale):
     # Per-site storage: mostly small JSON, a few large.
     for i in range(s(165, 8)):
         site = "https+++%s.%s.example" % (word(rng), ident(rng, 6))
-        size = rng.randint(1_000, 15_000) if rng.random() < 0.9 else rng.randint(100_000, 700_000)
+        size = rng.randint(1_000, 15_000) if rng.random() < 0.95 else rng.randint(100_000, 400_000)
         write_json(os.path.join(root, "storage", "default", site, "ls", "data.json"),
                    json_doc(rng, int(size)), mt); nfiles += 1
     # Small text/log files.
