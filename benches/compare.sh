@@ -113,7 +113,7 @@ else
         touch -d @1700000000 "$CORPUS/.complete"
     fi
 fi
-corpus_bytes=$(du -sb --exclude=.complete "$CORPUS" | cut -f1)
+corpus_bytes=$(find "$CORPUS" -type f ! -name .complete -printf '%s\n' | awk '{s += $1} END {print s}')
 corpus_files=$(find "$CORPUS" -type f ! -name .complete | wc -l)
 
 SRC="$BENCH_DIR/src"         # the directory every tool backs up (same path)

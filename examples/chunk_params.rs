@@ -16,6 +16,13 @@
 //! - single-thread chunking throughput (cut points only, data in memory) and
 //!   chunking + blake3 throughput.
 //!
+//! - the bytes of blob-id lists of the changed files (32 B per chunk of every
+//!   file whose content changed): the tree entries a snapshot rewrites.
+//!
+//! A second table chunks only the SQLite files (header `SQLite format 3\0`)
+//! into fixed, page-aligned blocks instead (SQLite edits pages in place and
+//! never shifts bytes, so content-defined cut points buy nothing there).
+//!
 //! All files are read into memory first so the timings exclude I/O.
 
 use std::collections::HashSet;
@@ -51,8 +58,8 @@ fn chunks<'a>(data: &'a [u8], p: (usize, usize, usize)) -> impl Iterator<Item = 
     FastCDC::new(data, p.0, p.1, p.2).map(move |c| &data[c.offset..c.offset + c.length])
 }
 
-fn is_db(path: &Path) -> bool {
-    path.extension().is_some_and(|e| e == "sqlite")
+fn is_db(f: &File) -> bool {
+    f.data.starts_with(b"SQLite format 3\0")
 }
 
 fn main() {
@@ -83,9 +90,15 @@ fn main() {
     params.push((512 * 1024, 1024 * 1024, 8 * 1024 * 1024, " (restic-like)"));
 
     println!(
-        "| min / avg / max | chunks (orig) | mean chunk | new chunks | new raw bytes | new bytes zstd-3 | + pack headers | of which SQLite (raw) | other (raw) | chunking MB/s | chunk+blake3 MB/s |"
+        "| min / avg / max | chunks (orig) | mean chunk | new chunks | new raw bytes | new bytes zstd-3 | + pack headers | of which SQLite (raw) | other (raw) | id lists of changed files | chunking MB/s | chunk+blake3 MB/s |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let orig_by_path: std::collections::HashMap<&Path, &[u8]> =
+        orig.iter().map(|f| (f.path.as_path(), f.data.as_slice())).collect();
+    let changed: Vec<&File> = muta
+        .iter()
+        .filter(|f| orig_by_path.get(f.path.as_path()) != Some(&f.data.as_slice()))
+        .collect();
     for (min, avg, max, note) in params {
         let p = (min, avg, max);
         // Throughput: cut points only.
@@ -118,7 +131,7 @@ fn main() {
                 new_raw += c.len() as u64;
                 let z = zstd::bulk::compress(c, 3).expect("zstd").len();
                 new_zstd += if (z as u64) * 100 < (c.len() as u64) * 97 { z } else { c.len() } as u64;
-                if is_db(&f.path) {
+                if is_db(f) {
                     new_db += c.len() as u64;
                 } else {
                     new_other += c.len() as u64;
@@ -126,8 +139,9 @@ fn main() {
             }
         }
         let n_new = new_ids.len() as u64;
+        let id_lists: u64 = changed.iter().map(|f| chunks(&f.data, p).count() as u64 * 32).sum();
         println!(
-            "| {} / {} / {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} |",
+            "| {} / {} / {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} |",
             kib(min),
             kib(avg),
             kib(max),
@@ -140,8 +154,50 @@ fn main() {
             mb(new_zstd + n_new * PACK_HEADER_PER_BLOB),
             mb(new_db),
             mb(new_other),
+            mb(id_lists),
             orig_bytes as f64 / cut_secs / 1e6,
             orig_bytes as f64 / hash_secs / 1e6,
+        );
+    }
+    fixed_blocks(&orig, &muta);
+}
+
+/// Second table: SQLite files in fixed page-aligned blocks.
+fn fixed_blocks(orig: &[File], muta: &[File]) {
+    println!();
+    println!("| SQLite files in fixed blocks of | blocks (orig) | new blocks | new raw bytes | new bytes zstd-3 | + pack headers | id list of the database |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for block in [4096usize, 8192, 16384, 32768, 65536] {
+        let mut known: HashSet<[u8; 32]> = HashSet::new();
+        for f in orig.iter().filter(|f| is_db(f)) {
+            for c in f.data.chunks(block) {
+                known.insert(*blake3::hash(c).as_bytes());
+            }
+        }
+        let mut new_ids: HashSet<[u8; 32]> = HashSet::new();
+        let (mut raw, mut z, mut ids) = (0u64, 0u64, 0u64);
+        for f in muta.iter().filter(|f| is_db(f)) {
+            ids += f.data.chunks(block).count() as u64 * 32;
+            for c in f.data.chunks(block) {
+                let id = *blake3::hash(c).as_bytes();
+                if known.contains(&id) || !new_ids.insert(id) {
+                    continue;
+                }
+                raw += c.len() as u64;
+                let n = zstd::bulk::compress(c, 3).expect("zstd").len();
+                z += if (n as u64) * 100 < (c.len() as u64) * 97 { n } else { c.len() } as u64;
+            }
+        }
+        let n = new_ids.len() as u64;
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            kib(block),
+            known.len(),
+            n,
+            mb(raw),
+            mb(z),
+            mb(z + n * PACK_HEADER_PER_BLOB),
+            mb(ids)
         );
     }
 }
