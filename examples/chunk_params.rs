@@ -81,9 +81,15 @@ fn main() {
     );
 
     let avgs: Vec<usize> = if args.len() > 2 {
-        args[2..].iter().map(|a| a.parse::<usize>().expect("AVG_KIB") * 1024).collect()
+        args[2..]
+            .iter()
+            .map(|a| a.parse::<usize>().expect("AVG_KIB") * 1024)
+            .collect()
     } else {
-        vec![4, 8, 16, 32, 64, 128, 256, 1024].into_iter().map(|k| k * 1024).collect()
+        vec![4, 8, 16, 32, 64, 128, 256, 1024]
+            .into_iter()
+            .map(|k| k * 1024)
+            .collect()
     };
     let mut params: Vec<(usize, usize, usize, &str)> =
         avgs.iter().map(|&a| (a / 4, a, a * 4, "")).collect();
@@ -93,8 +99,10 @@ fn main() {
         "| min / avg / max | chunks (orig) | mean chunk | new chunks | new raw bytes | new bytes zstd-3 | + pack headers | of which SQLite (raw) | other (raw) | id lists of changed files | chunking MB/s | chunk+blake3 MB/s |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    let orig_by_path: std::collections::HashMap<&Path, &[u8]> =
-        orig.iter().map(|f| (f.path.as_path(), f.data.as_slice())).collect();
+    let orig_by_path: std::collections::HashMap<&Path, &[u8]> = orig
+        .iter()
+        .map(|f| (f.path.as_path(), f.data.as_slice()))
+        .collect();
     let changed: Vec<&File> = muta
         .iter()
         .filter(|f| orig_by_path.get(f.path.as_path()) != Some(&f.data.as_slice()))
@@ -130,7 +138,11 @@ fn main() {
                 }
                 new_raw += c.len() as u64;
                 let z = zstd::bulk::compress(c, 3).expect("zstd").len();
-                new_zstd += if (z as u64) * 100 < (c.len() as u64) * 97 { z } else { c.len() } as u64;
+                new_zstd += if (z as u64) * 100 < (c.len() as u64) * 97 {
+                    z
+                } else {
+                    c.len()
+                } as u64;
                 if is_db(f) {
                     new_db += c.len() as u64;
                 } else {
@@ -139,7 +151,10 @@ fn main() {
             }
         }
         let n_new = new_ids.len() as u64;
-        let id_lists: u64 = changed.iter().map(|f| chunks(&f.data, p).count() as u64 * 32).sum();
+        let id_lists: u64 = changed
+            .iter()
+            .map(|f| chunks(&f.data, p).count() as u64 * 32)
+            .sum();
         println!(
             "| {} / {} / {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.0} |",
             kib(min),
@@ -185,7 +200,11 @@ fn fixed_blocks(orig: &[File], muta: &[File]) {
                 }
                 raw += c.len() as u64;
                 let n = zstd::bulk::compress(c, 3).expect("zstd").len();
-                z += if (n as u64) * 100 < (c.len() as u64) * 97 { n } else { c.len() } as u64;
+                z += if (n as u64) * 100 < (c.len() as u64) * 97 {
+                    n
+                } else {
+                    c.len()
+                } as u64;
             }
         }
         let n = new_ids.len() as u64;
@@ -203,9 +222,9 @@ fn fixed_blocks(orig: &[File], muta: &[File]) {
 }
 
 fn kib(n: usize) -> String {
-    if n >= 1024 * 1024 && n % (1024 * 1024) == 0 {
+    if n >= 1024 * 1024 && n.is_multiple_of(1024 * 1024) {
         format!("{} MiB", n / (1024 * 1024))
-    } else if n % 1024 == 0 {
+    } else if n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else {
         format!("{:.1} KiB", n as f64 / 1024.0)
