@@ -74,7 +74,9 @@ impl Ctx<'_> {
     }
     fn read(&self, off: u64, len: usize) -> Result<Vec<u8>> {
         if off.checked_add(len as u64).is_none_or(|end| end > self.len) {
-            return Err(self.format(format!("truncated: {len} bytes at offset {off} are past the end")));
+            return Err(self.format(format!(
+                "truncated: {len} bytes at offset {off} are past the end"
+            )));
         }
         let mut buf = vec![0u8; len];
         self.file
@@ -112,7 +114,8 @@ pub(crate) fn read_directory(file: &File, path: &Path, limits: Limits) -> Result
             break;
         }
     }
-    let e = eocd.ok_or_else(|| cx.format("no end of central directory record (not a ZIP, or truncated)"))?;
+    let e = eocd
+        .ok_or_else(|| cx.format("no end of central directory record (not a ZIP, or truncated)"))?;
     let eocd_pos = tail_off + e as u64;
     let r = &tail[e..e + 22];
     if le16(r, 4) != 0 || le16(r, 6) != 0 || le16(r, 8) != le16(r, 10) {
@@ -143,11 +146,18 @@ pub(crate) fn read_directory(file: &File, path: &Path, limits: Limits) -> Result
         cd_off = le64(&z, 48);
         cd_end_limit = z_off;
     }
-    if cd_off.checked_add(cd_size).is_none_or(|end| end > cd_end_limit) {
-        return Err(cx.format("central directory extends past its end record (truncated or garbled)"));
+    if cd_off
+        .checked_add(cd_size)
+        .is_none_or(|end| end > cd_end_limit)
+    {
+        return Err(
+            cx.format("central directory extends past its end record (truncated or garbled)")
+        );
     }
     if count > cd_size / 46 {
-        return Err(cx.format(format!("{count} entries cannot fit in a {cd_size}-byte central directory")));
+        return Err(cx.format(format!(
+            "{count} entries cannot fit in a {cd_size}-byte central directory"
+        )));
     }
     let cd = cx.read(cd_off, cd_size as usize)?;
     let mut entries = Vec::with_capacity(count as usize);
@@ -156,10 +166,17 @@ pub(crate) fn read_directory(file: &File, path: &Path, limits: Limits) -> Result
     let mut p = 0usize;
     for _ in 0..count {
         if p + 46 > cd.len() || le32(&cd, p) != 0x0201_4b50 {
-            return Err(cx.format(format!("central directory entry at offset {} is garbled", cd_off + p as u64)));
+            return Err(cx.format(format!(
+                "central directory entry at offset {} is garbled",
+                cd_off + p as u64
+            )));
         }
         let h = &cd[p..p + 46];
-        let (nlen, xlen, clen) = (le16(h, 28) as usize, le16(h, 30) as usize, le16(h, 32) as usize);
+        let (nlen, xlen, clen) = (
+            le16(h, 28) as usize,
+            le16(h, 30) as usize,
+            le16(h, 32) as usize,
+        );
         if p + 46 + nlen + xlen + clen > cd.len() {
             return Err(cx.format("central directory entry runs past the directory (truncated)"));
         }
@@ -207,42 +224,84 @@ pub(crate) fn read_directory(file: &File, path: &Path, limits: Limits) -> Result
         };
         check_name(path, &raw_name, &name)?;
         if flags & 1 != 0 || method == 99 {
-            return Err(unsafe_err(path, &raw_name, "encrypted entries are not supported"));
+            return Err(unsafe_err(
+                path,
+                &raw_name,
+                "encrypted entries are not supported",
+            ));
         }
         if method != 0 && method != 8 {
-            return Err(unsafe_err(path, &raw_name, format!("unsupported compression method {method}")));
+            return Err(unsafe_err(
+                path,
+                &raw_name,
+                format!("unsupported compression method {method}"),
+            ));
         }
         if method == 0 && csize != usize_ {
-            return Err(unsafe_err(path, &raw_name, "stored entry whose compressed and uncompressed sizes differ"));
+            return Err(unsafe_err(
+                path,
+                &raw_name,
+                "stored entry whose compressed and uncompressed sizes differ",
+            ));
         }
         total = total.saturating_add(usize_);
         if total > limits.max_total {
-            return Err(unsafe_err(path, &raw_name, format!("total uncompressed size exceeds the limit of {} bytes", limits.max_total)));
+            return Err(unsafe_err(
+                path,
+                &raw_name,
+                format!(
+                    "total uncompressed size exceeds the limit of {} bytes",
+                    limits.max_total
+                ),
+            ));
         }
         if usize_ > limits.ratio_min_size && usize_ / csize.max(1) > limits.max_ratio {
-            return Err(unsafe_err(path, &raw_name, format!("compression ratio above {}:1 (zip bomb)", limits.max_ratio)));
+            return Err(unsafe_err(
+                path,
+                &raw_name,
+                format!("compression ratio above {}:1 (zip bomb)", limits.max_ratio),
+            ));
         }
         // The local header must agree.
-        let lh = cx.read(local, 30).map_err(|_| unsafe_err(path, &raw_name, "local header past the end of the file"))?;
+        let lh = cx
+            .read(local, 30)
+            .map_err(|_| unsafe_err(path, &raw_name, "local header past the end of the file"))?;
         if le32(&lh, 0) != 0x0403_4b50 {
-            return Err(unsafe_err(path, &raw_name, "no local header where the central directory points"));
+            return Err(unsafe_err(
+                path,
+                &raw_name,
+                "no local header where the central directory points",
+            ));
         }
         let (lnlen, lxlen) = (le16(&lh, 26) as u64, le16(&lh, 28) as u64);
         let lname = cx.read(local + 30, lnlen as usize)?;
         if lname != raw_name || le16(&lh, 8) != method || le16(&lh, 6) & 1 != 0 {
-            return Err(unsafe_err(path, &raw_name, "local header disagrees with the central directory"));
+            return Err(unsafe_err(
+                path,
+                &raw_name,
+                "local header disagrees with the central directory",
+            ));
         }
         if flags & 8 == 0 {
             let (lc, lcs, lus) = (le32(&lh, 14), le32(&lh, 18), le32(&lh, 22));
-            let sizes_ok = (lcs == 0xFFFF_FFFF || lcs as u64 == csize) && (lus == 0xFFFF_FFFF || lus as u64 == usize_);
+            let sizes_ok = (lcs == 0xFFFF_FFFF || lcs as u64 == csize)
+                && (lus == 0xFFFF_FFFF || lus as u64 == usize_);
             if lc != le32(h, 16) || !sizes_ok {
-                return Err(unsafe_err(path, &raw_name, "local header sizes or CRC disagree with the central directory"));
+                return Err(unsafe_err(
+                    path,
+                    &raw_name,
+                    "local header sizes or CRC disagree with the central directory",
+                ));
             }
         }
         let data_start = local + 30 + lnlen + lxlen;
-        let mut end = data_start.checked_add(csize).unwrap_or(u64::MAX);
+        let mut end = data_start.saturating_add(csize);
         if end > cd_off {
-            return Err(unsafe_err(path, &raw_name, "entry data runs into the central directory (declared size too big)"));
+            return Err(unsafe_err(
+                path,
+                &raw_name,
+                "entry data runs into the central directory (declared size too big)",
+            ));
         }
         if flags & 8 != 0 {
             end = (end + 12).min(cd_off);
@@ -268,7 +327,11 @@ pub(crate) fn read_directory(file: &File, path: &Path, limits: Limits) -> Result
     for w in ranges.windows(2) {
         if w[1].0 < w[0].1 {
             let name = &entries[w[1].2].name;
-            return Err(unsafe_err(path, name, "entry data overlaps another entry (overlapping-entry zip bomb)"));
+            return Err(unsafe_err(
+                path,
+                name,
+                "entry data overlaps another entry (overlapping-entry zip bomb)",
+            ));
         }
     }
     Ok(entries)
@@ -292,7 +355,10 @@ pub(crate) fn check_name(archive: &Path, raw: &[u8], name: &[u8]) -> Result<()> 
         Some("control character in name")
     } else if name.split(|&b| b == b'/').any(|c| c == b"..") {
         Some("`..` component (path traversal)")
-    } else if name.split(|&b| b == b'/').any(|c| c.is_empty() || c == b".") {
+    } else if name
+        .split(|&b| b == b'/')
+        .any(|c| c.is_empty() || c == b".")
+    {
         Some("empty or `.` component")
     } else {
         None
@@ -306,7 +372,11 @@ pub(crate) fn check_name(archive: &Path, raw: &[u8], name: &[u8]) -> Result<()> 
 /// Whether a symlink at `link` (relative path) with `target` stays inside
 /// the tree, resolving `..` lexically from the link's directory. A target
 /// passing through another symlink of the archive (`is_link`) is refused.
-pub(crate) fn link_escapes(link: &[u8], target: &[u8], is_link: &dyn Fn(&[u8]) -> bool) -> Option<&'static str> {
+pub(crate) fn link_escapes(
+    link: &[u8],
+    target: &[u8],
+    is_link: &dyn Fn(&[u8]) -> bool,
+) -> Option<&'static str> {
     if target.is_empty() {
         return Some("empty symlink target");
     }

@@ -104,9 +104,17 @@ pub fn open_archive(path: &Path, options: &ImportOptions) -> Result<Archive> {
 pub fn open_vault_archive(path: &Path, password: &str, options: &ImportOptions) -> Result<Archive> {
     let input = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut tmp = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    decrypt_vault(io::BufReader::new(input), io::BufWriter::new(&mut tmp), password).map_err(|e| match e {
+    decrypt_vault(
+        io::BufReader::new(input),
+        io::BufWriter::new(&mut tmp),
+        password,
+    )
+    .map_err(|e| match e {
         Error::WrongPasswordOrDamaged { .. } => Error::WrongPasswordOrDamaged { path: path.into() },
-        Error::Format { detail, .. } => Error::Format { path: path.into(), detail },
+        Error::Format { detail, .. } => Error::Format {
+            path: path.into(),
+            detail,
+        },
         other => other,
     })?;
     Archive::new(tmp, path.to_path_buf(), options)
@@ -143,8 +151,15 @@ impl Archive {
         }
         for r in &self.raw {
             for (i, _) in r.name.iter().enumerate().filter(|(_, &b)| b == b'/') {
-                if kinds.get(&r.name[..i]).is_some_and(|k| *k != ExportKind::Dir) {
-                    return Err(unsafe_err(&self.path, &r.name, "a parent of this entry is a file or symlink in the archive"));
+                if kinds
+                    .get(&r.name[..i])
+                    .is_some_and(|k| *k != ExportKind::Dir)
+                {
+                    return Err(unsafe_err(
+                        &self.path,
+                        &r.name,
+                        "a parent of this entry is a file or symlink in the archive",
+                    ));
                 }
             }
         }
@@ -161,7 +176,10 @@ impl Archive {
     }
 
     fn build(&mut self, options: &ImportOptions) -> Result<()> {
-        let mi = self.raw.iter().position(|r| r.name == b"manifest.json" && !r.is_dir);
+        let mi = self
+            .raw
+            .iter()
+            .position(|r| r.name == b"manifest.json" && !r.is_dir);
         let manifest = match mi {
             Some(i) => Some(self.parse_manifest(i, options)?),
             None => None,
@@ -190,7 +208,11 @@ impl Archive {
                 &r.name
             };
             let kind = raw_kind(r);
-            let default_mode = if kind == ExportKind::Dir { 0o755 } else { 0o644 };
+            let default_mode = if kind == ExportKind::Dir {
+                0o755
+            } else {
+                0o644
+            };
             let mut e = ArchiveEntry {
                 path: rel.to_vec(),
                 kind,
@@ -205,21 +227,37 @@ impl Archive {
                 e.link_target = Some(self.read_small(i, MAX_LINK)?);
             }
             if let Some(m) = manifest.as_ref() {
-                let me = by_path
-                    .get(rel)
-                    .ok_or_else(|| unsafe_err(&self.path, &r.name, "entry is not listed in manifest.json"))?;
+                let me = by_path.get(rel).ok_or_else(|| {
+                    unsafe_err(&self.path, &r.name, "entry is not listed in manifest.json")
+                })?;
                 if me.kind != kind {
-                    return Err(unsafe_err(&self.path, &r.name, "kind disagrees with manifest.json"));
+                    return Err(unsafe_err(
+                        &self.path,
+                        &r.name,
+                        "kind disagrees with manifest.json",
+                    ));
                 }
                 e.mode = me.mode & 0o7777;
                 e.mtime_ns = me.mtime_ns;
                 if kind == ExportKind::File {
                     if me.size != Some(r.usize) {
-                        return Err(unsafe_err(&self.path, &r.name, "size disagrees with manifest.json"));
+                        return Err(unsafe_err(
+                            &self.path,
+                            &r.name,
+                            "size disagrees with manifest.json",
+                        ));
                     }
-                    let hash = me.blake3.as_deref().and_then(|h| hex::decode(h).ok()).and_then(|h| <[u8; 32]>::try_from(h).ok());
+                    let hash = me
+                        .blake3
+                        .as_deref()
+                        .and_then(|h| hex::decode(h).ok())
+                        .and_then(|h| <[u8; 32]>::try_from(h).ok());
                     if hash.is_none() && m.format_version <= FORMAT_VERSION {
-                        return Err(unsafe_err(&self.path, &r.name, "no valid blake3 in manifest.json"));
+                        return Err(unsafe_err(
+                            &self.path,
+                            &r.name,
+                            "no valid blake3 in manifest.json",
+                        ));
                     }
                     e.blake3 = hash;
                 }
@@ -227,11 +265,19 @@ impl Archive {
             entries.push(e);
         }
         if let Some(m) = manifest.as_ref() {
-            let present: std::collections::HashSet<&[u8]> = entries.iter().map(|e| e.path.as_slice()).collect();
-            if let Some(missing) = m.files.iter().find(|f| !present.contains(f.path.as_bytes())) {
+            let present: std::collections::HashSet<&[u8]> =
+                entries.iter().map(|e| e.path.as_slice()).collect();
+            if let Some(missing) = m
+                .files
+                .iter()
+                .find(|f| !present.contains(f.path.as_bytes()))
+            {
                 return Err(Error::Format {
                     path: self.path.clone(),
-                    detail: format!("manifest.json lists {:?}, which is not in the archive", missing.path),
+                    detail: format!(
+                        "manifest.json lists {:?}, which is not in the archive",
+                        missing.path
+                    ),
                 });
             }
         }
@@ -244,9 +290,16 @@ impl Archive {
 
     fn parse_manifest(&self, i: usize, options: &ImportOptions) -> Result<Manifest> {
         let bytes = self.read_small(i, MAX_MANIFEST)?;
-        let bad = |detail: String| Error::Format { path: self.path.clone(), detail };
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("manifest.json: {e}")))?;
-        let version = value.get("format_version").and_then(|v| v.as_u64()).ok_or_else(|| bad("manifest.json has no format_version".into()))?;
+        let bad = |detail: String| Error::Format {
+            path: self.path.clone(),
+            detail,
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| bad(format!("manifest.json: {e}")))?;
+        let version = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| bad("manifest.json has no format_version".into()))?;
         if version > u64::from(FORMAT_VERSION) && !options.force {
             return Err(bad(format!(
                 "manifest format_version {version} is newer than this snap supports ({FORMAT_VERSION}); upgrade snap, or force the import to take what it understands"
@@ -259,7 +312,11 @@ impl Archive {
     fn read_small(&self, i: usize, max: u64) -> Result<Vec<u8>> {
         let r = &self.raw[i];
         if r.usize > max {
-            return Err(unsafe_err(&self.path, &r.name, format!("larger than {max} bytes")));
+            return Err(unsafe_err(
+                &self.path,
+                &r.name,
+                format!("larger than {max} bytes"),
+            ));
         }
         let mut out = Vec::new();
         self.reader(i, None)
@@ -270,7 +327,11 @@ impl Archive {
 
     fn reader(&self, i: usize, blake3: Option<[u8; 32]>) -> FileReader<'_> {
         let r = &self.raw[i];
-        let range = RangeReader { file: &self.file, pos: r.data_start, end: r.data_start + r.csize };
+        let range = RangeReader {
+            file: &self.file,
+            pos: r.data_start,
+            end: r.data_start + r.csize,
+        };
         let inner: Box<dyn Read + '_> = if r.method == 8 {
             Box::new(flate2::read::DeflateDecoder::new(io::BufReader::new(range)))
         } else {
@@ -339,7 +400,9 @@ struct RangeReader<'a> {
 
 impl Read for RangeReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = buf.len().min((self.end - self.pos).min(usize::MAX as u64) as usize);
+        let n = buf
+            .len()
+            .min((self.end - self.pos).min(usize::MAX as u64) as usize);
         if n == 0 {
             return Ok(0);
         }
@@ -373,19 +436,25 @@ pub struct FileReader<'a> {
 
 impl std::fmt::Debug for FileReader<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FileReader").field("index", &self.index).field("count", &self.count).finish()
+        f.debug_struct("FileReader")
+            .field("index", &self.index)
+            .field("count", &self.count)
+            .finish()
     }
 }
 
 impl Read for FileReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let raw = &self.archive.raw[self.index];
-        let refuse = |why: &str| io::Error::new(io::ErrorKind::InvalidData, Refused(why.to_string()));
+        let refuse =
+            |why: &str| io::Error::new(io::ErrorKind::InvalidData, Refused(why.to_string()));
         if buf.is_empty() {
             return Ok(0);
         }
         // Never read more than one byte past the declared size.
-        let room = (raw.usize - self.count).saturating_add(1).min(buf.len() as u64) as usize;
+        let room = (raw.usize - self.count)
+            .saturating_add(1)
+            .min(buf.len() as u64) as usize;
         let n = self.inner.read(&mut buf[..room]).map_err(|e| {
             if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData {
                 refuse(&format!("compressed data is damaged: {e}"))
@@ -430,8 +499,16 @@ fn raw_kind(r: &RawEntry) -> ExportKind {
 
 /// MS-DOS date and time, read as UTC, in ns since the epoch.
 fn dos_to_ns((date, time): (u16, u16)) -> i64 {
-    let d = chrono::NaiveDate::from_ymd_opt(1980 + i32::from(date >> 9), u32::from((date >> 5) & 15), u32::from(date & 31));
-    let t = chrono::NaiveTime::from_hms_opt(u32::from(time >> 11), u32::from((time >> 5) & 63), u32::from(time & 31) * 2);
+    let d = chrono::NaiveDate::from_ymd_opt(
+        1980 + i32::from(date >> 9),
+        u32::from((date >> 5) & 15),
+        u32::from(date & 31),
+    );
+    let t = chrono::NaiveTime::from_hms_opt(
+        u32::from(time >> 11),
+        u32::from((time >> 5) & 63),
+        u32::from(time & 31) * 2,
+    );
     match (d, t) {
         (Some(d), Some(t)) => d.and_time(t).and_utc().timestamp() * 1_000_000_000,
         _ => 315_532_800 * 1_000_000_000,
@@ -453,7 +530,11 @@ pub fn extract_to(archive: &Archive, dir: &Path) -> Result<()> {
     let created = match fs::read_dir(dir) {
         Ok(mut it) => {
             if it.next().is_some() {
-                return Err(Error::Invalid { what: "target directory", value: dir.display().to_string(), reason: "not empty".into() });
+                return Err(Error::Invalid {
+                    what: "target directory",
+                    value: dir.display().to_string(),
+                    reason: "not empty".into(),
+                });
             }
             false
         }
@@ -524,16 +605,22 @@ fn extract_inner(archive: &Archive, dir: &Path) -> Result<()> {
                     .open(&path)
                     .map_err(|err| Error::io(&path, err))?;
                 let mut reader = archive.read_file(e);
-                io::copy(&mut reader, &mut out).map_err(|err| match err.get_ref().is_some_and(|x| x.is::<Refused>()) {
-                    true => archive.map_read_error(e, err),
-                    false => Error::io(&path, err),
+                io::copy(&mut reader, &mut out).map_err(|err| {
+                    match err.get_ref().is_some_and(|x| x.is::<Refused>()) {
+                        true => archive.map_read_error(e, err),
+                        false => Error::io(&path, err),
+                    }
                 })?;
                 out.sync_all().map_err(|err| Error::io(&path, err))?;
             }
             ExportKind::Symlink => {}
         }
     }
-    for e in archive.entries().iter().filter(|e| e.kind == ExportKind::Symlink) {
+    for e in archive
+        .entries()
+        .iter()
+        .filter(|e| e.kind == ExportKind::Symlink)
+    {
         ensure_parents(&e.path)?;
         let path = target(&e.path);
         let t = std::ffi::OsStr::from_bytes(e.link_target.as_deref().unwrap_or(b""));
@@ -541,11 +628,17 @@ fn extract_inner(archive: &Archive, dir: &Path) -> Result<()> {
     }
     // Modes and times: files and links first, then directories deepest first.
     let mut order: Vec<&ArchiveEntry> = archive.entries().iter().collect();
-    order.sort_by_key(|e| (e.kind == ExportKind::Dir, std::cmp::Reverse(e.path.iter().filter(|&&b| b == b'/').count())));
+    order.sort_by_key(|e| {
+        (
+            e.kind == ExportKind::Dir,
+            std::cmp::Reverse(e.path.iter().filter(|&&b| b == b'/').count()),
+        )
+    });
     for e in order {
         let path = target(&e.path);
         if e.kind != ExportKind::Symlink {
-            fs::set_permissions(&path, fs::Permissions::from_mode(e.mode)).map_err(|err| Error::io(&path, err))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(e.mode))
+                .map_err(|err| Error::io(&path, err))?;
         }
         set_mtime(&path, e.mtime_ns)?;
     }
@@ -558,7 +651,13 @@ fn libc_o_nofollow() -> i32 {
 
 fn set_mtime(path: &Path, ns: i64) -> Result<()> {
     use rustix::fs::{utimensat, AtFlags, Timestamps, CWD};
-    let ts = rustix::fs::Timespec { tv_sec: ns.div_euclid(1_000_000_000), tv_nsec: ns.rem_euclid(1_000_000_000) as _ };
-    let times = Timestamps { last_access: ts, last_modification: ts };
+    let ts = rustix::fs::Timespec {
+        tv_sec: ns.div_euclid(1_000_000_000),
+        tv_nsec: ns.rem_euclid(1_000_000_000) as _,
+    };
+    let times = Timestamps {
+        last_access: ts,
+        last_modification: ts,
+    };
     utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(path, e.into()))
 }

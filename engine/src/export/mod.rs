@@ -28,8 +28,7 @@ mod tests_views;
 use std::io::Read;
 
 pub use self::import::{
-    extract_to, open_archive, open_vault_archive, Archive, ArchiveEntry, FileReader,
-    ImportOptions,
+    extract_to, open_archive, open_vault_archive, Archive, ArchiveEntry, FileReader, ImportOptions,
 };
 pub use self::manifest::{Manifest, ManifestEntry, ManifestSnapshot, ManifestSummary, Redaction};
 pub use self::vault::{

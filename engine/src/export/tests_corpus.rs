@@ -38,14 +38,24 @@ fn file(name: &[u8], data: &[u8]) -> Raw {
 }
 
 fn link(name: &[u8], target: &[u8]) -> Raw {
-    Raw { mode: 0o120777, ..file(name, target) }
+    Raw {
+        mode: 0o120777,
+        ..file(name, target)
+    }
 }
 
 fn deflated(name: &[u8], plain: &[u8]) -> Raw {
     let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(plain).unwrap();
     let data = enc.finish().unwrap();
-    Raw { method: 8, csize: data.len() as u32, usize: plain.len() as u32, crc: crc32fast::hash(plain), data, ..file(name, b"") }
+    Raw {
+        method: 8,
+        csize: data.len() as u32,
+        usize: plain.len() as u32,
+        crc: crc32fast::hash(plain),
+        data,
+        ..file(name, b"")
+    }
 }
 
 fn local_header(e: &Raw) -> Vec<u8> {
@@ -67,7 +77,12 @@ fn local_header(e: &Raw) -> Vec<u8> {
 
 fn central(e: &Raw, offset: u32) -> Vec<u8> {
     let extra: Vec<u8> = match e.zip64_usize {
-        Some(u) => [&1u16.to_le_bytes()[..], &8u16.to_le_bytes(), &u.to_le_bytes()].concat(),
+        Some(u) => [
+            &1u16.to_le_bytes()[..],
+            &8u16.to_le_bytes(),
+            &u.to_le_bytes(),
+        ]
+        .concat(),
         None => Vec::new(),
     };
     let mut h = Vec::new();
@@ -80,7 +95,14 @@ fn central(e: &Raw, offset: u32) -> Vec<u8> {
     h.extend_from_slice(&0x21u16.to_le_bytes());
     h.extend_from_slice(&e.crc.to_le_bytes());
     h.extend_from_slice(&e.csize.to_le_bytes());
-    h.extend_from_slice(&(if e.zip64_usize.is_some() { u32::MAX } else { e.usize }).to_le_bytes());
+    h.extend_from_slice(
+        &(if e.zip64_usize.is_some() {
+            u32::MAX
+        } else {
+            e.usize
+        })
+        .to_le_bytes(),
+    );
     h.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
     h.extend_from_slice(&(extra.len() as u16).to_le_bytes());
     h.extend_from_slice(&[0u8; 6]);
@@ -129,15 +151,28 @@ fn refuse_with(bytes: &[u8], opts: &ImportOptions) -> Error {
     let z = t.path().join("evil.zip");
     fs::write(&z, bytes).unwrap();
     let dst = t.path().join("dst");
-    let err = open_archive(&z, opts).and_then(|a| extract_to(&a, &dst)).unwrap_err();
-    assert!(!dst.exists(), "target must not exist after a refused import: {err}");
-    assert_eq!(fs::read_dir(t.path()).unwrap().count(), 1, "nothing written beside it");
+    let err = open_archive(&z, opts)
+        .and_then(|a| extract_to(&a, &dst))
+        .unwrap_err();
+    assert!(
+        !dst.exists(),
+        "target must not exist after a refused import: {err}"
+    );
+    assert_eq!(
+        fs::read_dir(t.path()).unwrap().count(),
+        1,
+        "nothing written beside it"
+    );
     err
 }
 
 fn assert_unsafe(err: Error, want_entry: &str, reason: &str) {
     match &err {
-        Error::Unsafe { archive, entry, reason: r } => {
+        Error::Unsafe {
+            archive,
+            entry,
+            reason: r,
+        } => {
             assert_eq!(entry, want_entry, "{err}");
             assert!(r.contains(reason), "reason {r:?} should mention {reason:?}");
             assert!(archive.ends_with("evil.zip"));
@@ -167,18 +202,46 @@ fn import_refuses_bad_names() {
 
 #[test]
 fn import_refuses_escaping_symlinks() {
-    assert_unsafe(refuse(&build(&[link(b"link", b"../../etc")])), "link", "escapes");
-    assert_unsafe(refuse(&build(&[file(b"d/", b""), link(b"d/l", b"../..")])), "d/l", "escapes");
-    assert_unsafe(refuse(&build(&[link(b"abs", b"/etc/passwd")])), "abs", "absolute");
+    assert_unsafe(
+        refuse(&build(&[link(b"link", b"../../etc")])),
+        "link",
+        "escapes",
+    );
+    assert_unsafe(
+        refuse(&build(&[file(b"d/", b""), link(b"d/l", b"../..")])),
+        "d/l",
+        "escapes",
+    );
+    assert_unsafe(
+        refuse(&build(&[link(b"abs", b"/etc/passwd")])),
+        "abs",
+        "absolute",
+    );
     // A link resolving through another link of the archive.
-    let chain = [file(b"d/", b""), link(b"d/l1", b".."), link(b"l2", b"d/l1/..")];
+    let chain = [
+        file(b"d/", b""),
+        link(b"d/l1", b".."),
+        link(b"l2", b"d/l1/.."),
+    ];
     assert_unsafe(refuse(&build(&chain)), "l2", "through another symlink");
     // A file written through a symlink placed by the archive.
-    assert_unsafe(refuse(&build(&[link(b"etc", b"sub"), file(b"etc/passwd", b"x")])), "etc/passwd", "parent");
+    assert_unsafe(
+        refuse(&build(&[link(b"etc", b"sub"), file(b"etc/passwd", b"x")])),
+        "etc/passwd",
+        "parent",
+    );
     // A link inside the tree is fine.
     let t = tempfile::tempdir().unwrap();
     let z = t.path().join("ok.zip");
-    fs::write(&z, build(&[file(b"d/", b""), file(b"d/f", b"x"), link(b"d/l", b"../d/f")])).unwrap();
+    fs::write(
+        &z,
+        build(&[
+            file(b"d/", b""),
+            file(b"d/f", b"x"),
+            link(b"d/l", b"../d/f"),
+        ]),
+    )
+    .unwrap();
     let a = open_archive(&z, &ImportOptions::default()).unwrap();
     extract_to(&a, &t.path().join("out")).unwrap();
     assert_eq!(fs::read(t.path().join("out/d/l")).unwrap(), b"x");
@@ -186,9 +249,21 @@ fn import_refuses_escaping_symlinks() {
 
 #[test]
 fn import_refuses_duplicates_and_clashes() {
-    assert_unsafe(refuse(&build(&[file(b"a.txt", b"1"), file(b"a.txt", b"2")])), "a.txt", "duplicate");
-    assert_unsafe(refuse(&build(&[file(b"a", b"1"), file(b"a/", b"")])), "a", "duplicate");
-    assert_unsafe(refuse(&build(&[file(b"a", b"1"), file(b"a/b", b"2")])), "a/b", "parent");
+    assert_unsafe(
+        refuse(&build(&[file(b"a.txt", b"1"), file(b"a.txt", b"2")])),
+        "a.txt",
+        "duplicate",
+    );
+    assert_unsafe(
+        refuse(&build(&[file(b"a", b"1"), file(b"a/", b"")])),
+        "a",
+        "duplicate",
+    );
+    assert_unsafe(
+        refuse(&build(&[file(b"a", b"1"), file(b"a/b", b"2")])),
+        "a/b",
+        "parent",
+    );
 }
 
 #[test]
@@ -219,35 +294,90 @@ fn import_refuses_overlapping_entries() {
 #[test]
 fn import_refuses_bombs_and_size_lies() {
     // Huge declared size (ZIP64, 1 TiB).
-    let huge = Raw { zip64_usize: Some(1 << 40), ..deflated(b"huge", b"tiny") };
+    let huge = Raw {
+        zip64_usize: Some(1 << 40),
+        ..deflated(b"huge", b"tiny")
+    };
     assert_unsafe(refuse(&build(&[huge])), "huge", "total uncompressed size");
     // Total over a configured limit.
-    let opts = ImportOptions { max_total: 1000, ..Default::default() };
-    assert_unsafe(refuse_with(&build(&[file(b"a", &[1; 600]), file(b"b", &[2; 600])]), &opts), "b", "total");
+    let opts = ImportOptions {
+        max_total: 1000,
+        ..Default::default()
+    };
+    assert_unsafe(
+        refuse_with(
+            &build(&[file(b"a", &[1; 600]), file(b"b", &[2; 600])]),
+            &opts,
+        ),
+        "b",
+        "total",
+    );
     // Ratio bomb: 2 MiB declared from 100 bytes.
-    let ratio = Raw { usize: 2 << 20, ..deflated(b"bomb", &[0u8; 1000]) };
+    let ratio = Raw {
+        usize: 2 << 20,
+        ..deflated(b"bomb", &[0u8; 1000])
+    };
     assert_unsafe(refuse(&build(&[ratio])), "bomb", "ratio");
     // Declared smaller than the real data: refused while reading, nothing kept.
-    let liar = Raw { usize: 10, ..deflated(b"liar", &[7u8; 5000]) };
-    assert_unsafe(refuse(&build(&[file(b"first", b"ok"), liar])), "liar", "larger than its declared size");
+    let liar = Raw {
+        usize: 10,
+        ..deflated(b"liar", &[7u8; 5000])
+    };
+    assert_unsafe(
+        refuse(&build(&[file(b"first", b"ok"), liar])),
+        "liar",
+        "larger than its declared size",
+    );
     // Declared larger than the real data.
-    let short = Raw { usize: 6000, ..deflated(b"short", &[7u8; 5000]) };
-    assert_unsafe(refuse(&build(&[short])), "short", "smaller than its declared size");
+    let short = Raw {
+        usize: 6000,
+        ..deflated(b"short", &[7u8; 5000])
+    };
+    assert_unsafe(
+        refuse(&build(&[short])),
+        "short",
+        "smaller than its declared size",
+    );
     // Stored sizes that disagree.
-    let stored = Raw { usize: 99, ..file(b"s", b"abc") };
+    let stored = Raw {
+        usize: 99,
+        ..file(b"s", b"abc")
+    };
     assert_unsafe(refuse(&build(&[stored])), "s", "sizes differ");
     // Declared compressed size running into the central directory.
-    let past = Raw { csize: 5000, usize: 5000, method: 8, ..file(b"p", b"abc") };
-    assert_unsafe(refuse(&build(&[past])), "p", "runs into the central directory");
+    let past = Raw {
+        csize: 5000,
+        usize: 5000,
+        method: 8,
+        ..file(b"p", b"abc")
+    };
+    assert_unsafe(
+        refuse(&build(&[past])),
+        "p",
+        "runs into the central directory",
+    );
 }
 
 #[test]
 fn import_refuses_wrong_crc_encryption_and_methods() {
-    let bad_crc = Raw { crc: 0xdead_beef, ..file(b"c.txt", b"content") };
-    assert_unsafe(refuse(&build(&[file(b"a", b"x"), bad_crc])), "c.txt", "CRC-32");
-    let enc = Raw { flags: 1, ..file(b"secret", b"xx") };
+    let bad_crc = Raw {
+        crc: 0xdead_beef,
+        ..file(b"c.txt", b"content")
+    };
+    assert_unsafe(
+        refuse(&build(&[file(b"a", b"x"), bad_crc])),
+        "c.txt",
+        "CRC-32",
+    );
+    let enc = Raw {
+        flags: 1,
+        ..file(b"secret", b"xx")
+    };
     assert_unsafe(refuse(&build(&[enc])), "secret", "encrypted");
-    let bz = Raw { method: 12, ..file(b"bz", b"xx") };
+    let bz = Raw {
+        method: 12,
+        ..file(b"bz", b"xx")
+    };
     assert_unsafe(refuse(&build(&[bz])), "bz", "method 12");
     // Damaged deflate stream.
     let mut garbled = deflated(b"g", &[5u8; 3000]);
@@ -258,10 +388,14 @@ fn import_refuses_wrong_crc_encryption_and_methods() {
 #[test]
 fn import_refuses_truncated_or_garbled_directory() {
     let good = build(&[file(b"a", b"hello"), file(b"b", b"world")]);
-    let cd_off = u32::from_le_bytes(good[good.len() - 6..good.len() - 2].try_into().unwrap()) as usize;
+    let cd_off =
+        u32::from_le_bytes(good[good.len() - 6..good.len() - 2].try_into().unwrap()) as usize;
     // The file cut anywhere inside the central directory or end record.
     for cut in [good.len() - 1, good.len() - 10, cd_off + 20, cd_off] {
-        assert!(matches!(refuse(&good[..cut]), Error::Format { .. }), "cut at {cut}");
+        assert!(
+            matches!(refuse(&good[..cut]), Error::Format { .. }),
+            "cut at {cut}"
+        );
     }
     // Central directory shortened but end record kept.
     let mut short = good[..cd_off + 10].to_vec();
@@ -294,7 +428,17 @@ fn import_extract_refuses_non_empty_target() {
     // An existing empty target is used, and emptied again on failure.
     fs::remove_file(dst.join("keep")).unwrap();
     let bad = t.path().join("bad.zip");
-    fs::write(&bad, build(&[file(b"a", b"ok"), Raw { crc: 1, ..file(b"b", b"x") }])).unwrap();
+    fs::write(
+        &bad,
+        build(&[
+            file(b"a", b"ok"),
+            Raw {
+                crc: 1,
+                ..file(b"b", b"x")
+            },
+        ]),
+    )
+    .unwrap();
     let a = open_archive(&bad, &ImportOptions::default()).unwrap();
     assert!(matches!(extract_to(&a, &dst), Err(Error::Unsafe { .. })));
     assert!(dst.exists() && fs::read_dir(&dst).unwrap().count() == 0);

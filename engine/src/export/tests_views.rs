@@ -33,7 +33,13 @@ pub(crate) fn scan(root: &Path) -> Vec<ExportEntry> {
     for e in walkdir::WalkDir::new(root).min_depth(1) {
         let e = e.unwrap();
         let m = fs::symlink_metadata(e.path()).unwrap();
-        let rel = e.path().strip_prefix(root).unwrap().as_os_str().as_bytes().to_vec();
+        let rel = e
+            .path()
+            .strip_prefix(root)
+            .unwrap()
+            .as_os_str()
+            .as_bytes()
+            .to_vec();
         let kind = if m.file_type().is_symlink() {
             ExportKind::Symlink
         } else if m.is_dir() {
@@ -47,17 +53,34 @@ pub(crate) fn scan(root: &Path) -> Vec<ExportEntry> {
             mode: m.mode() & 0o7777,
             mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
             size: if kind == ExportKind::File { m.len() } else { 0 },
-            link_target: (kind == ExportKind::Symlink)
-                .then(|| fs::read_link(e.path()).unwrap().as_os_str().as_bytes().to_vec()),
+            link_target: (kind == ExportKind::Symlink).then(|| {
+                fs::read_link(e.path())
+                    .unwrap()
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec()
+            }),
         });
     }
     out
 }
 
 fn set_mtime(p: &Path, secs: i64, nsec: i64) {
-    use rustix::fs::{utimensat, AtFlags, Timestamps, Timespec, CWD};
-    let ts = Timespec { tv_sec: secs, tv_nsec: nsec as _ };
-    utimensat(CWD, p, &Timestamps { last_access: ts, last_modification: ts }, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+    use rustix::fs::{utimensat, AtFlags, Timespec, Timestamps, CWD};
+    let ts = Timespec {
+        tv_sec: secs,
+        tv_nsec: nsec as _,
+    };
+    utimensat(
+        CWD,
+        p,
+        &Timestamps {
+            last_access: ts,
+            last_modification: ts,
+        },
+        AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
 }
 
 /// A profile-like tree: JSON settings with secrets, a compressible text, an
@@ -65,7 +88,11 @@ fn set_mtime(p: &Path, secs: i64, nsec: i64) {
 fn make_profile(root: &Path) {
     fs::create_dir_all(root.join("user_images/empty")).unwrap();
     fs::create_dir_all(root.join("cache")).unwrap();
-    fs::write(root.join("settings.json"), br#"{"theme":"dark","fal_api_key":"s3cret","sync":{"oauth_token":"t","n":1}}"#).unwrap();
+    fs::write(
+        root.join("settings.json"),
+        br#"{"theme":"dark","fal_api_key":"s3cret","sync":{"oauth_token":"t","n":1}}"#,
+    )
+    .unwrap();
     fs::write(root.join("notes.txt"), "hello world\n".repeat(5000)).unwrap();
     let mut noise = vec![0u8; 200_000];
     rand::fill(&mut noise[..]);
@@ -82,7 +109,12 @@ fn make_profile(root: &Path) {
 }
 
 fn info() -> SnapshotInfo {
-    SnapshotInfo { id: "ab".repeat(32), name: "backup-2024-01-01T00-00-00-000Z".into(), profile: "prof".into(), time_ms: 1_704_067_200_000 }
+    SnapshotInfo {
+        id: "ab".repeat(32),
+        name: "backup-2024-01-01T00-00-00-000Z".into(),
+        profile: "prof".into(),
+        time_ms: 1_704_067_200_000,
+    }
 }
 
 fn export_to(root: &Path, opts: &ExportOptions, out: &Path) -> ExportSummary {
@@ -105,7 +137,11 @@ fn export_zip_round_trip_and_determinism() {
     let (z1, z2) = (t.path().join("1.zip"), t.path().join("2.zip"));
     let s = export_to(&src, &ExportOptions::default(), &z1);
     export_to(&src, &ExportOptions::default(), &z2);
-    assert_eq!(fs::read(&z1).unwrap(), fs::read(&z2).unwrap(), "exports must be byte-identical");
+    assert_eq!(
+        fs::read(&z1).unwrap(),
+        fs::read(&z2).unwrap(),
+        "exports must be byte-identical"
+    );
     assert_eq!(s.summary.files, 6);
     assert_eq!(s.summary.symlinks, 1);
     assert_eq!(s.summary.dirs, 3);
@@ -124,7 +160,10 @@ fn export_zip_round_trip_and_determinism() {
             assert_eq!(g.mode, w.mode);
         }
         if w.kind == ExportKind::File {
-            assert_eq!(read_all(&a, g), fs::read(src.join(std::ffi::OsStr::from_bytes(&w.path))).unwrap());
+            assert_eq!(
+                read_all(&a, g),
+                fs::read(src.join(std::ffi::OsStr::from_bytes(&w.path))).unwrap()
+            );
         }
     }
     // Extraction reproduces the tree.
@@ -144,28 +183,61 @@ fn export_zip_scopes_exclude_and_redact() {
     let src = t.path().join("src");
     make_profile(&src);
     let z = t.path().join("s.zip");
-    let opts = ExportOptions { exclude: vec!["cache".into(), "*.sh".into()], redact_keys: vec!["*api_key*".into(), "*token*".into()] };
+    let opts = ExportOptions {
+        exclude: vec!["cache".into(), "*.sh".into()],
+        redact_keys: vec!["*api_key*".into(), "*token*".into()],
+    };
     let s = export_to(&src, &opts, &z);
     assert_eq!(s.excluded, vec!["cache", "cache/tmp.dat", "run.sh"]);
-    assert_eq!(s.redacted.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), vec!["fal_api_key", "sync/oauth_token"]);
+    assert_eq!(
+        s.redacted
+            .iter()
+            .map(|r| r.key.as_str())
+            .collect::<Vec<_>>(),
+        vec!["fal_api_key", "sync/oauth_token"]
+    );
     let a = open_archive(&z, &ImportOptions::default()).unwrap();
     let m = a.manifest().unwrap();
     assert_eq!(m.excluded, s.excluded);
     assert_eq!(m.redacted, s.redacted);
-    let e = a.entries().iter().find(|e| e.path == b"settings.json").unwrap();
+    let e = a
+        .entries()
+        .iter()
+        .find(|e| e.path == b"settings.json")
+        .unwrap();
     let bytes = read_all(&a, e);
     let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(v, serde_json::json!({"theme":"dark","sync":{"n":1}}));
     let me = m.files.iter().find(|f| f.path == "settings.json").unwrap();
     assert_eq!(me.size, Some(bytes.len() as u64));
-    assert_eq!(me.blake3.as_deref(), Some(blake3::hash(&bytes).to_hex().as_str()));
-    assert!(a.entries().iter().all(|e| !e.path.starts_with(b"cache") && e.path != b"run.sh"));
+    assert_eq!(
+        me.blake3.as_deref(),
+        Some(blake3::hash(&bytes).to_hex().as_str())
+    );
+    assert!(a
+        .entries()
+        .iter()
+        .all(|e| !e.path.starts_with(b"cache") && e.path != b"run.sh"));
 }
 
 #[test]
 fn export_zip_refuses_non_utf8_names() {
-    let e = ExportEntry { path: b"bad\xff".to_vec(), kind: ExportKind::Dir, mode: 0o755, mtime_ns: 0, size: 0, link_target: None };
-    let err = export_zip(&info(), &[e], &DirSource("/nonexistent".into()), &ExportOptions::default(), Cursor::new(Vec::new())).unwrap_err();
+    let e = ExportEntry {
+        path: b"bad\xff".to_vec(),
+        kind: ExportKind::Dir,
+        mode: 0o755,
+        mtime_ns: 0,
+        size: 0,
+        link_target: None,
+    };
+    let err = export_zip(
+        &info(),
+        &[e],
+        &DirSource("/nonexistent".into()),
+        &ExportOptions::default(),
+        Cursor::new(Vec::new()),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::Invalid { what: "path", .. }), "{err}");
 }
 
@@ -177,7 +249,11 @@ fn export_zip_read_by_unzip_and_python() {
     let z = t.path().join("x.zip");
     export_to(&src, &ExportOptions::default(), &z);
     match Command::new("unzip").arg("-t").arg(&z).output() {
-        Ok(o) => assert!(o.status.success(), "unzip -t: {}", String::from_utf8_lossy(&o.stdout)),
+        Ok(o) => assert!(
+            o.status.success(),
+            "unzip -t: {}",
+            String::from_utf8_lossy(&o.stdout)
+        ),
         Err(_) => println!("SKIP: unzip not installed"),
     }
     let script = r#"
@@ -195,21 +271,34 @@ for i in z.infolist():
         out[i.filename] = hashlib.sha256(z.read(i)).hexdigest()
 print(json.dumps(out, sort_keys=True))
 "#;
-    let o = match Command::new("python3").arg("-c").arg(script).arg(&z).output() {
+    let o = match Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&z)
+        .output()
+    {
         Ok(o) => o,
         Err(_) => return println!("SKIP: python3 not installed"),
     };
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let got: std::collections::BTreeMap<String, String> = serde_json::from_slice(&o.stdout).unwrap();
+    let got: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&o.stdout).unwrap();
     use sha2::Digest;
     for e in scan(&src) {
         let p = String::from_utf8(e.path.clone()).unwrap();
         let want = match e.kind {
             ExportKind::Dir => "dir".to_string(),
-            ExportKind::Symlink => format!("link:{}", String::from_utf8(e.link_target.unwrap()).unwrap()),
+            ExportKind::Symlink => format!(
+                "link:{}",
+                String::from_utf8(e.link_target.unwrap()).unwrap()
+            ),
             ExportKind::File => hex::encode(sha2::Sha256::digest(fs::read(src.join(&p)).unwrap())),
         };
-        let key = if e.kind == ExportKind::Dir { format!("files/{p}/") } else { format!("files/{p}") };
+        let key = if e.kind == ExportKind::Dir {
+            format!("files/{p}/")
+        } else {
+            format!("files/{p}")
+        };
         assert_eq!(got.get(&key), Some(&want), "{key}");
     }
     assert!(got.contains_key("manifest.json"));
@@ -229,7 +318,13 @@ fn vault_round_trip(payload: &[u8], version: VaultVersion) -> Vec<u8> {
 fn export_vault_round_trips() {
     let mut big = vec![0u8; 3 * SEGMENT_LEN + 12345];
     rand::fill(&mut big[..]);
-    for p in [&b""[..], b"x", &big[..SEGMENT_LEN], &big[..2 * SEGMENT_LEN], &big] {
+    for p in [
+        &b""[..],
+        b"x",
+        &big[..SEGMENT_LEN],
+        &big[..2 * SEGMENT_LEN],
+        &big,
+    ] {
         let v1 = vault_round_trip(p, VaultVersion::V1);
         assert_eq!(v1[7], 1);
         assert_eq!(v1.len(), HEADER_LEN + p.len() + 16);
@@ -248,7 +343,10 @@ fn export_vault_round_trips() {
 fn expect_damaged(v: &[u8]) {
     let mut out = Vec::new();
     let r = decrypt_vault(v, &mut out, PW);
-    assert!(matches!(r, Err(Error::WrongPasswordOrDamaged { .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(Error::WrongPasswordOrDamaged { .. })),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -258,14 +356,23 @@ fn export_vault_faults() {
     // Wrong password.
     let v1 = vault_round_trip(&payload[..1000], VaultVersion::V1);
     let mut out = Vec::new();
-    assert!(matches!(decrypt_vault(v1.as_slice(), &mut out, "wrong password!"), Err(Error::WrongPasswordOrDamaged { .. })));
+    assert!(matches!(
+        decrypt_vault(v1.as_slice(), &mut out, "wrong password!"),
+        Err(Error::WrongPasswordOrDamaged { .. })
+    ));
     assert!(out.is_empty(), "no plaintext before the tag verifies");
     // Flipped bits: salt, nonce, ciphertext, tag (v1).
     for pos in [12, 44, 55, 56, 500, v1.len() - 1] {
         let mut b = v1.clone();
         b[pos] ^= 0x10;
         let mut out = Vec::new();
-        assert!(matches!(decrypt_vault(b.as_slice(), &mut out, PW), Err(Error::WrongPasswordOrDamaged { .. })), "pos {pos}");
+        assert!(
+            matches!(
+                decrypt_vault(b.as_slice(), &mut out, PW),
+                Err(Error::WrongPasswordOrDamaged { .. })
+            ),
+            "pos {pos}"
+        );
         assert!(out.is_empty());
     }
     let v2 = vault_round_trip(&payload, VaultVersion::V2);
@@ -276,11 +383,23 @@ fn export_vault_faults() {
         expect_damaged(&b);
     }
     // Truncation at every segment boundary, mid-segment, and in the tag.
-    for cut in [HEADER_LEN, HEADER_LEN + seg, HEADER_LEN + 2 * seg, HEADER_LEN + 10, HEADER_LEN + seg + 999, v2.len() - 1] {
+    for cut in [
+        HEADER_LEN,
+        HEADER_LEN + seg,
+        HEADER_LEN + 2 * seg,
+        HEADER_LEN + 10,
+        HEADER_LEN + seg + 999,
+        v2.len() - 1,
+    ] {
         expect_damaged(&v2[..cut]);
     }
     // Reordered, duplicated segments, trailing bytes.
-    let (h, s0, s1, s2) = (&v2[..56], &v2[56..56 + seg], &v2[56 + seg..56 + 2 * seg], &v2[56 + 2 * seg..]);
+    let (h, s0, s1, s2) = (
+        &v2[..56],
+        &v2[56..56 + seg],
+        &v2[56 + seg..56 + 2 * seg],
+        &v2[56 + 2 * seg..],
+    );
     expect_damaged(&[h, s1, s0, s2].concat());
     expect_damaged(&[h, s0, s0, s1, s2].concat());
     expect_damaged(&[&v2[..], b"x"].concat());
@@ -291,10 +410,22 @@ fn export_vault_faults() {
     expect_damaged(&b);
     b[7] = 3;
     let err = decrypt_vault(b.as_slice(), Vec::new(), PW).unwrap_err();
-    assert!(matches!(&err, Error::Format { detail, .. } if detail.contains("version 3")), "{err}");
+    assert!(
+        matches!(&err, Error::Format { detail, .. } if detail.contains("version 3")),
+        "{err}"
+    );
     // Short password, out-of-range iterations (refused before the KDF).
-    assert!(matches!(encrypt_vault(&b""[..], Vec::new(), "short", VaultVersion::V1, IT), Err(Error::Invalid { what: "password", .. })));
-    assert!(matches!(decrypt_vault(v1.as_slice(), Vec::new(), "1234567"), Err(Error::Invalid { .. })));
+    assert!(matches!(
+        encrypt_vault(&b""[..], Vec::new(), "short", VaultVersion::V1, IT),
+        Err(Error::Invalid {
+            what: "password",
+            ..
+        })
+    ));
+    assert!(matches!(
+        decrypt_vault(v1.as_slice(), Vec::new(), "1234567"),
+        Err(Error::Invalid { .. })
+    ));
     for it in [99_999u32, 10_000_001, u32::MAX] {
         let mut b = v1.clone();
         b[8..12].copy_from_slice(&it.to_be_bytes());
@@ -303,12 +434,24 @@ fn export_vault_faults() {
         assert!(matches!(err, Error::Format { .. }), "{err}");
         assert!(t0.elapsed().as_millis() < 50, "refused before the KDF");
     }
-    assert!(matches!(decrypt_vault(&b"STVAULT"[..], Vec::new(), PW), Err(Error::Format { .. })));
-    assert!(matches!(decrypt_vault(&b"PK\x03\x04 not a vault at all, really not at all, no"[..], Vec::new(), PW), Err(Error::Format { .. })));
+    assert!(matches!(
+        decrypt_vault(&b"STVAULT"[..], Vec::new(), PW),
+        Err(Error::Format { .. })
+    ));
+    assert!(matches!(
+        decrypt_vault(
+            &b"PK\x03\x04 not a vault at all, really not at all, no"[..],
+            Vec::new(),
+            PW
+        ),
+        Err(Error::Format { .. })
+    ));
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/vault").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/vault")
+        .join(name)
 }
 
 #[test]
@@ -316,14 +459,23 @@ fn export_vault_committed_fixtures_decrypt() {
     let want = fs::read(fixture("payload.txt")).unwrap();
     for name in ["v1_ref.stvault", "v2_ref.stvault"] {
         let mut out = Vec::new();
-        decrypt_vault(fs::File::open(fixture(name)).unwrap(), &mut out, "fixture-password").unwrap();
+        decrypt_vault(
+            fs::File::open(fixture(name)).unwrap(),
+            &mut out,
+            "fixture-password",
+        )
+        .unwrap();
         assert_eq!(out, want, "{name}");
     }
 }
 
 #[test]
 fn export_vault_interop_with_python_reference() {
-    let ok = Command::new("python3").args(["-c", "import cryptography"]).status().map(|s| s.success()).unwrap_or(false);
+    let ok = Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if !ok {
         return println!("SKIP: python3 with the cryptography package is not available");
     }
@@ -334,22 +486,48 @@ fn export_vault_interop_with_python_reference() {
     let plain = t.path().join("plain");
     fs::write(&plain, &payload).unwrap();
     let run = |args: &[&str]| {
-        let o = Command::new("python3").arg(&script).args(args).output().unwrap();
+        let o = Command::new("python3")
+            .arg(&script)
+            .args(args)
+            .output()
+            .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
-    for (v, exact) in [("1", &payload[..5000]), ("2", &payload[..]), ("2", &payload[..2 * SEGMENT_LEN])] {
+    for (v, exact) in [
+        ("1", &payload[..5000]),
+        ("2", &payload[..]),
+        ("2", &payload[..2 * SEGMENT_LEN]),
+    ] {
         fs::write(&plain, exact).unwrap();
         let vault = t.path().join(format!("py{v}.stvault"));
-        run(&["encrypt", v, "100000", PW, plain.to_str().unwrap(), vault.to_str().unwrap()]);
+        run(&[
+            "encrypt",
+            v,
+            "100000",
+            PW,
+            plain.to_str().unwrap(),
+            vault.to_str().unwrap(),
+        ]);
         let mut out = Vec::new();
         decrypt_vault(fs::File::open(&vault).unwrap(), &mut out, PW).unwrap();
         assert_eq!(out, exact, "python v{v} -> rust");
         // Rust -> Python.
         let ours = t.path().join(format!("rs{v}.stvault"));
-        let version = if v == "1" { VaultVersion::V1 } else { VaultVersion::V2 };
+        let version = if v == "1" {
+            VaultVersion::V1
+        } else {
+            VaultVersion::V2
+        };
         encrypt_vault(exact, fs::File::create(&ours).unwrap(), PW, version, IT).unwrap();
         let back = t.path().join("back");
-        run(&["decrypt", "x", "0", PW, ours.to_str().unwrap(), back.to_str().unwrap()]);
+        run(&[
+            "decrypt",
+            "x",
+            "0",
+            PW,
+            ours.to_str().unwrap(),
+            back.to_str().unwrap(),
+        ]);
         assert_eq!(fs::read(&back).unwrap(), exact, "rust v{v} -> python");
     }
 }
@@ -363,11 +541,21 @@ fn export_vault_archive_round_trip() {
     export_to(&src, &ExportOptions::default(), &z);
     for version in [VaultVersion::V1, VaultVersion::V2] {
         let v = t.path().join("x.stvault");
-        encrypt_vault(fs::File::open(&z).unwrap(), fs::File::create(&v).unwrap(), PW, version, IT).unwrap();
+        encrypt_vault(
+            fs::File::open(&z).unwrap(),
+            fs::File::create(&v).unwrap(),
+            PW,
+            version,
+            IT,
+        )
+        .unwrap();
         let a = open_vault_archive(&v, PW, &ImportOptions::default()).unwrap();
         assert_eq!(a.entries().len(), scan(&src).len());
         let err = open_vault_archive(&v, "wrong password", &ImportOptions::default()).unwrap_err();
-        assert!(matches!(&err, Error::WrongPasswordOrDamaged { path } if path == &v), "{err}");
+        assert!(
+            matches!(&err, Error::WrongPasswordOrDamaged { path } if path == &v),
+            "{err}"
+        );
     }
 }
 
@@ -389,7 +577,14 @@ fn import_foreign_zip_and_newer_manifest() {
     let a = open_archive(&z, &ImportOptions::default()).unwrap();
     assert!(a.manifest().is_none());
     let paths: Vec<_> = a.entries().iter().map(|e| e.path.clone()).collect();
-    assert_eq!(paths, vec![b"inventory_data.json".to_vec(), b"user_images".to_vec(), b"user_images/x.png".to_vec()]);
+    assert_eq!(
+        paths,
+        vec![
+            b"inventory_data.json".to_vec(),
+            b"user_images".to_vec(),
+            b"user_images/x.png".to_vec()
+        ]
+    );
     assert_eq!(read_all(&a, &a.entries()[0]), b"[1,2,3]");
     // A manifest from the future.
     let z2 = t.path().join("future.zip");
@@ -403,7 +598,17 @@ fn import_foreign_zip_and_newer_manifest() {
         w.finish().unwrap();
     }
     let err = open_archive(&z2, &ImportOptions::default()).unwrap_err();
-    assert!(matches!(&err, Error::Format { detail, .. } if detail.contains("format_version 2 is newer")), "{err}");
-    let a = open_archive(&z2, &ImportOptions { force: true, ..Default::default() }).unwrap();
+    assert!(
+        matches!(&err, Error::Format { detail, .. } if detail.contains("format_version 2 is newer")),
+        "{err}"
+    );
+    let a = open_archive(
+        &z2,
+        &ImportOptions {
+            force: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert_eq!(a.skipped(), ["extra/thing"]);
 }

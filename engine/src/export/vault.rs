@@ -219,9 +219,14 @@ pub fn encrypt_vault(
                 }
             }
             let tag = cipher
-                .encrypt_inout_detached(&segment_nonce(&nonce, index, last), &hb, (&mut buf[..n]).into())
+                .encrypt_inout_detached(
+                    &segment_nonce(&nonce, index, last),
+                    &hb,
+                    (&mut buf[..n]).into(),
+                )
                 .map_err(|_| format_err("segment encryption failed"))?;
-            out.write_all(&buf[..n]).map_err(|e| Error::io("<vault>", e))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io("<vault>", e))?;
             out.write_all(&tag).map_err(|e| Error::io("<vault>", e))?;
             if last {
                 break;
@@ -275,7 +280,8 @@ pub fn decrypt_vault(
         let plain = cipher
             .decrypt(&Nonce::<Aes256Gcm>::from(header.nonce), buf.as_slice())
             .map_err(|_| damaged())?;
-        out.write_all(&plain).map_err(|e| Error::io("<output>", e))?;
+        out.write_all(&plain)
+            .map_err(|e| Error::io("<output>", e))?;
     } else {
         let cipher = derive(password, &header);
         let full = SEGMENT_LEN + TAG_LEN;
