@@ -612,3 +612,35 @@ fn import_foreign_zip_and_newer_manifest() {
     .unwrap();
     assert_eq!(a.skipped(), ["extra/thing"]);
 }
+
+#[test]
+fn export_zip_methods_times_and_no_clock() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    make_profile(&src);
+    let z = t.path().join("m.zip");
+    export_to(&src, &ExportOptions::default(), &z);
+    let mut raw = ::zip::ZipArchive::new(fs::File::open(&z).unwrap()).unwrap();
+    let method = |raw: &mut ::zip::ZipArchive<fs::File>, n: &str| raw.by_name(n).unwrap().compression();
+    assert_eq!(method(&mut raw, "files/notes.txt"), ::zip::CompressionMethod::Deflated);
+    assert_eq!(method(&mut raw, "files/user_images/a.bin"), ::zip::CompressionMethod::Stored);
+    assert_eq!(method(&mut raw, "files/link"), ::zip::CompressionMethod::Stored);
+    // No extra fields (no extended timestamps that could carry a clock).
+    let o = Command::new("python3")
+        .args(["-c", "import sys,zipfile\nfor i in zipfile.ZipFile(sys.argv[1]).infolist(): print(i.filename, i.date_time, len(i.extra))"])
+        .arg(&z)
+        .output();
+    if let Ok(o) = o {
+        let s = String::from_utf8_lossy(&o.stdout);
+        assert!(s.lines().all(|l| l.ends_with(" 0")), "{s}");
+        // The manifest has the snapshot's time; files their own (1_700_000_000 s
+        // is 2023-11-14 22:13:20 UTC; DOS keeps even seconds).
+        assert!(s.contains("manifest.json (2024, 1, 1, 0, 0, 0) 0"), "{s}");
+        assert!(s.lines().skip(1).all(|l| l.contains("(2023, 11, 14, 22, 1")), "{s}");
+    }
+    // DOS time clamping.
+    let dos = |ns: i64| -> (u16, u16) { super::zip::dos_time(ns).into() };
+    assert_eq!(dos(-5), dos(0));
+    assert_eq!(dos(0), dos(315_532_800 * 1_000_000_000));
+    assert_eq!(dos(i64::MAX), dos(4_354_819_198 * 1_000_000_000));
+}
