@@ -644,3 +644,104 @@ fn export_zip_methods_times_and_no_clock() {
     assert_eq!(dos(0), dos(315_532_800 * 1_000_000_000));
     assert_eq!(dos(i64::MAX), dos(4_354_819_198 * 1_000_000_000));
 }
+
+#[test]
+fn import_zips_made_by_other_tools() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("app");
+    fs::create_dir_all(src.join("user_images/été")).unwrap();
+    fs::write(src.join("settings.json"), b"{\"a\":1}").unwrap();
+    fs::write(src.join("user_images/été/x.png"), vec![9u8; 70_000]).unwrap();
+    std::os::unix::fs::symlink("settings.json", src.join("ln")).unwrap();
+    let mut made = Vec::new();
+    // Info-ZIP (extended timestamps, unix extra fields, symlinks kept).
+    let z1 = t.path().join("infozip.zip");
+    if let Ok(o) = Command::new("zip").current_dir(&src).args(["-q", "-r", "-y"]).arg(&z1).arg(".").output() {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        made.push(z1);
+    } else {
+        println!("SKIP: zip not installed");
+    }
+    // Python's zipfile (deflate, no symlinks).
+    let z2 = t.path().join("py.zip");
+    let script = "import sys,zipfile,os\nz=zipfile.ZipFile(sys.argv[1],'w',zipfile.ZIP_DEFLATED)\nfor p in ['settings.json','user_images/été/x.png']: z.write(os.path.join(sys.argv[2],p),p)\nz.close()";
+    if let Ok(o) = Command::new("python3").args(["-c", script]).arg(&z2).arg(&src).output() {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        made.push(z2);
+    }
+    for z in made {
+        let a = open_archive(&z, &ImportOptions::default()).unwrap();
+        let png = a.entries().iter().find(|e| e.path == "user_images/été/x.png".as_bytes()).unwrap();
+        assert_eq!(read_all(&a, png), vec![9u8; 70_000]);
+        let dst = t.path().join(format!("out-{}", z.file_name().unwrap().to_string_lossy()));
+        extract_to(&a, &dst).unwrap();
+        assert_eq!(fs::read(dst.join("settings.json")).unwrap(), b"{\"a\":1}");
+        if let Some(l) = a.entries().iter().find(|e| e.path == b"ln") {
+            assert_eq!(l.kind, ExportKind::Symlink);
+            assert_eq!(fs::read_link(dst.join("ln")).unwrap(), Path::new("settings.json"));
+        }
+    }
+}
+
+/// Peak resident memory of this process, in KiB.
+fn peak_rss_kib() -> u64 {
+    let s = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A 1 GiB pseudo-random file generated on the fly (no memory, no disk).
+struct Generated;
+
+impl ContentSource for Generated {
+    fn open(&self, entry: &ExportEntry) -> crate::Result<Box<dyn Read + '_>> {
+        struct Gen(u64, u64);
+        impl Read for Gen {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.1 as usize) & !7;
+                for c in buf[..n].chunks_exact_mut(8) {
+                    self.0 ^= self.0 << 13;
+                    self.0 ^= self.0 >> 7;
+                    self.0 ^= self.0 << 17;
+                    c.copy_from_slice(&self.0.to_le_bytes());
+                }
+                self.1 -= n as u64;
+                Ok(n)
+            }
+        }
+        Ok(Box::new(Gen(0x9e37_79b9_7f4a_7c15 ^ entry.size, entry.size)))
+    }
+}
+
+/// Run alone (VmHWM is per process):
+/// `cargo test -p snap-engine export_memory -- --ignored`.
+#[test]
+#[ignore = "writes 2 GiB of temporary files; run alone to measure peak RSS"]
+fn export_memory_stays_bounded_for_1gib() {
+    let t = tempfile::tempdir().unwrap();
+    let entries: Vec<ExportEntry> = (0..2)
+        .map(|i| ExportEntry {
+            path: format!("big{i}.bin").into_bytes(),
+            kind: ExportKind::File,
+            mode: 0o644,
+            mtime_ns: 0,
+            size: 512 << 20,
+            link_target: None,
+        })
+        .collect();
+    let z = t.path().join("big.zip");
+    export_zip(&info(), &entries, &Generated, &ExportOptions::default(), fs::File::create(&z).unwrap()).unwrap();
+    let v = t.path().join("big.stvault");
+    encrypt_vault(std::io::BufReader::new(fs::File::open(&z).unwrap()), std::io::BufWriter::new(fs::File::create(&v).unwrap()), PW, VaultVersion::Auto, IT).unwrap();
+    fs::remove_file(&z).unwrap();
+    let a = open_vault_archive(&v, PW, &ImportOptions::default()).unwrap();
+    for e in a.entries() {
+        std::io::copy(&mut a.read_file(e), &mut std::io::sink()).unwrap();
+    }
+    let peak = peak_rss_kib();
+    println!("peak RSS {peak} KiB");
+    assert!(peak < 100 * 1024, "peak RSS {peak} KiB");
+}
