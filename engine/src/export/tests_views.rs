@@ -735,7 +735,9 @@ fn export_memory_stays_bounded_for_1gib() {
     let z = t.path().join("big.zip");
     export_zip(&info(), &entries, &Generated, &ExportOptions::default(), fs::File::create(&z).unwrap()).unwrap();
     let v = t.path().join("big.stvault");
-    encrypt_vault(std::io::BufReader::new(fs::File::open(&z).unwrap()), std::io::BufWriter::new(fs::File::create(&v).unwrap()), PW, VaultVersion::Auto, IT).unwrap();
+    let version = VaultVersion::for_len(fs::metadata(&z).unwrap().len());
+    assert_eq!(version, VaultVersion::V2);
+    encrypt_vault(std::io::BufReader::new(fs::File::open(&z).unwrap()), std::io::BufWriter::new(fs::File::create(&v).unwrap()), PW, version, IT).unwrap();
     fs::remove_file(&z).unwrap();
     let a = open_vault_archive(&v, PW, &ImportOptions::default()).unwrap();
     for e in a.entries() {

@@ -65,8 +65,9 @@ const TAG_LEN: usize = 16;
 /// Which vault version to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VaultVersion {
-    /// Version 1 when the payload is at most [`V1_MAX_PAYLOAD`], else 2
-    /// (up to 256 MiB of payload are buffered to decide).
+    /// Version 1 when the payload is at most [`V1_MAX_PAYLOAD`], else 2.
+    /// Up to 256 MiB of payload are buffered to decide: a caller that knows
+    /// the payload's length should pass [`VaultVersion::for_len`] instead.
     Auto,
     /// One AEAD message (the payload is held in memory).
     V1,
