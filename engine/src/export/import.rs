@@ -181,7 +181,7 @@ impl Archive {
             .iter()
             .position(|r| r.name == b"manifest.json" && !r.is_dir);
         let manifest = match mi {
-            Some(i) => Some(self.parse_manifest(i, options)?),
+            Some(i) => self.parse_manifest(i, options)?,
             None => None,
         };
         let by_path: HashMap<&[u8], &super::ManifestEntry> = manifest
@@ -288,14 +288,25 @@ impl Archive {
         Ok(())
     }
 
-    fn parse_manifest(&self, i: usize, options: &ImportOptions) -> Result<Manifest> {
+    /// Parses a root `manifest.json` written by snap (`"tool": "snap"`).
+    /// Any other `manifest.json` (e.g. another app's backup, seed 003) is
+    /// not ours: `None`, and the ZIP is imported as a foreign one.
+    fn parse_manifest(&self, i: usize, options: &ImportOptions) -> Result<Option<Manifest>> {
+        if self.raw[i].usize > MAX_MANIFEST {
+            return Ok(None);
+        }
         let bytes = self.read_small(i, MAX_MANIFEST)?;
         let bad = |detail: String| Error::Format {
             path: self.path.clone(),
             detail,
         };
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| bad(format!("manifest.json: {e}")))?;
+        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(_) => return Ok(None),
+        };
+        if value.get("tool").and_then(|t| t.as_str()) != Some("snap") {
+            return Ok(None);
+        }
         let version = value
             .get("format_version")
             .and_then(|v| v.as_u64())
@@ -305,7 +316,9 @@ impl Archive {
                 "manifest format_version {version} is newer than this snap supports ({FORMAT_VERSION}); upgrade snap, or force the import to take what it understands"
             )));
         }
-        serde_json::from_value(value).map_err(|e| bad(format!("manifest.json: {e}")))
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| bad(format!("manifest.json: {e}")))
     }
 
     /// Reads a whole small entry (manifest, symlink target), verified.

@@ -747,3 +747,27 @@ fn export_memory_stays_bounded_for_1gib() {
     println!("peak RSS {peak} KiB");
     assert!(peak < 100 * 1024, "peak RSS {peak} KiB");
 }
+
+#[test]
+fn import_reads_zip64_records() {
+    let t = tempfile::tempdir().unwrap();
+    // 70 000 entries: the entry count needs the ZIP64 end record.
+    let entries: Vec<ExportEntry> = (0..70_000)
+        .map(|i| ExportEntry { path: format!("d/{i:05}").into_bytes(), kind: ExportKind::File, mode: 0o600, mtime_ns: 0, size: 0, link_target: None })
+        .collect();
+    let z = t.path().join("many.zip");
+    export_zip(&info(), &entries, &Generated, &ExportOptions::default(), fs::File::create(&z).unwrap()).unwrap();
+    let bytes = fs::read(&z).unwrap();
+    assert_eq!(&bytes[bytes.len() - 12..bytes.len() - 10], &[0xff, 0xff], "ZIP64 end record used");
+    let a = open_archive(&z, &ImportOptions::default()).unwrap();
+    assert_eq!(a.entries().len(), 70_000);
+    assert_eq!(a.entries()[69_999].path, b"d/69999");
+    // ZIP64 extra fields on a small file (what a >= 4 GiB file gets).
+    let z2 = t.path().join("z64.zip");
+    let mut w = ::zip::ZipWriter::new(fs::File::create(&z2).unwrap());
+    w.start_file("f", ::zip::write::SimpleFileOptions::default().large_file(true)).unwrap();
+    std::io::Write::write_all(&mut w, b"zip64 sizes").unwrap();
+    w.finish().unwrap();
+    let a = open_archive(&z2, &ImportOptions::default()).unwrap();
+    assert_eq!(read_all(&a, &a.entries()[0]), b"zip64 sizes");
+}
