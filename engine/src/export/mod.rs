@@ -23,6 +23,8 @@ mod zip;
 #[cfg(test)]
 mod tests_corpus;
 #[cfg(test)]
+mod tests_vault;
+#[cfg(test)]
 mod tests_views;
 
 use std::io::Read;

@@ -7,13 +7,12 @@ use std::io::{Cursor, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use super::*;
 use crate::Error;
 
-const PW: &str = "correct horse battery";
-const IT: u32 = MIN_ITERATIONS;
+pub(crate) const PW: &str = "correct horse battery";
+pub(crate) const IT: u32 = MIN_ITERATIONS;
 
 /// Reads files of a directory.
 pub(crate) struct DirSource(pub PathBuf);
@@ -85,7 +84,7 @@ fn set_mtime(p: &Path, secs: i64, nsec: i64) {
 
 /// A profile-like tree: JSON settings with secrets, a compressible text, an
 /// incompressible blob, an empty directory, a symlink, an executable.
-fn make_profile(root: &Path) {
+pub(crate) fn make_profile(root: &Path) {
     fs::create_dir_all(root.join("user_images/empty")).unwrap();
     fs::create_dir_all(root.join("cache")).unwrap();
     fs::write(
@@ -117,7 +116,7 @@ fn info() -> SnapshotInfo {
     }
 }
 
-fn export_to(root: &Path, opts: &ExportOptions, out: &Path) -> ExportSummary {
+pub(crate) fn export_to(root: &Path, opts: &ExportOptions, out: &Path) -> ExportSummary {
     let entries = scan(root);
     let f = fs::File::create(out).unwrap();
     export_zip(&info(), &entries, &DirSource(root.into()), opts, f).unwrap()
@@ -304,261 +303,6 @@ print(json.dumps(out, sort_keys=True))
     assert!(got.contains_key("manifest.json"));
 }
 
-fn vault_round_trip(payload: &[u8], version: VaultVersion) -> Vec<u8> {
-    let mut v = Vec::new();
-    let h = encrypt_vault(payload, &mut v, PW, version, IT).unwrap();
-    let mut out = Vec::new();
-    let h2 = decrypt_vault(v.as_slice(), &mut out, PW).unwrap();
-    assert_eq!(h, h2);
-    assert_eq!(out, payload);
-    v
-}
-
-#[test]
-fn export_vault_round_trips() {
-    let mut big = vec![0u8; 3 * SEGMENT_LEN + 12345];
-    rand::fill(&mut big[..]);
-    for p in [
-        &b""[..],
-        b"x",
-        &big[..SEGMENT_LEN],
-        &big[..2 * SEGMENT_LEN],
-        &big,
-    ] {
-        let v1 = vault_round_trip(p, VaultVersion::V1);
-        assert_eq!(v1[7], 1);
-        assert_eq!(v1.len(), HEADER_LEN + p.len() + 16);
-        let v2 = vault_round_trip(p, VaultVersion::V2);
-        assert_eq!(v2[7], 2);
-        let segs = p.len().div_ceil(SEGMENT_LEN).max(1);
-        assert_eq!(v2.len(), HEADER_LEN + p.len() + 16 * segs);
-        assert_eq!(&v2[..7], b"STVAULT");
-        assert_eq!(u32::from_be_bytes(v2[8..12].try_into().unwrap()), IT);
-    }
-    let auto = vault_round_trip(b"small", VaultVersion::Auto);
-    assert_eq!(auto[7], 1);
-    assert_eq!(VaultVersion::for_len(V1_MAX_PAYLOAD + 1), VaultVersion::V2);
-}
-
-fn expect_damaged(v: &[u8]) {
-    let mut out = Vec::new();
-    let r = decrypt_vault(v, &mut out, PW);
-    assert!(
-        matches!(r, Err(Error::WrongPasswordOrDamaged { .. })),
-        "{r:?}"
-    );
-}
-
-#[test]
-fn export_vault_faults() {
-    let mut payload = vec![0u8; 2 * SEGMENT_LEN + 100];
-    rand::fill(&mut payload[..]);
-    // Wrong password.
-    let v1 = vault_round_trip(&payload[..1000], VaultVersion::V1);
-    let mut out = Vec::new();
-    assert!(matches!(
-        decrypt_vault(v1.as_slice(), &mut out, "wrong password!"),
-        Err(Error::WrongPasswordOrDamaged { .. })
-    ));
-    assert!(out.is_empty(), "no plaintext before the tag verifies");
-    // Flipped bits: salt, nonce, ciphertext, tag (v1).
-    for pos in [12, 44, 55, 56, 500, v1.len() - 1] {
-        let mut b = v1.clone();
-        b[pos] ^= 0x10;
-        let mut out = Vec::new();
-        assert!(
-            matches!(
-                decrypt_vault(b.as_slice(), &mut out, PW),
-                Err(Error::WrongPasswordOrDamaged { .. })
-            ),
-            "pos {pos}"
-        );
-        assert!(out.is_empty());
-    }
-    let v2 = vault_round_trip(&payload, VaultVersion::V2);
-    let seg = SEGMENT_LEN + 16;
-    for pos in [12, 50, 56, 56 + seg - 1, 56 + seg + 7, v2.len() - 1] {
-        let mut b = v2.clone();
-        b[pos] ^= 1;
-        expect_damaged(&b);
-    }
-    // Truncation at every segment boundary, mid-segment, and in the tag.
-    for cut in [
-        HEADER_LEN,
-        HEADER_LEN + seg,
-        HEADER_LEN + 2 * seg,
-        HEADER_LEN + 10,
-        HEADER_LEN + seg + 999,
-        v2.len() - 1,
-    ] {
-        expect_damaged(&v2[..cut]);
-    }
-    // Reordered, duplicated segments, trailing bytes.
-    let (h, s0, s1, s2) = (
-        &v2[..56],
-        &v2[56..56 + seg],
-        &v2[56 + seg..56 + 2 * seg],
-        &v2[56 + 2 * seg..],
-    );
-    expect_damaged(&[h, s1, s0, s2].concat());
-    expect_damaged(&[h, s0, s0, s1, s2].concat());
-    expect_damaged(&[&v2[..], b"x"].concat());
-    expect_damaged(&[&v2[..], &[0u8; 16][..]].concat());
-    // Version byte changed: the header is authenticated (v2) / refused.
-    let mut b = v2.clone();
-    b[7] = 1;
-    expect_damaged(&b);
-    b[7] = 3;
-    let err = decrypt_vault(b.as_slice(), Vec::new(), PW).unwrap_err();
-    assert!(
-        matches!(&err, Error::Format { detail, .. } if detail.contains("version 3")),
-        "{err}"
-    );
-    // Short password, out-of-range iterations (refused before the KDF).
-    assert!(matches!(
-        encrypt_vault(&b""[..], Vec::new(), "short", VaultVersion::V1, IT),
-        Err(Error::Invalid {
-            what: "password",
-            ..
-        })
-    ));
-    assert!(matches!(
-        decrypt_vault(v1.as_slice(), Vec::new(), "1234567"),
-        Err(Error::Invalid { .. })
-    ));
-    for it in [99_999u32, 10_000_001, u32::MAX] {
-        let mut b = v1.clone();
-        b[8..12].copy_from_slice(&it.to_be_bytes());
-        let t0 = Instant::now();
-        let err = decrypt_vault(b.as_slice(), Vec::new(), PW).unwrap_err();
-        assert!(matches!(err, Error::Format { .. }), "{err}");
-        assert!(t0.elapsed().as_millis() < 50, "refused before the KDF");
-    }
-    assert!(matches!(
-        decrypt_vault(&b"STVAULT"[..], Vec::new(), PW),
-        Err(Error::Format { .. })
-    ));
-    assert!(matches!(
-        decrypt_vault(
-            &b"PK\x03\x04 not a vault at all, really not at all, no"[..],
-            Vec::new(),
-            PW
-        ),
-        Err(Error::Format { .. })
-    ));
-}
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures/vault")
-        .join(name)
-}
-
-#[test]
-fn export_vault_committed_fixtures_decrypt() {
-    let want = fs::read(fixture("payload.txt")).unwrap();
-    for name in ["v1_ref.stvault", "v2_ref.stvault"] {
-        let mut out = Vec::new();
-        decrypt_vault(
-            fs::File::open(fixture(name)).unwrap(),
-            &mut out,
-            "fixture-password",
-        )
-        .unwrap();
-        assert_eq!(out, want, "{name}");
-    }
-}
-
-#[test]
-fn export_vault_interop_with_python_reference() {
-    let ok = Command::new("python3")
-        .args(["-c", "import cryptography"])
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        return println!("SKIP: python3 with the cryptography package is not available");
-    }
-    let t = tempfile::tempdir().unwrap();
-    let script = fixture("vault_ref.py");
-    let mut payload = vec![0u8; 2 * SEGMENT_LEN + 777];
-    rand::fill(&mut payload[..]);
-    let plain = t.path().join("plain");
-    fs::write(&plain, &payload).unwrap();
-    let run = |args: &[&str]| {
-        let o = Command::new("python3")
-            .arg(&script)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
-    for (v, exact) in [
-        ("1", &payload[..5000]),
-        ("2", &payload[..]),
-        ("2", &payload[..2 * SEGMENT_LEN]),
-    ] {
-        fs::write(&plain, exact).unwrap();
-        let vault = t.path().join(format!("py{v}.stvault"));
-        run(&[
-            "encrypt",
-            v,
-            "100000",
-            PW,
-            plain.to_str().unwrap(),
-            vault.to_str().unwrap(),
-        ]);
-        let mut out = Vec::new();
-        decrypt_vault(fs::File::open(&vault).unwrap(), &mut out, PW).unwrap();
-        assert_eq!(out, exact, "python v{v} -> rust");
-        // Rust -> Python.
-        let ours = t.path().join(format!("rs{v}.stvault"));
-        let version = if v == "1" {
-            VaultVersion::V1
-        } else {
-            VaultVersion::V2
-        };
-        encrypt_vault(exact, fs::File::create(&ours).unwrap(), PW, version, IT).unwrap();
-        let back = t.path().join("back");
-        run(&[
-            "decrypt",
-            "x",
-            "0",
-            PW,
-            ours.to_str().unwrap(),
-            back.to_str().unwrap(),
-        ]);
-        assert_eq!(fs::read(&back).unwrap(), exact, "rust v{v} -> python");
-    }
-}
-
-#[test]
-fn export_vault_archive_round_trip() {
-    let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    make_profile(&src);
-    let z = t.path().join("x.zip");
-    export_to(&src, &ExportOptions::default(), &z);
-    for version in [VaultVersion::V1, VaultVersion::V2] {
-        let v = t.path().join("x.stvault");
-        encrypt_vault(
-            fs::File::open(&z).unwrap(),
-            fs::File::create(&v).unwrap(),
-            PW,
-            version,
-            IT,
-        )
-        .unwrap();
-        let a = open_vault_archive(&v, PW, &ImportOptions::default()).unwrap();
-        assert_eq!(a.entries().len(), scan(&src).len());
-        let err = open_vault_archive(&v, "wrong password", &ImportOptions::default()).unwrap_err();
-        assert!(
-            matches!(&err, Error::WrongPasswordOrDamaged { path } if path == &v),
-            "{err}"
-        );
-    }
-}
-
 #[test]
 fn import_foreign_zip_and_newer_manifest() {
     let t = tempfile::tempdir().unwrap();
@@ -621,10 +365,20 @@ fn export_zip_methods_times_and_no_clock() {
     let z = t.path().join("m.zip");
     export_to(&src, &ExportOptions::default(), &z);
     let mut raw = ::zip::ZipArchive::new(fs::File::open(&z).unwrap()).unwrap();
-    let method = |raw: &mut ::zip::ZipArchive<fs::File>, n: &str| raw.by_name(n).unwrap().compression();
-    assert_eq!(method(&mut raw, "files/notes.txt"), ::zip::CompressionMethod::Deflated);
-    assert_eq!(method(&mut raw, "files/user_images/a.bin"), ::zip::CompressionMethod::Stored);
-    assert_eq!(method(&mut raw, "files/link"), ::zip::CompressionMethod::Stored);
+    let method =
+        |raw: &mut ::zip::ZipArchive<fs::File>, n: &str| raw.by_name(n).unwrap().compression();
+    assert_eq!(
+        method(&mut raw, "files/notes.txt"),
+        ::zip::CompressionMethod::Deflated
+    );
+    assert_eq!(
+        method(&mut raw, "files/user_images/a.bin"),
+        ::zip::CompressionMethod::Stored
+    );
+    assert_eq!(
+        method(&mut raw, "files/link"),
+        ::zip::CompressionMethod::Stored
+    );
     // No extra fields (no extended timestamps that could carry a clock).
     let o = Command::new("python3")
         .args(["-c", "import sys,zipfile\nfor i in zipfile.ZipFile(sys.argv[1]).infolist(): print(i.filename, i.date_time, len(i.extra))"])
@@ -636,7 +390,12 @@ fn export_zip_methods_times_and_no_clock() {
         // The manifest has the snapshot's time; files their own (1_700_000_000 s
         // is 2023-11-14 22:13:20 UTC; DOS keeps even seconds).
         assert!(s.contains("manifest.json (2024, 1, 1, 0, 0, 0) 0"), "{s}");
-        assert!(s.lines().skip(1).all(|l| l.contains("(2023, 11, 14, 22, 1")), "{s}");
+        assert!(
+            s.lines()
+                .skip(1)
+                .all(|l| l.contains("(2023, 11, 14, 22, 1")),
+            "{s}"
+        );
     }
     // DOS time clamping.
     let dos = |ns: i64| -> (u16, u16) { super::zip::dos_time(ns).into() };
@@ -656,7 +415,13 @@ fn import_zips_made_by_other_tools() {
     let mut made = Vec::new();
     // Info-ZIP (extended timestamps, unix extra fields, symlinks kept).
     let z1 = t.path().join("infozip.zip");
-    if let Ok(o) = Command::new("zip").current_dir(&src).args(["-q", "-r", "-y"]).arg(&z1).arg(".").output() {
+    if let Ok(o) = Command::new("zip")
+        .current_dir(&src)
+        .args(["-q", "-r", "-y"])
+        .arg(&z1)
+        .arg(".")
+        .output()
+    {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         made.push(z1);
     } else {
@@ -665,20 +430,34 @@ fn import_zips_made_by_other_tools() {
     // Python's zipfile (deflate, no symlinks).
     let z2 = t.path().join("py.zip");
     let script = "import sys,zipfile,os\nz=zipfile.ZipFile(sys.argv[1],'w',zipfile.ZIP_DEFLATED)\nfor p in ['settings.json','user_images/été/x.png']: z.write(os.path.join(sys.argv[2],p),p)\nz.close()";
-    if let Ok(o) = Command::new("python3").args(["-c", script]).arg(&z2).arg(&src).output() {
+    if let Ok(o) = Command::new("python3")
+        .args(["-c", script])
+        .arg(&z2)
+        .arg(&src)
+        .output()
+    {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         made.push(z2);
     }
     for z in made {
         let a = open_archive(&z, &ImportOptions::default()).unwrap();
-        let png = a.entries().iter().find(|e| e.path == "user_images/été/x.png".as_bytes()).unwrap();
+        let png = a
+            .entries()
+            .iter()
+            .find(|e| e.path == "user_images/été/x.png".as_bytes())
+            .unwrap();
         assert_eq!(read_all(&a, png), vec![9u8; 70_000]);
-        let dst = t.path().join(format!("out-{}", z.file_name().unwrap().to_string_lossy()));
+        let dst = t
+            .path()
+            .join(format!("out-{}", z.file_name().unwrap().to_string_lossy()));
         extract_to(&a, &dst).unwrap();
         assert_eq!(fs::read(dst.join("settings.json")).unwrap(), b"{\"a\":1}");
         if let Some(l) = a.entries().iter().find(|e| e.path == b"ln") {
             assert_eq!(l.kind, ExportKind::Symlink);
-            assert_eq!(fs::read_link(dst.join("ln")).unwrap(), Path::new("settings.json"));
+            assert_eq!(
+                fs::read_link(dst.join("ln")).unwrap(),
+                Path::new("settings.json")
+            );
         }
     }
 }
@@ -712,7 +491,10 @@ impl ContentSource for Generated {
                 Ok(n)
             }
         }
-        Ok(Box::new(Gen(0x9e37_79b9_7f4a_7c15 ^ entry.size, entry.size)))
+        Ok(Box::new(Gen(
+            0x9e37_79b9_7f4a_7c15 ^ entry.size,
+            entry.size,
+        )))
     }
 }
 
@@ -733,11 +515,25 @@ fn export_memory_stays_bounded_for_1gib() {
         })
         .collect();
     let z = t.path().join("big.zip");
-    export_zip(&info(), &entries, &Generated, &ExportOptions::default(), fs::File::create(&z).unwrap()).unwrap();
+    export_zip(
+        &info(),
+        &entries,
+        &Generated,
+        &ExportOptions::default(),
+        fs::File::create(&z).unwrap(),
+    )
+    .unwrap();
     let v = t.path().join("big.stvault");
     let version = VaultVersion::for_len(fs::metadata(&z).unwrap().len());
     assert_eq!(version, VaultVersion::V2);
-    encrypt_vault(std::io::BufReader::new(fs::File::open(&z).unwrap()), std::io::BufWriter::new(fs::File::create(&v).unwrap()), PW, version, IT).unwrap();
+    encrypt_vault(
+        std::io::BufReader::new(fs::File::open(&z).unwrap()),
+        std::io::BufWriter::new(fs::File::create(&v).unwrap()),
+        PW,
+        version,
+        IT,
+    )
+    .unwrap();
     fs::remove_file(&z).unwrap();
     let a = open_vault_archive(&v, PW, &ImportOptions::default()).unwrap();
     for e in a.entries() {
@@ -753,21 +549,100 @@ fn import_reads_zip64_records() {
     let t = tempfile::tempdir().unwrap();
     // 70 000 entries: the entry count needs the ZIP64 end record.
     let entries: Vec<ExportEntry> = (0..70_000)
-        .map(|i| ExportEntry { path: format!("d/{i:05}").into_bytes(), kind: ExportKind::File, mode: 0o600, mtime_ns: 0, size: 0, link_target: None })
+        .map(|i| ExportEntry {
+            path: format!("d/{i:05}").into_bytes(),
+            kind: ExportKind::File,
+            mode: 0o600,
+            mtime_ns: 0,
+            size: 0,
+            link_target: None,
+        })
         .collect();
     let z = t.path().join("many.zip");
-    export_zip(&info(), &entries, &Generated, &ExportOptions::default(), fs::File::create(&z).unwrap()).unwrap();
+    export_zip(
+        &info(),
+        &entries,
+        &Generated,
+        &ExportOptions::default(),
+        fs::File::create(&z).unwrap(),
+    )
+    .unwrap();
     let bytes = fs::read(&z).unwrap();
-    assert_eq!(&bytes[bytes.len() - 12..bytes.len() - 10], &[0xff, 0xff], "ZIP64 end record used");
+    assert_eq!(
+        &bytes[bytes.len() - 12..bytes.len() - 10],
+        &[0xff, 0xff],
+        "ZIP64 end record used"
+    );
     let a = open_archive(&z, &ImportOptions::default()).unwrap();
     assert_eq!(a.entries().len(), 70_000);
     assert_eq!(a.entries()[69_999].path, b"d/69999");
     // ZIP64 extra fields on a small file (what a >= 4 GiB file gets).
     let z2 = t.path().join("z64.zip");
     let mut w = ::zip::ZipWriter::new(fs::File::create(&z2).unwrap());
-    w.start_file("f", ::zip::write::SimpleFileOptions::default().large_file(true)).unwrap();
+    w.start_file(
+        "f",
+        ::zip::write::SimpleFileOptions::default().large_file(true),
+    )
+    .unwrap();
     std::io::Write::write_all(&mut w, b"zip64 sizes").unwrap();
     w.finish().unwrap();
     let a = open_archive(&z2, &ImportOptions::default()).unwrap();
     assert_eq!(read_all(&a, &a.entries()[0]), b"zip64 sizes");
+}
+
+#[test]
+fn import_verifies_files_against_manifest() {
+    let t = tempfile::tempdir().unwrap();
+    let make = |name: &str, hash: &str, size: u64, extra: Option<&str>| {
+        let z = t.path().join(name);
+        let mut w = ::zip::ZipWriter::new(fs::File::create(&z).unwrap());
+        let o = ::zip::write::SimpleFileOptions::default();
+        let m = format!(
+            r#"{{"format_version":1,"tool":"snap","tool_version":"0","platform":"linux","snapshot":{{"id":"x","name":"n","profile":"p","time":"t","time_ms":0}},"summary":{{"files":1,"dirs":0,"symlinks":0,"bytes":{size}}},"files":[{{"path":"a","kind":"file","mode":420,"mtime_ns":5,"size":{size},"blake3":"{hash}"}}{}]}}"#,
+            extra.unwrap_or("")
+        );
+        w.start_file("manifest.json", o).unwrap();
+        std::io::Write::write_all(&mut w, m.as_bytes()).unwrap();
+        w.start_file("files/a", o).unwrap();
+        std::io::Write::write_all(&mut w, b"hello").unwrap();
+        w.finish().unwrap();
+        z
+    };
+    let good = blake3::hash(b"hello").to_hex().to_string();
+    let a = open_archive(&make("ok.zip", &good, 5, None), &ImportOptions::default()).unwrap();
+    assert_eq!(a.entries()[0].mtime_ns, 5);
+    assert_eq!(read_all(&a, &a.entries()[0]), b"hello");
+    // Wrong blake3: refused at the end of the stream, and by extract_to.
+    let a = open_archive(
+        &make("bad.zip", &blake3::hash(b"x").to_hex(), 5, None),
+        &ImportOptions::default(),
+    )
+    .unwrap();
+    let err = a
+        .read_file(&a.entries()[0])
+        .read_to_end(&mut Vec::new())
+        .unwrap_err();
+    assert!(
+        matches!(a.map_read_error(&a.entries()[0], err), Error::Unsafe { ref reason, .. } if reason.contains("blake3"))
+    );
+    let dst = t.path().join("dst");
+    assert!(matches!(extract_to(&a, &dst), Err(Error::Unsafe { .. })));
+    assert!(!dst.exists());
+    // Size disagreeing with the manifest; listed file missing from the ZIP.
+    let err =
+        open_archive(&make("size.zip", &good, 6, None), &ImportOptions::default()).unwrap_err();
+    assert!(
+        matches!(&err, Error::Unsafe { entry, .. } if entry == "files/a"),
+        "{err}"
+    );
+    let missing = r#",{"path":"b","kind":"file","mode":420,"mtime_ns":0,"size":1,"blake3":"00"}"#;
+    let err = open_archive(
+        &make("missing.zip", &good, 5, Some(missing)),
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Error::Format { detail, .. } if detail.contains("\"b\"")),
+        "{err}"
+    );
 }
