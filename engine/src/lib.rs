@@ -32,6 +32,7 @@ pub mod chunker;
 pub mod diff;
 pub mod duration;
 pub mod error;
+pub mod export;
 pub mod filter;
 pub mod live;
 pub mod profile;
