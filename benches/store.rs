@@ -59,7 +59,7 @@ fn json_blob(g: &mut Gen) -> Vec<u8> {
             KEYS[((r >> 8) % 8) as usize],
             (r >> 16) % 5000,
             KEYS[((r >> 24) % 8) as usize],
-            (r >> 32) % 2 == 0,
+            (r >> 32).is_multiple_of(2),
             (r >> 40) % 12 + 1,
             (r >> 44) % 28 + 1,
             (r >> 48) % 24,

@@ -273,7 +273,7 @@ pub fn data(seed: u64, len: usize) -> Vec<u8> {
                     "{{\"key{}\": {}, \"on\": {}}},\n",
                     r % 50,
                     r >> 40,
-                    r % 3 == 0
+                    r.is_multiple_of(3)
                 )
                 .as_bytes(),
             );
