@@ -10,3 +10,4 @@ mod store_damage;
 mod store_index;
 mod store_lock;
 mod store_props;
+mod reliability;

@@ -226,7 +226,12 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
             None
         };
         match cached {
-            Some(c) if c.reusable(&f.stat, wal) => {
+            // Reuse only when every chunk is still stored (a lost pack must
+            // not make new snapshots reference missing chunks).
+            Some(c)
+                if c.reusable(&f.stat, wal)
+                    && c.content.iter().all(|b| store.has_blob(b).unwrap_or(false)) =>
+            {
                 stats.files_unchanged += 1;
                 let mut c = c.clone();
                 c.racy = is_racy(&c.stat, scan_started_ns);

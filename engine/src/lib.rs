@@ -28,6 +28,7 @@
 
 pub mod backup;
 pub mod browse;
+pub mod check;
 pub mod chunker;
 pub mod diff;
 pub mod duration;
@@ -36,6 +37,7 @@ pub mod export;
 pub mod filter;
 pub mod live;
 pub mod profile;
+pub mod repair;
 pub mod repo;
 pub mod restore;
 pub mod retention;

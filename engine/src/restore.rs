@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use snap_store::{fsutil, LockMode, Repository, SnapshotId};
+use snap_store::{fault, fsutil, LockMode, Repository, SnapshotId};
 
 use crate::backup::{create, CreateOptions, CreateStatus};
 use crate::diff::{diff_trees, Change};
@@ -208,7 +208,7 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
                 swap_paths(&staging, &dest, &opts.paths)?;
             }
         } else {
-            fs::rename(&staging, &dest).map_err(|e| Error::io(&dest, e))?;
+            fault::rename(&staging, &dest).map_err(|e| Error::io(&dest, e))?;
         }
         fsutil::sync_dir(&parent)?;
         Ok(())
@@ -346,7 +346,7 @@ fn write_file(repo: &Repo, node: &Node, p: &Path) -> Result<()> {
             path: p.to_path_buf(),
             detail: format!("cannot restore: {e}"),
         })?;
-        f.write_all(&data).map_err(|e| Error::io(p, e))?;
+        fault::write_all(&mut f, &data).map_err(|e| Error::io(p, e))?;
         written += data.len() as u64;
     }
     if written != node.size {
@@ -521,6 +521,7 @@ fn make_writable(p: &Path) {
 /// Atomically exchanges two paths (Linux `renameat2(RENAME_EXCHANGE)`).
 fn exchange(a: &Path, b: &Path) -> Result<()> {
     use rustix::fs::{renameat_with, RenameFlags, CWD};
+    fault::check(fault::Op::Rename).map_err(|e| Error::io(b, e))?;
     renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| Error::io(b, e.into()))
 }
 
@@ -542,7 +543,7 @@ fn swap_paths(staging: &Path, dest: &Path, paths: &[String]) -> Result<()> {
             if fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
                 remove_tree(&to);
             }
-            fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+            fault::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
             for s in SQLITE_SIDECARS {
                 let mut side = to.as_os_str().to_owned();
                 side.push(s);
@@ -556,6 +557,7 @@ fn swap_paths(staging: &Path, dest: &Path, paths: &[String]) -> Result<()> {
 
 /// Flushes everything written under `p` with one `syncfs`.
 fn sync_fs(p: &Path) -> Result<()> {
+    fault::check(fault::Op::Fsync).map_err(|e| Error::io(p, e))?;
     let f = File::open(p).map_err(|e| Error::io(p, e))?;
     rustix::fs::syncfs(&f).map_err(|e| Error::io(p, e.into()))
 }

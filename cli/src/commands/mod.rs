@@ -9,6 +9,7 @@ mod index;
 mod init;
 mod list;
 mod profile;
+mod repair;
 mod restore;
 mod stats;
 
@@ -168,6 +169,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             command: IndexCommand::Rebuild,
         } => index::rebuild(&ctx),
         Command::Stats => stats::run(&ctx),
+        Command::Repair(args) => repair::run(&ctx, args),
         Command::Create(args) => create::run(&ctx, args),
         Command::List(args) => list::list(&ctx, args),
         Command::Show(args) => list::show(&ctx, args),

@@ -87,8 +87,8 @@ pub fn rebuild_into_place(root: &Path) -> Result<RebuildReport> {
         }
     }
     let f = fsutil::open_read(&tmp)?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+    crate::fault::sync_all(&f).map_err(|e| Error::io(&tmp, e))?;
+    crate::fault::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
     tmp.keep().map_err(|e| Error::io(&dest, e.error))?;
     fsutil::sync_dir(root)?;
     Ok(report)
