@@ -279,6 +279,9 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
             .is_some_and(|p| p.manifest.content_digest == digest);
     if !unchanged {
         for (id, bytes) in &built.trees {
+            // Negative control (tests/negative-controls.sh): trees written
+            // after the snapshot that references them.
+            #[cfg(not(snap_broken = "snapshot_before_packs"))]
             writer.put_with_id(*id, BlobKind::Tree, bytes)?;
         }
     }
@@ -357,6 +360,14 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         warnings: all_warnings,
     };
     let id = store.put_snapshot(&manifest.to_bytes())?;
+    #[cfg(snap_broken = "snapshot_before_packs")]
+    {
+        let late = store.writer();
+        for (tid, bytes) in &built.trees {
+            late.put_with_id(*tid, BlobKind::Tree, bytes)?;
+        }
+        late.finish()?;
+    }
     store.stat_cache_replace(&opts.profile, &cache_rows)?;
     stats.duration_ms = started.elapsed().as_millis() as u64;
     Ok(CreateOutcome {

@@ -41,6 +41,7 @@ pub fn atomic_write_with(
         .map_err(|e| Error::io(tmp_dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| Error::io(tmp.path(), e))?;
     fault::after_fill(tmp.as_file()).map_err(|e| Error::io(tmp.path(), e))?;
+    // Negative control (tests/negative-controls.sh): no fsync before rename.
     #[cfg(not(snap_broken = "no_fsync_before_rename"))]
     fault::sync_all(tmp.as_file()).map_err(|e| Error::io(tmp.path(), e))?;
     let parent = dest.parent().unwrap_or(Path::new("."));
@@ -54,6 +55,7 @@ pub fn atomic_write_with(
 /// # Errors
 /// [`Error::Io`] naming the directory.
 pub fn sync_dir(dir: &Path) -> Result<()> {
+    // Negative control (tests/negative-controls.sh): no directory fsync.
     #[cfg(snap_broken = "no_dir_fsync")]
     if dir.exists() {
         return Ok(());
