@@ -37,9 +37,12 @@ for c in "${controls[@]}"; do
         cargo test -q $args >"$CARGO_TARGET_DIR.$variant.log" 2>&1; then
         echo "MISSED  $variant: \`cargo test $args\` passed (log: $CARGO_TARGET_DIR.$variant.log)"
         missed=$((missed + 1))
-    else
+    elif grep -q "panicked\|test result: FAILED" "$CARGO_TARGET_DIR.$variant.log"; then
         echo "caught  $variant: \`cargo test $args\` failed, as it must"
         caught=$((caught + 1))
+    else
+        echo "ERROR   $variant: did not build or run (log: $CARGO_TARGET_DIR.$variant.log)"
+        missed=$((missed + 1))
     fi
 done
 touch store/src/lib.rs engine/src/lib.rs

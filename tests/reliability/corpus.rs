@@ -120,3 +120,35 @@ fn corpus_zip_import() {
 fn corpus_vault_header() {
     replay("vault_header", vault_header);
 }
+
+/// Writes the seed corpora for the binary formats from a real repository
+/// (packs, trees, manifests; ZIP and vault seeds come from
+/// `fuzz/make_seeds.py` and `tests/fixtures/vault/`). Run by hand:
+/// `cargo test --test tests corpus::write_seed_corpus -- --ignored`.
+#[test]
+#[ignore = "writes fuzz/corpus; run by hand"]
+fn write_seed_corpus() {
+    let z = super::zoo::Zoo::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    for t in ["pack_format", "tree_decode", "manifest"] {
+        fs::create_dir_all(root.join(t)).expect("corpus dir");
+    }
+    let r = z.open();
+    let mut packs: Vec<_> = walkdir::WalkDir::new(z.repo.join("packs"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    packs.sort_by_key(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0));
+    for (i, p) in packs.iter().take(2).enumerate() {
+        fs::copy(p, root.join(format!("pack_format/real-{i}"))).expect("copy pack");
+    }
+    for (i, (id, _)) in z.snaps.iter().enumerate() {
+        let bytes = r.store().read_snapshot(id).expect("snapshot");
+        fs::write(root.join(format!("manifest/real-{i}.json")), &bytes).expect("write");
+        let info = r.resolve(&id.to_hex(), None).expect("resolve");
+        let t = r.store().read_blob(&info.manifest.tree).expect("tree");
+        fs::write(root.join(format!("tree_decode/root-{i}")), t).expect("write");
+    }
+}

@@ -74,7 +74,6 @@ fn run_and_kill(repo: &std::path::Path, args: &[&str], delay: Duration) -> (bool
         .spawn()
         .expect("spawn snap");
     let start = Instant::now();
-    let mut killed = false;
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
             let mut out = String::new();
@@ -83,7 +82,6 @@ fn run_and_kill(repo: &std::path::Path, args: &[&str], delay: Duration) -> (bool
         }
         if start.elapsed() >= delay {
             let _ = child.kill();
-            killed = true;
             break;
         }
         std::thread::sleep(Duration::from_millis(2));
@@ -91,7 +89,7 @@ fn run_and_kill(repo: &std::path::Path, args: &[&str], delay: Duration) -> (bool
     let status = child.wait().expect("wait");
     let mut out = String::new();
     let _ = child.stdout.take().expect("stdout").read_to_string(&mut out);
-    (killed, status.code().unwrap_or(-1), out)
+    (true, status.code().unwrap_or(-1), out)
 }
 
 fn as_run(code: i32, stdout: String) -> crate::util::Run {
