@@ -45,9 +45,12 @@ impl Action {
     }
 }
 
-/// The state every run starts from.
+/// The state every run starts from. Runs happen in `world` itself (the
+/// profile's absolute path is recorded in the repository); `saved` holds
+/// pristine copies that [`reset`] puts back.
 struct Base {
     world: World,
+    saved: tempfile::TempDir,
     s0: Acked,
     s1: Acked,
     /// The profile as it is now (changed since s1).
@@ -71,8 +74,12 @@ fn build_base() -> Base {
     let s1 = take(&world);
     mutate_profile(&world.profile, 0.3, 12);
     let live = tree_image(&world.profile);
+    let saved = tempfile::tempdir().expect("temp dir");
+    copy_tree(&world.repo, &saved.path().join("repo"));
+    copy_tree(&world.profile, &saved.path().join("profile"));
     Base {
         world,
+        saved,
         s0,
         s1,
         live,
@@ -89,8 +96,8 @@ fn reset(base: &Base, w: &World) {
     remove_tree(&w.profile);
     remove_tree(&w.scratch);
     fs::create_dir_all(&w.scratch).expect("scratch");
-    copy_tree(&base.world.repo, &w.repo);
-    copy_tree(&base.world.profile, &w.profile);
+    copy_tree(&base.saved.path().join("repo"), &w.repo);
+    copy_tree(&base.saved.path().join("profile"), &w.profile);
     let _ = fs::remove_file(w.repo.join("lock"));
 }
 
@@ -231,7 +238,7 @@ fn kind_for(op: Op, k: u64) -> Kind {
 #[test]
 fn fault_sweep() {
     let base = build_base();
-    let w = World::new();
+    let w = &base.world;
     let stride: u64 = std::env::var("SNAP_FAULT_STRIDE")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -260,7 +267,7 @@ fn fault_sweep() {
             continue;
         }
         let mut f = Figures::default();
-        run_once(&base, &w, a, None, &mut f);
+        run_once(&base, w, a, None, &mut f);
         let clean = f.calls;
         for (i, op) in Op::ALL.into_iter().enumerate() {
             if only.is_some_and(|(_, o)| o != op.name()) {
@@ -269,7 +276,7 @@ fn fault_sweep() {
             for k in (1..=clean[i]).step_by(stride as usize) {
                 for mode in [Mode::Once, Mode::Persistent] {
                     let kind = kind_for(op, k);
-                    run_once(&base, &w, a, Some(Spec { op, n: k, kind, mode }), &mut f);
+                    run_once(&base, w, a, Some(Spec { op, n: k, kind, mode }), &mut f);
                 }
             }
         }
@@ -312,10 +319,10 @@ fn fault_sweep() {
 #[test]
 fn durability_protocol() {
     let base = build_base();
-    let w = World::new();
+    let w = &base.world;
     for a in [Action::Create, Action::RestoreInPlace, Action::IndexRebuild] {
         let mut f = Figures::default();
-        run_once(&base, &w, a, None, &mut f);
+        run_once(&base, w, a, None, &mut f);
         let [writes, fsyncs, renames, dirsyncs, _, _] = f.calls;
         eprintln!(
             "{}: {writes} writes, {fsyncs} fsyncs, {renames} renames, {dirsyncs} directory fsyncs",

@@ -328,8 +328,8 @@ fn cases() -> Vec<Case> {
             let n = t
                 .nodes
                 .iter_mut()
-                .find(|n| n.kind == snap_engine::tree::NodeKind::Dir)
-                .expect("a folder");
+                .find(|n| n.name == b"images")
+                .expect("the images folder");
             // A folder in the root gets a new subtree with one bad file.
             let sub = r.tree(&n.subtree.unwrap()).unwrap();
             let mut sub = sub;
