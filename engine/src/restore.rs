@@ -209,12 +209,26 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
         } else {
             fault::rename(&staging, &dest).map_err(|e| Error::io(&dest, e))?;
         }
-        fsutil::sync_dir(&parent)?;
+        if let Err(e) = fsutil::sync_dir(&parent) {
+            // The swap is not known to be durable, and the caller is told
+            // it failed: undo it, so a failure leaves the destination as it
+            // was (found by the fault-injection sweep, tests/reliability).
+            if !in_place {
+                let _ = fs::rename(&dest, &staging);
+            } else if opts.paths.is_empty() {
+                let _ = exchange(&staging, &dest);
+            }
+            let _ = fsutil::sync_dir(&parent);
+            return Err(e.into());
+        }
         Ok(())
     })();
     remove_tree(&staging);
-    fsutil::remove_durable(&journal)?;
+    let cleaned = fsutil::remove_durable(&journal);
     result?;
+    // After a completed restore a journal that could not be removed is
+    // harmless (the next open removes it); reporting failure would be false.
+    drop(cleaned);
     Ok(report)
 }
 

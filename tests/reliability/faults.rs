@@ -10,7 +10,10 @@
 //! untouched or exactly the snapshot; and, with the fault cleared, a retry
 //! succeeds. The error kind rotates with k (ENOSPC, EIO, short write).
 //!
-//! `SNAP_FAULT_STRIDE=s` injects at every s-th k only (default 1: all);
+//! By default an operation kind with more than 12 calls is injected at 12
+//! points spread evenly over 1..=N (always including 1 and N), to keep CI
+//! short; `SNAP_FAULT_FULL=1` injects at every k (the figures in
+//! docs/reliability.md are from a full run).
 //! `SNAP_FAULT_ONLY=action:op` (e.g. `create:write`) limits the sweep to one
 //! action and one operation kind (used by tests/negative-controls.sh).
 
@@ -192,7 +195,7 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
         Action::RestoreInPlace if run.code == 0 && now != base.s0.image => {
             problem = Some("profile is not the snapshot after a successful restore".to_string())
         }
-        Action::RestoreInPlace if run.code != 0 && now != base.live && now != base.s0.image => {
+        Action::RestoreInPlace if run.code != 0 && now != base.live => {
             problem = Some("failed restore left the profile changed".to_string())
         }
         Action::RestoreTarget => {
@@ -227,6 +230,17 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
     }
 }
 
+/// The k to inject at: all of 1..=n, or 12 spread evenly.
+fn points(n: u64, full: bool) -> Vec<u64> {
+    const MAX: u64 = 12;
+    if full || n <= MAX {
+        return (1..=n).collect();
+    }
+    let mut v: Vec<u64> = (0..MAX).map(|i| 1 + i * (n - 1) / (MAX - 1)).collect();
+    v.dedup();
+    v
+}
+
 fn kind_for(op: Op, k: u64) -> Kind {
     match (op, k % 3) {
         (Op::Write | Op::Read, 0) => Kind::Short,
@@ -239,11 +253,7 @@ fn kind_for(op: Op, k: u64) -> Kind {
 fn fault_sweep() {
     let base = build_base();
     let w = &base.world;
-    let stride: u64 = std::env::var("SNAP_FAULT_STRIDE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let full = std::env::var_os("SNAP_FAULT_FULL").is_some();
     let mut actions = vec![
         Action::Create,
         Action::RestoreInPlace,
@@ -273,7 +283,7 @@ fn fault_sweep() {
             if only.is_some_and(|(_, o)| o != op.name()) {
                 continue;
             }
-            for k in (1..=clean[i]).step_by(stride as usize) {
+            for k in points(clean[i], full) {
                 for mode in [Mode::Once, Mode::Persistent] {
                     let kind = kind_for(op, k);
                     run_once(&base, w, a, Some(Spec { op, n: k, kind, mode }), &mut f);

@@ -55,6 +55,9 @@ pub fn rebuild_into_place(root: &Path) -> Result<RebuildReport> {
                     batch.clear();
                 }
             }
+            // An I/O error is not damage: leaving the pack out would make
+            // its blobs look lost. Fail, and keep the old index.
+            Err(e @ Error::Io { .. }) => return Err(e),
             Err(e) => report
                 .skipped
                 .push(format!("pack left out of the index: {e}")),
