@@ -224,7 +224,7 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
         Ok(())
     })();
     remove_tree(&staging);
-    let cleaned = fsutil::remove_durable(&journal);
+    let cleaned = fault::in_cleanup(|| fsutil::remove_durable(&journal));
     result?;
     // After a completed restore a journal that could not be removed is
     // harmless (the next open removes it); reporting failure would be false.

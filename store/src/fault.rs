@@ -158,6 +158,10 @@ mod imp {
 
     pub static COUNTS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
     pub static INJECTED: AtomicU64 = AtomicU64::new(0);
+    pub static INJECTED_CLEANUP: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        pub static IN_CLEANUP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
     pub static ARMED: Mutex<Option<Spec>> = Mutex::new(None);
     static FROM_ENV: Once = Once::new();
 
@@ -203,6 +207,9 @@ mod imp {
         };
         fire.then(|| {
             INJECTED.fetch_add(1, Ordering::SeqCst);
+            if IN_CLEANUP.with(|c| c.get()) {
+                INJECTED_CLEANUP.fetch_add(1, Ordering::SeqCst);
+            }
             spec.kind
         })
     }
@@ -291,6 +298,23 @@ pub fn rename(from: &std::path::Path, to: &std::path::Path) -> io::Result<()> {
     std::fs::rename(from, to)
 }
 
+/// Runs `f` as post-commit cleanup: faults injected inside it are also
+/// counted as `injected_cleanup`, because an operation that has passed its
+/// commit point rightly reports success when only its cleanup fails (the
+/// leftover is removed by the next open). Plain call without the feature.
+#[inline(always)]
+pub fn in_cleanup<T>(f: impl FnOnce() -> T) -> T {
+    #[cfg(feature = "fault-injection")]
+    {
+        imp::IN_CLEANUP.with(|c| c.set(true));
+        let out = f();
+        imp::IN_CLEANUP.with(|c| c.set(false));
+        out
+    }
+    #[cfg(not(feature = "fault-injection"))]
+    f()
+}
+
 /// Arms the layer in this process (replacing any earlier spec).
 /// Does nothing without the `fault-injection` feature.
 pub fn arm(spec: Spec) {
@@ -312,6 +336,7 @@ pub fn disarm() {
             c.store(0, Ordering::SeqCst);
         }
         imp::INJECTED.store(0, Ordering::SeqCst);
+        imp::INJECTED_CLEANUP.store(0, Ordering::SeqCst);
     }
 }
 
@@ -343,6 +368,8 @@ pub fn write_counts() {
             s.push_str(&format!("{}={n}\n", op.name()));
         }
         s.push_str(&format!("injected={injected}\n"));
+        let cleanup = imp::INJECTED_CLEANUP.load(std::sync::atomic::Ordering::SeqCst);
+        s.push_str(&format!("injected_cleanup={cleanup}\n"));
         let _ = std::fs::write(path, s);
     }
 }
