@@ -403,7 +403,7 @@ pub fn mutate_profile(dir: &Path, fraction: f64, seed: u64) {
         }
     }
     fs::create_dir_all(dir.join("new")).expect("new dir");
-    fs::write(dir.join(format!("new/n{}.json", g.below(1 << 20))), data(seed * 2, 500))
+    fs::write(dir.join(format!("new/n{}.json", g.below(1 << 20))), data(seed.wrapping_mul(2), 500))
         .expect("new file");
 }
 

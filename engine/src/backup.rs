@@ -277,7 +277,9 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         && parent
             .as_ref()
             .is_some_and(|p| p.manifest.content_digest == digest);
-    if !unchanged {
+    // Trees are offered even when nothing changed: the writer skips those
+    // already stored, and one lost with a pack is stored again (repair).
+    {
         for (id, bytes) in &built.trees {
             // Negative control (tests/negative-controls.sh): trees written
             // after the snapshot that references them.

@@ -9,4 +9,5 @@ mod corpus;
 mod crash;
 mod faults;
 mod flips;
+mod repair;
 mod zoo;
