@@ -5,9 +5,9 @@
 mod util;
 
 mod cli_basics;
+mod reliability;
 mod store_crash;
 mod store_damage;
 mod store_index;
 mod store_lock;
 mod store_props;
-mod reliability;

@@ -312,8 +312,14 @@ pub fn tree_image(dir: &Path) -> TreeImage {
         let Ok(rd) = fs::read_dir(&d) else { continue };
         for e in rd.flatten() {
             let p = e.path();
-            let rel = p.strip_prefix(dir).expect("under dir").display().to_string();
-            let Ok(m) = fs::symlink_metadata(&p) else { continue };
+            let rel = p
+                .strip_prefix(dir)
+                .expect("under dir")
+                .display()
+                .to_string();
+            let Ok(m) = fs::symlink_metadata(&p) else {
+                continue;
+            };
             let content = if m.file_type().is_symlink() {
                 fs::read_link(&p)
                     .map(|t| t.into_os_string().into_encoded_bytes())
@@ -337,7 +343,11 @@ pub fn image_diff(want: &TreeImage, got: &TreeImage) -> Option<String> {
             None => return Some(format!("{k}: missing")),
             Some(g) if g.0 != v.0 => return Some(format!("{k}: mode {:o} != {:o}", g.0, v.0)),
             Some(g) if g.1 != v.1 => {
-                return Some(format!("{k}: content differs ({} vs {} bytes)", g.1.len(), v.1.len()))
+                return Some(format!(
+                    "{k}: content differs ({} vs {} bytes)",
+                    g.1.len(),
+                    v.1.len()
+                ))
             }
             _ => {}
         }
@@ -368,8 +378,11 @@ pub fn make_profile(dir: &Path, files: usize, bytes: usize, seed: u64) {
         } else {
             (g.below(avg as u64 / 2 + 1) as usize) + 1
         };
-        fs::write(d.join(format!("f{i:05}.dat")), data(g.next_u64() | (i as u64 % 2), len))
-            .expect("profile file");
+        fs::write(
+            d.join(format!("f{i:05}.dat")),
+            data(g.next_u64() | (i as u64 % 2), len),
+        )
+        .expect("profile file");
     }
 }
 
@@ -397,14 +410,20 @@ pub fn mutate_profile(dir: &Path, fraction: f64, seed: u64) {
                 fs::write(f, v).expect("append");
             }
             _ => {
-                let len = fs::metadata(f).map(|m| m.len() as usize).unwrap_or(100).max(1);
+                let len = fs::metadata(f)
+                    .map(|m| m.len() as usize)
+                    .unwrap_or(100)
+                    .max(1);
                 fs::write(f, data(g.next_u64(), len)).expect("rewrite");
             }
         }
     }
     fs::create_dir_all(dir.join("new")).expect("new dir");
-    fs::write(dir.join(format!("new/n{}.json", g.below(1 << 20))), data(seed.wrapping_mul(2), 500))
-        .expect("new file");
+    fs::write(
+        dir.join(format!("new/n{}.json", g.below(1 << 20))),
+        data(seed.wrapping_mul(2), 500),
+    )
+    .expect("new file");
 }
 
 /// Copies the tree `from` to `to` (files, folders, symlinks, modes).

@@ -72,7 +72,9 @@ pub fn repair(repo: &mut Repo, opts: RepairOptions) -> Result<RepairReport> {
             r.packs, r.blobs, r.snapshots
         ));
         for s in &r.skipped {
-            report.actions.push(format!("skipped while rebuilding: {s}"));
+            report
+                .actions
+                .push(format!("skipped while rebuilding: {s}"));
         }
         report.rebuild = Some(r);
     }

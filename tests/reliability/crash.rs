@@ -77,7 +77,11 @@ fn run_and_kill(repo: &std::path::Path, args: &[&str], delay: Duration) -> (bool
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
             let mut out = String::new();
-            let _ = child.stdout.take().expect("stdout").read_to_string(&mut out);
+            let _ = child
+                .stdout
+                .take()
+                .expect("stdout")
+                .read_to_string(&mut out);
             return (false, status.code().unwrap_or(-1), out);
         }
         if start.elapsed() >= delay {
@@ -88,7 +92,11 @@ fn run_and_kill(repo: &std::path::Path, args: &[&str], delay: Duration) -> (bool
     }
     let status = child.wait().expect("wait");
     let mut out = String::new();
-    let _ = child.stdout.take().expect("stdout").read_to_string(&mut out);
+    let _ = child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out);
     (true, status.code().unwrap_or(-1), out)
 }
 
@@ -145,6 +153,7 @@ fn crash_loop(op: Op) -> Figures {
         mutate_profile(&w.profile, 0.3, g.next_u64());
         let before = tree_image(&w.profile);
         let what = format!("{op:?} point {point} (delay {delay:?})");
+        let started = Instant::now();
         let (killed, code, out) = match op {
             Op::Create => run_and_kill(&w.repo, &["create", &p], delay),
             Op::Restore => {
@@ -158,17 +167,26 @@ fn crash_loop(op: Op) -> Figures {
                 drop(reopen);
                 let now = tree_image(&w.profile);
                 if now != before && now != target.image {
-                    f.record(&what, Err("(g) profile is neither the old state nor the snapshot".into()));
+                    f.record(
+                        &what,
+                        Err("(g) profile is neither the old state nor the snapshot".into()),
+                    );
                 }
                 if r.1 == 0 && now != target.image {
-                    f.record(&what, Err("(g) restore succeeded but the profile differs".into()));
+                    f.record(
+                        &what,
+                        Err("(g) restore succeeded but the profile differs".into()),
+                    );
                 }
                 r
             }
             Op::Gc => {
                 let run = snap_env(&w.repo, &["create", &p], &[]);
                 if let Some(id) = created_id(&run) {
-                    acked.push(Acked { id, image: before.clone() });
+                    acked.push(Acked {
+                        id,
+                        image: before.clone(),
+                    });
                 }
                 if has_forget {
                     snap_env(&w.repo, &["forget", "--keep-last", "3"], &[]);
@@ -180,6 +198,11 @@ fn crash_loop(op: Op) -> Figures {
         };
         f.points += 1;
         f.killed += killed as u64;
+        if !killed && op != Op::Restore {
+            // Aim the next kill at this run's real length (later rounds
+            // change 30% of the files and are faster than the first).
+            took = started.elapsed();
+        }
         if op == Op::Create {
             if let Some(id) = created_id(&as_run(code, out)) {
                 acked.push(Acked { id, image: before });
@@ -194,7 +217,12 @@ fn crash_loop(op: Op) -> Figures {
 fn report(op: &str, f: &Figures) {
     eprintln!("| operation | crash points | killed mid-run | oracle failures | acked lost | partial visible | stale locks |");
     eprintln!("{}", f.line(op));
-    assert!(f.failures.is_empty(), "{} failure(s); first: {}", f.failures.len(), f.failures[0]);
+    assert!(
+        f.failures.is_empty(),
+        "{} failure(s); first: {}",
+        f.failures.len(),
+        f.failures[0]
+    );
 }
 
 #[test]

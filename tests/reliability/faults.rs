@@ -109,7 +109,12 @@ fn args(a: Action, base: &Base, w: &World) -> Vec<String> {
     match a {
         Action::Create => vec!["create".into(), w.profile.display().to_string()],
         Action::RestoreInPlace => vec!["restore".into(), base.s0.id.clone()],
-        Action::RestoreTarget => vec!["restore".into(), base.s0.id.clone(), "--target".into(), target],
+        Action::RestoreTarget => vec![
+            "restore".into(),
+            base.s0.id.clone(),
+            "--target".into(),
+            target,
+        ],
         Action::IndexRebuild => vec!["index".into(), "rebuild".into()],
         Action::Forget => vec!["forget".into(), "--keep-last".into(), "1".into()],
         Action::Gc => vec!["gc".into()],
@@ -139,7 +144,9 @@ fn parse_counts(path: &Path) -> ([u64; 6], u64, u64) {
     let mut injected = 0;
     let mut cleanup = 0;
     for line in text.lines() {
-        let Some((k, v)) = line.split_once('=') else { continue };
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
         let v: u64 = v.parse().unwrap_or(0);
         if k == "injected_cleanup" {
             cleanup = v;
@@ -184,7 +191,8 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
     }
     if injected > 0 && run.code == 0 {
         f.false_successes += 1;
-        f.failures.push(format!("success despite a fault: {what}\n{}", run.dump()));
+        f.failures
+            .push(format!("success despite a fault: {what}\n{}", run.dump()));
     }
     // The acknowledged snapshots and what the profile / target must hold.
     let mut acked = vec![base.s1.clone()];
@@ -236,7 +244,8 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
     }
     if let Some(p) = problem {
         f.oracle_failures += 1;
-        f.failures.push(format!("{what}: exit {}: {p}\n{}", run.code, run.stderr));
+        f.failures
+            .push(format!("{what}: exit {}: {p}\n{}", run.code, run.stderr));
     }
 }
 
@@ -300,7 +309,18 @@ fn fault_sweep() {
             for k in points(clean[i], full) {
                 for mode in [Mode::Once, Mode::Persistent] {
                     let kind = kind_for(op, k);
-                    run_once(&base, w, a, Some(Spec { op, n: k, kind, mode }), &mut f);
+                    run_once(
+                        &base,
+                        w,
+                        a,
+                        Some(Spec {
+                            op,
+                            n: k,
+                            kind,
+                            mode,
+                        }),
+                        &mut f,
+                    );
                 }
             }
         }
@@ -354,7 +374,11 @@ fn durability_protocol() {
             a.name()
         );
         assert!(renames > 0, "{}: no rename counted", a.name());
-        assert!(fsyncs >= renames, "{}: {renames} renames but only {fsyncs} fsyncs", a.name());
+        assert!(
+            fsyncs >= renames,
+            "{}: {renames} renames but only {fsyncs} fsyncs",
+            a.name()
+        );
         assert!(
             dirsyncs >= renames,
             "{}: {renames} renames but only {dirsyncs} directory fsyncs",

@@ -50,11 +50,19 @@ fn random_byte_flips() {
         .map(|(s, _)| pristine.packs_of(s))
         .collect();
     let mut pack_files: Vec<(PackId, String)> = Vec::new();
-    for e in walkdir::WalkDir::new(pristine.repo.join("packs")).into_iter().flatten() {
+    for e in walkdir::WalkDir::new(pristine.repo.join("packs"))
+        .into_iter()
+        .flatten()
+    {
         if e.file_type().is_file() {
             let name = e.file_name().to_string_lossy().into_owned();
             let id = PackId::from_hex(&name).expect("pack name");
-            let rel = e.path().strip_prefix(&pristine.repo).unwrap().display().to_string();
+            let rel = e
+                .path()
+                .strip_prefix(&pristine.repo)
+                .unwrap()
+                .display()
+                .to_string();
             pack_files.push((id, rel));
         }
     }
@@ -72,7 +80,9 @@ fn random_byte_flips() {
         let (rel, affected): (String, HashSet<usize>) = match cat {
             0 => {
                 let (id, rel) = &pack_files[g.below(pack_files.len() as u64) as usize];
-                let hit = (0..z.snaps.len()).filter(|i| packs_of[*i].contains(id)).collect();
+                let hit = (0..z.snaps.len())
+                    .filter(|i| packs_of[*i].contains(id))
+                    .collect();
                 (rel.clone(), hit)
             }
             1 => {
@@ -143,7 +153,9 @@ fn random_byte_flips() {
                 if exact {
                     t.unaffected_restored += 1;
                 } else if cat != 2 || !detected {
-                    failures.push(format!("{what}: unaffected snapshot {id} does not restore exactly"));
+                    failures.push(format!(
+                        "{what}: unaffected snapshot {id} does not restore exactly"
+                    ));
                 }
             }
         }
@@ -172,5 +184,10 @@ fn random_byte_flips() {
             t.truth_modified
         );
     }
-    assert!(failures.is_empty(), "{} failure(s); first: {}", failures.len(), failures[0]);
+    assert!(
+        failures.is_empty(),
+        "{} failure(s); first: {}",
+        failures.len(),
+        failures[0]
+    );
 }

@@ -128,7 +128,8 @@ pub fn check_with(
             target: Some(target.clone()),
             ..RestoreOptions::default()
         };
-        restore(&r, s, &opts).map_err(|e| format!("(c) snapshot {} does not restore: {e}", s.id))?;
+        restore(&r, s, &opts)
+            .map_err(|e| format!("(c) snapshot {} does not restore: {e}", s.id))?;
         if let Some(a) = acked.iter().find(|a| a.id == s.id.to_hex()) {
             if let Some(d) = image_diff(&a.image, &tree_image(&target)) {
                 return Err(format!("(b) snapshot {} restores differently: {d}", a.id));

@@ -30,16 +30,29 @@ fn repair_restores_missing_chunks_from_a_later_create() {
     let rep = snap_env(&z.repo, &["repair"], &[]);
     assert_eq!(rep.code, 0, "{}", rep.dump());
     assert!(rep.stdout.contains("rebuilt the index"), "{}", rep.dump());
-    assert!(rep.stdout.contains("clear the stat cache"), "{}", rep.dump());
+    assert!(
+        rep.stdout.contains("clear the stat cache"),
+        "{}",
+        rep.dump()
+    );
 
     // Profile B still has the data: a create stores it again.
     let b = z.repo.parent().unwrap().join("b");
     let c = snap_env(&z.repo, &["create", b.to_str().unwrap()], &[]);
     assert_eq!(c.code, 0, "{}", c.dump());
     let ok = snap_env(&z.repo, &["check", "--read-data"], &[]);
-    assert_eq!(ok.code, 0, "old snapshot still broken after repair + create\n{}", ok.dump());
+    assert_eq!(
+        ok.code,
+        0,
+        "old snapshot still broken after repair + create\n{}",
+        ok.dump()
+    );
     let t = z.scratch.join("b1");
-    let run = snap_env(&z.repo, &["restore", &b1.to_hex(), "--target", t.to_str().unwrap()], &[]);
+    let run = snap_env(
+        &z.repo,
+        &["restore", &b1.to_hex(), "--target", t.to_str().unwrap()],
+        &[],
+    );
     assert_eq!(run.code, 0, "{}", run.dump());
     assert_eq!(image_diff(&z.snaps[1].1, &tree_image(&t)), None);
 }
@@ -52,7 +65,12 @@ fn repair_drop_broken_forgets_only_broken_snapshots() {
     let rep = snap_env(&z.repo, &["--json", "repair", "--drop-broken"], &[]);
     assert_eq!(rep.code, 0, "{}", rep.dump());
     let v = rep.json();
-    assert_eq!(v["dropped"], serde_json::json!([b1.to_hex()]), "{}", rep.dump());
+    assert_eq!(
+        v["dropped"],
+        serde_json::json!([b1.to_hex()]),
+        "{}",
+        rep.dump()
+    );
     let ok = snap_env(&z.repo, &["check", "--read-data"], &[]);
     assert_eq!(ok.code, 0, "{}", ok.dump());
     assert!(z.restore_unaffected(&[b1].into()).unwrap() == 2);

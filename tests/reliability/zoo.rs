@@ -13,7 +13,9 @@ use snap_engine::Repo;
 use snap_store::{BlobId, OpenOptions, PackId, SnapshotId};
 
 use super::oracle::{created_id, snap_env};
-use crate::util::{data, image_diff, make_profile, mutate_profile, remove_tree, tree_image, TreeImage};
+use crate::util::{
+    data, image_diff, make_profile, mutate_profile, remove_tree, tree_image, TreeImage,
+};
 
 /// A small repository: profiles A and B, snapshots A1, B1, A2.
 pub struct Zoo {
@@ -115,7 +117,12 @@ impl Zoo {
     pub fn truth_hash(&self) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
         for e in walkdir::WalkDir::new(&self.repo).into_iter().flatten() {
-            let rel = e.path().strip_prefix(&self.repo).expect("under").display().to_string();
+            let rel = e
+                .path()
+                .strip_prefix(&self.repo)
+                .expect("under")
+                .display()
+                .to_string();
             if e.file_type().is_file() && !rel.starts_with("index.sqlite") && rel != "lock" {
                 let h = blake3::hash(&fs::read(e.path()).unwrap_or_default());
                 out.insert(rel, h.to_hex().to_string());
@@ -136,7 +143,12 @@ impl Zoo {
             remove_tree(&t);
             let run = snap_env(
                 &self.repo,
-                &["restore", &id.to_hex(), "--target", t.to_str().expect("utf-8")],
+                &[
+                    "restore",
+                    &id.to_hex(),
+                    "--target",
+                    t.to_str().expect("utf-8"),
+                ],
                 &[],
             );
             if run.code != 0 {
@@ -288,7 +300,10 @@ fn cases() -> Vec<Case> {
             let f = fs::File::open(&path).unwrap();
             let entries = snap_store::pack::reader::read_header(&f, &path).unwrap();
             let e = entries[entries.len() / 2].clone();
-            flip_at(&z.pack_path(&p), (e.offset + e.stored_len as u64 / 2) as usize);
+            flip_at(
+                &z.pack_path(&p),
+                (e.offset + e.stored_len as u64 / 2) as usize,
+            );
             let mut x = Expect::problem("blob-damaged", e.id.to_hex(), &[z.snaps[1].0]);
             x.problems.push(("pack-damaged", Some(p.to_hex())));
             x
@@ -348,7 +363,10 @@ fn cases() -> Vec<Case> {
             e
         }),
         ("index missing blob entries", |z| {
-            sql(z, "DELETE FROM blobs WHERE id IN (SELECT id FROM blobs LIMIT 3)");
+            sql(
+                z,
+                "DELETE FROM blobs WHERE id IN (SELECT id FROM blobs LIMIT 3)",
+            );
             Expect {
                 code: 1,
                 problems: vec![("index-mismatch", None)],
@@ -399,7 +417,11 @@ fn cases() -> Vec<Case> {
             Expect::clean()
         }),
         ("lock file left by a dead process", |z| {
-            fs::write(z.repo.join("lock"), "pid 999999 command create since 2020-01-01T00:00:00Z\n").unwrap();
+            fs::write(
+                z.repo.join("lock"),
+                "pid 999999 command create since 2020-01-01T00:00:00Z\n",
+            )
+            .unwrap();
             Expect::clean()
         }),
         ("config.json of a future version", |z| {
@@ -443,16 +465,19 @@ fn damaged_repository_zoo() {
         if run.code != expect.code {
             why.push(format!("exit {} (expected {})", run.code, expect.code));
         }
-        let problems: Vec<serde_json::Value> = serde_json::from_str::<serde_json::Value>(&run.stdout)
-            .ok()
-            .and_then(|v| v.get("problems").cloned())
-            .and_then(|p| p.as_array().cloned())
-            .unwrap_or_default();
+        let problems: Vec<serde_json::Value> =
+            serde_json::from_str::<serde_json::Value>(&run.stdout)
+                .ok()
+                .and_then(|v| v.get("problems").cloned())
+                .and_then(|p| p.as_array().cloned())
+                .unwrap_or_default();
         for (kind, id) in &expect.problems {
             let found = problems.iter().any(|p| {
                 p["kind"] == *kind
                     && id.as_ref().is_none_or(|id| {
-                        ["pack", "blob", "snapshot"].iter().any(|k| p[k] == id.as_str())
+                        ["pack", "blob", "snapshot"]
+                            .iter()
+                            .any(|k| p[k] == id.as_str())
                     })
             });
             if !found {
@@ -485,8 +510,14 @@ fn damaged_repository_zoo() {
         lines.push(format!(
             "| {name} | {} | {} | {} |",
             run.code,
-            if summary.is_empty() { "-".into() } else { summary },
-            restored.map(|n| n.to_string()).unwrap_or_else(|_| "FAIL".into())
+            if summary.is_empty() {
+                "-".into()
+            } else {
+                summary
+            },
+            restored
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "FAIL".into())
         ));
         if !why.is_empty() {
             failures.push(format!("{name}: {}\n{}", why.join("; "), run.dump()));
@@ -496,8 +527,17 @@ fn damaged_repository_zoo() {
     for l in &lines {
         eprintln!("{l}");
     }
-    eprintln!("zoo: {} kinds of damage, {} failures", all.len(), failures.len());
-    assert!(failures.is_empty(), "{} failure(s); first:\n{}", failures.len(), failures[0]);
+    eprintln!(
+        "zoo: {} kinds of damage, {} failures",
+        all.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failure(s); first:\n{}",
+        failures.len(),
+        failures[0]
+    );
 }
 
 impl Zoo {
