@@ -198,7 +198,7 @@ fn crash_loop(op: Op) -> Figures {
         };
         f.points += 1;
         f.killed += killed as u64;
-        if !killed && op != Op::Restore {
+        if !killed && op == Op::Create {
             // Aim the next kill at this run's real length (later rounds
             // change 30% of the files and are faster than the first).
             took = started.elapsed();

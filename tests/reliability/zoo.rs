@@ -299,7 +299,7 @@ fn cases() -> Vec<Case> {
             let path = z.pack_path(&p);
             let f = fs::File::open(&path).unwrap();
             let entries = snap_store::pack::reader::read_header(&f, &path).unwrap();
-            let e = entries[entries.len() / 2].clone();
+            let e = entries[entries.len() / 2];
             flip_at(
                 &z.pack_path(&p),
                 (e.offset + e.stored_len as u64 / 2) as usize,
