@@ -13,7 +13,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 base=${CARGO_TARGET_DIR:-$PWD/target}
-export CARGO_TARGET_DIR=$base-broken
+# NEGATIVE_TARGET_DIR=the normal target dir saves a full build of the
+# dependencies (the wrapper is not part of cargo's fingerprint; our crates
+# are touched before and after, so they are rebuilt clean afterwards).
+export CARGO_TARGET_DIR=${NEGATIVE_TARGET_DIR:-$base-broken}
 export RUSTC_WRAPPER=$PWD/tests/rustc-broken-wrapper.sh
 
 # variant | cargo test arguments that must fail
@@ -24,6 +27,8 @@ controls=(
     "lock_released_early|--test tests store_lock::"
     "zip_validator_off|-p snap-engine --lib export::"
 )
+logs=${NEGATIVE_LOGS:-$CARGO_TARGET_DIR/negative-controls}
+mkdir -p "$logs"
 want=${1:-}
 caught=0
 missed=0
@@ -34,14 +39,14 @@ for c in "${controls[@]}"; do
     touch store/src/lib.rs engine/src/lib.rs
     # The fault sweep only needs create's writes to see this one.
     if SNAP_BROKEN=$variant SNAP_FAULT_ONLY=create:write \
-        cargo test -q $args >"$CARGO_TARGET_DIR.$variant.log" 2>&1; then
-        echo "MISSED  $variant: \`cargo test $args\` passed (log: $CARGO_TARGET_DIR.$variant.log)"
+        cargo test -q $args >"$logs/$variant.log" 2>&1; then
+        echo "MISSED  $variant: \`cargo test $args\` passed (log: $logs/$variant.log)"
         missed=$((missed + 1))
-    elif grep -q "panicked\|test result: FAILED" "$CARGO_TARGET_DIR.$variant.log"; then
+    elif grep -q "panicked\|test result: FAILED" "$logs/$variant.log"; then
         echo "caught  $variant: \`cargo test $args\` failed, as it must"
         caught=$((caught + 1))
     else
-        echo "ERROR   $variant: did not build or run (log: $CARGO_TARGET_DIR.$variant.log)"
+        echo "ERROR   $variant: did not build or run (log: $logs/$variant.log)"
         missed=$((missed + 1))
     fi
 done

@@ -35,6 +35,10 @@ struct Tally {
     unaffected_restored: u64,
     unaffected_total: u64,
     truth_modified: u64,
+    /// Index flips after which some snapshot did not restore until the
+    /// index was rebuilt (`snap repair`), and after it did.
+    needed_rebuild: u64,
+    restored_after_rebuild: u64,
 }
 
 #[test]
@@ -159,6 +163,42 @@ fn random_byte_flips() {
                 }
             }
         }
+        drop(r);
+        if cat == 2 && !all_exact {
+            t.needed_rebuild += 1;
+            let rebuilt = Repo::open(&z.repo, &OpenOptions::exclusive("flips"))
+                .ok()
+                .and_then(|mut r| r.store_mut().rebuild_index().ok().map(|_| r));
+            let all = rebuilt.is_some_and(|r| {
+                z.snaps.iter().enumerate().all(|(i, (id, image))| {
+                    let target = z.scratch.join(format!("again{i}"));
+                    remove_tree(&target);
+                    let ok = r
+                        .resolve(&id.to_hex(), None)
+                        .and_then(|info| {
+                            restore(
+                                &r,
+                                &info,
+                                &RestoreOptions {
+                                    target: Some(target.clone()),
+                                    ..RestoreOptions::default()
+                                },
+                            )
+                        })
+                        .is_ok()
+                        && image_diff(image, &tree_image(&target)).is_none();
+                    remove_tree(&target);
+                    ok
+                })
+            });
+            if all {
+                t.restored_after_rebuild += 1;
+            } else {
+                failures.push(format!(
+                    "{what}: snapshots do not restore even after an index rebuild"
+                ));
+            }
+        }
         if detected {
             t.detected += 1;
         } else if repaired {
@@ -170,10 +210,10 @@ fn random_byte_flips() {
             failures.push(format!("{what}: not detected"));
         }
     }
-    eprintln!("| flipped in | flips | detected by check | repaired on open | harmless | undetected harmful | unaffected snapshots restored | truth modified |");
+    eprintln!("| flipped in | flips | detected by check | repaired on open | harmless | undetected harmful | unaffected snapshots restored | truth modified | needed a rebuild (all restored after it) |");
     for (name, t) in ["packs", "snapshots", "index"].iter().zip(&tallies) {
         eprintln!(
-            "| {name} | {} | {} | {} | {} | {} | {}/{} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {}/{} | {} | {} ({}) |",
             t.flips,
             t.detected,
             t.repaired_on_open,
@@ -181,7 +221,9 @@ fn random_byte_flips() {
             t.undetected_harmful,
             t.unaffected_restored,
             t.unaffected_total,
-            t.truth_modified
+            t.truth_modified,
+            t.needed_rebuild,
+            t.restored_after_rebuild
         );
     }
     assert!(
