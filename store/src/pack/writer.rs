@@ -196,7 +196,13 @@ mod tests {
         Repository::init(dir.path(), &opts).unwrap();
         let repo = Repository::open(dir.path(), &OpenOptions::shared("test")).unwrap();
         let blobs: Vec<Vec<u8>> = (0..200u32)
-            .map(|i| i.to_le_bytes().repeat(100 + i as usize))
+            .map(|i| {
+                let mut v = vec![0u8; 100 + 10 * i as usize];
+                let mut h = blake3::Hasher::new();
+                h.update(&i.to_le_bytes());
+                h.finalize_xof().fill(&mut v);
+                v
+            })
             .collect();
         let w = repo.writer();
         let new: u64 = std::thread::scope(|s| {
