@@ -6,9 +6,11 @@
 //! that owns the binary (`snap-cli`), and a package without a library cannot
 //! be a dev-dependency, so this root package cannot name it at compile time.
 //! [`snap_bin`] instead runs `cargo build -p snap-cli --bin snap` once per
-//! test process (a no-op when it is up to date), with the same target
-//! directory and profile as the running test executable, and uses
-//! `<target>/<profile>/snap`. Set `SNAP_BIN` to use another binary.
+//! test process (a no-op when it is up to date; cargo releases its build
+//! lock before running tests, so this does not deadlock), with the same
+//! target directory and profile as the running test executable (`--profile
+//! test`, or `--release`), and uses `<target>/<profile>/snap`. Set
+//! `SNAP_BIN` to use another binary.
 //!
 //! # Child processes
 //! Crash and lock tests re-invoke this test executable on one named test
@@ -208,8 +210,12 @@ pub fn snap_bin() -> &'static Path {
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
             .arg("--target-dir")
             .arg(target_dir);
+        // The `test` profile builds into `debug/` like `dev`, and reuses
+        // the libraries this test executable was built from.
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
+        } else {
+            cmd.args(["--profile", "test"]);
         }
         let status = cmd.status().expect("run cargo build");
         assert!(status.success(), "cargo build -p snap-cli failed");

@@ -218,7 +218,7 @@ impl Repository {
         }
         if !added.is_empty() {
             self.warnings.push(format!(
-                "indexed {} pack(s) the index did not list (left by an interrupted write)",
+                "indexed {} pack(s) the index did not list (left by an interrupted write, or still being written by another process)",
                 added.len()
             ));
             self.index()?.add_packs(&added)?;
