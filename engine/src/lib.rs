@@ -33,6 +33,8 @@ pub mod diff;
 pub mod duration;
 pub mod error;
 pub mod filter;
+pub mod forget;
+pub mod gc;
 pub mod live;
 pub mod profile;
 pub mod repo;
