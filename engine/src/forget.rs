@@ -255,3 +255,21 @@ fn forget_ids(repo: &Repo, opts: &ForgetOptions, mut out: ForgetReport) -> Resul
     }
     Ok(out)
 }
+
+/// The current time: `SNAP_NOW` (RFC 3339) when set, for tests; the clock
+/// otherwise.
+///
+/// # Errors
+/// [`Error::Invalid`] when `SNAP_NOW` is set but not RFC 3339.
+pub fn now_from_env() -> Result<chrono::DateTime<chrono::Utc>> {
+    match std::env::var("SNAP_NOW") {
+        Ok(v) if !v.is_empty() => chrono::DateTime::parse_from_rfc3339(&v)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|e| Error::Invalid {
+                what: "SNAP_NOW",
+                value: v,
+                reason: format!("not an RFC 3339 time: {e}"),
+            }),
+        _ => Ok(chrono::Utc::now()),
+    }
+}

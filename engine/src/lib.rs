@@ -26,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod auto;
 pub mod backup;
 pub mod browse;
 pub mod chunker;

@@ -2,7 +2,10 @@
 //! options, calls the library, and renders the result; errors propagate to
 //! `main`, which reports them once.
 
+mod auto;
 mod check;
+mod forget;
+mod gc;
 mod index;
 mod init;
 mod stats;
@@ -88,5 +91,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             command: IndexCommand::Rebuild,
         } => index::rebuild(&ctx),
         Command::Stats => stats::run(&ctx),
+        Command::Forget(args) => forget::run(&ctx, args),
+        Command::Gc(args) => gc::run(&ctx, args),
+        Command::Auto(args) => auto::run(&ctx, args),
     }
 }
