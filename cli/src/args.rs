@@ -156,6 +156,11 @@ pub struct AutoArgs {
     )]
     pub debounce_ms: u64,
     /// Minimum time between two change-triggered snapshots, in milliseconds.
-    #[arg(long, hide = true, env = "SNAP_AUTO_MIN_GAP_MS", default_value_t = 60_000)]
+    #[arg(
+        long,
+        hide = true,
+        env = "SNAP_AUTO_MIN_GAP_MS",
+        default_value_t = 60_000
+    )]
     pub min_gap_ms: u64,
 }

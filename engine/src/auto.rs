@@ -293,7 +293,16 @@ pub fn run(
             if due.is_empty() || stop.load(Ordering::Relaxed) {
                 continue;
             }
-            round(repo_path, opts, stop, log, &mut states, &due, trigger, first);
+            round(
+                repo_path,
+                opts,
+                stop,
+                log,
+                &mut states,
+                &due,
+                trigger,
+                first,
+            );
             first = false;
             let after = Instant::now();
             for i in due {

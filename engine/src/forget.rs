@@ -96,7 +96,12 @@ fn by_profile(all: Vec<SnapshotInfo>) -> BTreeMap<String, Vec<SnapshotInfo>> {
 }
 
 /// Decides, for one profile's snapshots, what `policy` keeps. Pure.
-pub fn decide(profile: &str, snaps: &[SnapshotInfo], policy: &Policy, now_ms: i64) -> ProfileDecisions {
+pub fn decide(
+    profile: &str,
+    snaps: &[SnapshotInfo],
+    policy: &Policy,
+    now_ms: i64,
+) -> ProfileDecisions {
     let metas: Vec<SnapshotMeta> = snaps
         .iter()
         .map(|s| SnapshotMeta {

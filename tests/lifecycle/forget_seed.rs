@@ -22,7 +22,11 @@ fn forget_seed_default_policy_keeps_newest_21_and_is_stable_later() {
     }
     let newest = t0 + Duration::hours(36 * 39);
     let now = newest.to_rfc3339();
-    let dry = snap_ok(&repo, &["--json", "forget", "--dry-run"], &[("SNAP_NOW", &now)]);
+    let dry = snap_ok(
+        &repo,
+        &["--json", "forget", "--dry-run"],
+        &[("SNAP_NOW", &now)],
+    );
     let v: Value = serde_json::from_str(&dry).unwrap();
     assert_eq!(v["removed"], 19);
     assert_eq!(snapshot_count(&repo), 40, "dry run removed something");
@@ -30,7 +34,10 @@ fn forget_seed_default_policy_keeps_newest_21_and_is_stable_later() {
     assert!(human.contains("older than max-age 30d"), "{human}");
     assert_eq!(snapshot_count(&repo), 21);
     for id in &ids[19..] {
-        assert!(repo.join("snapshots").join(id).exists(), "newest 21 must stay");
+        assert!(
+            repo.join("snapshots").join(id).exists(),
+            "newest 21 must stay"
+        );
     }
     let later = (newest + Duration::days(60)).to_rfc3339();
     let out = snap_ok(&repo, &["--json", "forget"], &[("SNAP_NOW", &later)]);

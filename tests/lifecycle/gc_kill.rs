@@ -55,7 +55,10 @@ fn gc_kill9_at_random_moments_keeps_every_snapshot() {
         let _ = child.wait();
         snap_ok(&copy, &["check", "--read-data"], &[]);
         let got = restore_all(&copy, &dir.path().join(format!("out{k}")));
-        assert_eq!(got, expected, "kill {k} after {delay} ms changed a snapshot");
+        assert_eq!(
+            got, expected,
+            "kill {k} after {delay} ms changed a snapshot"
+        );
         // A later gc completes and leaves the repository sound.
         snap_ok(&copy, &["gc"], &[]);
         snap_ok(&copy, &["check", "--read-data"], &[]);

@@ -21,7 +21,15 @@ pub fn snap_bin() -> &'static Path {
         let target = debug.parent().unwrap();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
-            .args(["build", "-q", "-p", "snap-cli", "--bin", "snap", "--target-dir"])
+            .args([
+                "build",
+                "-q",
+                "-p",
+                "snap-cli",
+                "--bin",
+                "snap",
+                "--target-dir",
+            ])
             .arg(target)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .status()
@@ -63,7 +71,13 @@ pub fn init_repo(dir: &Path) -> PathBuf {
 }
 
 /// Takes a snapshot of `src` as `profile` at time `t` (`None`: now).
-pub fn snapshot_at(repo: &Path, profile: &str, src: &Path, t: Option<DateTime<Utc>>, tags: &[&str]) -> String {
+pub fn snapshot_at(
+    repo: &Path,
+    profile: &str,
+    src: &Path,
+    t: Option<DateTime<Utc>>,
+    tags: &[&str],
+) -> String {
     let r = Repo::open(repo, &OpenOptions::shared("test")).unwrap();
     let mut o = CreateOptions::new(profile, src);
     o.now = t;
