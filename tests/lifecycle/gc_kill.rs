@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-/// At least 10 kills at random delays during `snap gc` on copies of a
+/// At least 10 kills (12 by default, `SNAP_GC_KILLS`) at random delays during `snap gc` on copies of a
 /// prepared repository: afterwards `check --read-data` passes and every
 /// kept snapshot restores byte-identically.
 #[test]
@@ -33,11 +33,14 @@ fn gc_kill9_at_random_moments_keeps_every_snapshot() {
         .unwrap_or(12u64);
     let mut seed = 0x5eed_u64 ^ std::process::id() as u64;
     let mut finished = 0;
-    for k in 0..kills {
+    let mut interrupted = 0;
+    let mut k = 0;
+    while interrupted < kills && k < kills * 4 {
+        k += 1;
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let delay = seed % (clean_ms + clean_ms / 2 + 1);
+        let delay = seed % (clean_ms * 3 / 4 + 1);
         let copy = dir.path().join(format!("copy{k}"));
         copy_dir(&repo, &copy);
         let mut child = std::process::Command::new(snap_bin())
@@ -50,6 +53,8 @@ fn gc_kill9_at_random_moments_keeps_every_snapshot() {
         std::thread::sleep(Duration::from_millis(delay));
         if child.try_wait().unwrap().is_some() {
             finished += 1;
+        } else {
+            interrupted += 1;
         }
         let _ = child.kill();
         let _ = child.wait();
@@ -64,5 +69,11 @@ fn gc_kill9_at_random_moments_keeps_every_snapshot() {
         snap_ok(&copy, &["check", "--read-data"], &[]);
         std::fs::remove_dir_all(&copy).unwrap();
     }
-    eprintln!("{kills} kills, clean gc {clean_ms} ms, {finished} finished before the kill");
+    eprintln!(
+        "{k} runs, {interrupted} killed mid-gc, {finished} finished first; clean gc {clean_ms} ms"
+    );
+    assert!(
+        interrupted >= kills,
+        "only {interrupted} of {k} runs were killed mid-gc"
+    );
 }
