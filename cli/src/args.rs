@@ -66,6 +66,26 @@ pub enum Command {
     Gc(GcArgs),
     /// Take snapshots on a schedule and on changes; apply retention; collect garbage.
     Auto(AutoArgs),
+    /// Take a snapshot of a profile directory.
+    Create(CreateArgs),
+    /// List snapshots, newest first.
+    List(ListArgs),
+    /// Show a snapshot's manifest.
+    Show(SnapshotArg),
+    /// List the entries of a snapshot.
+    Ls(LsArgs),
+    /// Print a file from a snapshot.
+    Cat(CatArgs),
+    /// What changed between two snapshots, or a snapshot and the live directory.
+    Diff(DiffArgs),
+    /// Restore a snapshot in place or into a new directory.
+    Restore(RestoreArgs),
+    /// Manage profiles.
+    Profile {
+        /// What to do.
+        #[command(subcommand)]
+        command: ProfileCommand,
+    },
 }
 
 /// `snap check`.
@@ -81,6 +101,181 @@ pub struct CheckArgs {
 pub enum IndexCommand {
     /// Recreate the index from packs and snapshots alone (exclusive lock).
     Rebuild,
+}
+
+/// `snap create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The directory to snapshot (registers a profile named after it).
+    pub path: Option<PathBuf>,
+    /// The profile to snapshot (or to register PATH under).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Tag the snapshot (repeatable; `keep` pins it).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Leave out paths matching this glob, in addition to the profile's excludes.
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Write a snapshot even when nothing changed.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `snap list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only this profile's snapshots.
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
+/// A snapshot id as a user types it, with the profile that scopes it.
+#[derive(Debug, Args)]
+pub struct SnapshotArg {
+    /// Snapshot: full or short hex id, name, `latest` or `latest~N`.
+    pub id: String,
+    /// Resolve `latest` and names within this profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+}
+
+/// `snap ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArg,
+    /// Only what is under this path.
+    pub path: Option<String>,
+}
+
+/// `snap cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArg,
+    /// The file to print.
+    pub path: String,
+}
+
+/// `snap diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArg,
+    /// The newer snapshot; without it, the live directory.
+    pub id2: Option<String>,
+}
+
+/// `snap restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArg,
+    /// Restore into this new or empty directory instead of in place.
+    #[arg(long, value_name = "DIR")]
+    pub target: Option<PathBuf>,
+    /// Restore only this path (repeatable).
+    #[arg(long = "path", value_name = "P")]
+    pub paths: Vec<String>,
+    /// Print what would be added, changed and removed; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// On or off.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Switch {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// Profile settings, for `profile add` and `profile set`.
+#[derive(Debug, Args, Default)]
+pub struct ProfileSettings {
+    /// Leave out paths matching this glob (repeatable; `profile set` replaces the list).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Automatic snapshots by `snap auto`.
+    #[arg(long)]
+    pub auto: Option<Switch>,
+    /// Time between automatic snapshots (`30s`, `15m`, `2h`).
+    #[arg(long, value_name = "DUR")]
+    pub interval: Option<String>,
+    /// Keep at most this many snapshots.
+    #[arg(long, value_name = "N")]
+    pub max_count: Option<u32>,
+    /// Remove snapshots older than this, measured from the newest (`30d`, `never`).
+    #[arg(long, value_name = "DUR")]
+    pub max_age: Option<String>,
+    /// Keep the newest N (replaces max-count).
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep everything within this duration of the newest.
+    #[arg(long, value_name = "DUR")]
+    pub keep_within: Option<String>,
+    /// Keep the newest snapshot of each of the last N hours.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N days.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N weeks.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N years.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Keep snapshots with this tag (repeatable).
+    #[arg(long = "keep-tag", value_name = "TAG")]
+    pub keep_tags: Vec<String>,
+    /// Save a named export scope: `NAME=exclude:GLOB,redact:PATTERN,...` (repeatable).
+    #[arg(long = "scope", value_name = "SPEC")]
+    pub scopes: Vec<String>,
+}
+
+/// `snap profile ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Register a profile directory.
+    Add {
+        /// The profile's name.
+        name: String,
+        /// Its directory.
+        path: PathBuf,
+        #[command(flatten)]
+        settings: ProfileSettings,
+    },
+    /// List profiles.
+    List,
+    /// Show one profile's settings.
+    Show {
+        /// The profile's name.
+        name: String,
+    },
+    /// Change a profile's settings.
+    Set {
+        /// The profile's name.
+        name: String,
+        /// Move the profile to another directory.
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        settings: ProfileSettings,
+    },
+    /// Unregister a profile (its snapshots stay unless --purge).
+    Remove {
+        /// The profile's name.
+        name: String,
+        /// Also forget every snapshot of the profile (space comes back with gc).
+        #[arg(long)]
+        purge: bool,
+    },
 }
 
 /// `snap forget`: retention policy flags and ids.

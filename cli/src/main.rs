@@ -15,6 +15,22 @@ mod args;
 mod commands;
 mod render;
 
+/// A command that did its job but with warnings (exit code 3: a snapshot
+/// was created but some files could not be read).
+#[derive(Debug)]
+pub struct Partial(pub String);
+
+impl std::fmt::Display for Partial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Partial {}
+
+/// Exit code: done, with files that could not be read.
+const PARTIAL: i32 = 3;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -49,6 +65,9 @@ fn main() -> ExitCode {
 /// A new library crate is one more `downcast_ref` arm here.
 fn exit_code(err: &anyhow::Error) -> i32 {
     for cause in err.chain() {
+        if cause.downcast_ref::<Partial>().is_some() {
+            return PARTIAL;
+        }
         if let Some(e) = cause.downcast_ref::<snap_store::Error>() {
             return store_exit_code(e);
         }

@@ -75,3 +75,22 @@ mod tests {
         assert_eq!(count(2, "pack", "packs"), "2 packs");
     }
 }
+
+/// A UTC time in milliseconds as `YYYY-MM-DD HH:MM:SS`.
+pub fn time(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// A progress bar on stderr: bytes, rate, files.
+pub fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+        )
+        .expect("the template is valid"),
+    );
+    bar
+}

@@ -743,6 +743,7 @@ fn build_tree(
     }
     let bytes = tree.encode();
     let id = BlobId::of(&bytes);
+
     built.trees.push((id, bytes));
     (id, *h.finalize().as_bytes())
 }

@@ -7,9 +7,9 @@ use snap_store::ChunkerParams;
 /// The parameters new repositories get, chosen by measurement on a
 /// profile-like corpus (see `benches/CHUNKING.md`).
 pub const DEFAULT_PARAMS: ChunkerParams = ChunkerParams {
-    min_size: 16 * 1024,
-    avg_size: 64 * 1024,
-    max_size: 256 * 1024,
+    min_size: 4 * 1024,
+    avg_size: 16 * 1024,
+    max_size: 64 * 1024,
 };
 
 /// Calls `each` with every chunk of `reader`, in order; returns bytes read.

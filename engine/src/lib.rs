@@ -33,6 +33,7 @@ pub mod chunker;
 pub mod diff;
 pub mod duration;
 pub mod error;
+pub mod export;
 pub mod filter;
 pub mod forget;
 pub mod gc;

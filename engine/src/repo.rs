@@ -25,13 +25,12 @@ impl Repo {
     ///
     /// # Errors
     /// As [`Repository::init`].
-    pub fn init(path: &Path) -> Result<()> {
+    pub fn init(path: &Path) -> Result<snap_store::Config> {
         let opts = InitOptions {
             chunker: crate::chunker::DEFAULT_PARAMS,
             ..InitOptions::default()
         };
-        Repository::init(path, &opts)?;
-        Ok(())
+        Ok(Repository::init(path, &opts)?)
     }
 
     /// Opens the repository at `path`.

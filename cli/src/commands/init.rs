@@ -2,7 +2,6 @@
 
 use anyhow::Context as _;
 use serde::Serialize;
-use snap_store::{InitOptions, Repository};
 
 use super::Context;
 
@@ -19,7 +18,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
     if path.join(snap_store::layout::CONFIG).exists() {
         anyhow::bail!("a repository already exists at {}", path.display());
     }
-    let config = Repository::init(path, &InitOptions::default())
+    let config = snap_engine::Repo::init(path)
         .with_context(|| format!("cannot create a repository at {}", path.display()))?;
     let created = Created {
         path,

@@ -3,18 +3,26 @@
 //! `main`, which reports them once.
 
 mod auto;
+mod browse;
 mod check;
+mod create;
 mod forget;
 mod gc;
 mod index;
 mod init;
+mod list;
+mod profile;
+mod restore;
 mod stats;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use snap_store::{OpenOptions, Repository};
+use chrono::{DateTime, Utc};
+use snap_engine::profile::Profiles;
+use snap_engine::Repo;
+use snap_store::{LockMode, OpenOptions, Repository};
 
 use crate::args::{Cli, Command, Global, IndexCommand};
 use crate::render::Output;
@@ -75,6 +83,78 @@ impl Context {
         Ok(repo)
     }
 
+    /// Opens the repository for the engine (warnings printed).
+    pub fn open_engine(&self, mut opts: OpenOptions) -> anyhow::Result<Repo> {
+        opts.wait = self.lock_wait;
+        let repo = Repo::open(&self.repo, &opts)?;
+        self.print_warnings(&repo);
+        Ok(repo)
+    }
+
+    /// Like [`open_engine`](Self::open_engine), creating the repository
+    /// first when its path does not exist (for `create` and `import`).
+    pub fn open_or_init_engine(&self, mut opts: OpenOptions) -> anyhow::Result<Repo> {
+        opts.wait = self.lock_wait;
+        let repo = Repo::open_or_init(&self.repo, &opts)?;
+        self.print_warnings(&repo);
+        Ok(repo)
+    }
+
+    fn print_warnings(&self, repo: &Repo) {
+        for w in repo.store().warnings() {
+            self.out.warn(w);
+        }
+    }
+
+    /// The clock: `$SNAP_NOW` (RFC 3339) when set, for tests.
+    pub fn now(&self) -> anyhow::Result<Option<DateTime<Utc>>> {
+        match std::env::var("SNAP_NOW") {
+            Ok(v) if !v.is_empty() => Ok(Some(
+                DateTime::parse_from_rfc3339(&v)
+                    .with_context(|| format!("SNAP_NOW={v:?} is not an RFC 3339 time"))?
+                    .with_timezone(&Utc),
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    /// Loads the profiles, printing recovery warnings, and recovers names
+    /// and paths from the snapshots when the file and its backup are gone.
+    pub fn profiles(&self, repo: &Repo) -> anyhow::Result<Profiles> {
+        let (mut profiles, warnings) = Profiles::load(repo.store().root())?;
+        for w in &warnings {
+            self.out.warn(w);
+        }
+        if !warnings.is_empty() {
+            let found: Vec<(String, String)> = repo
+                .snapshots()?
+                .into_iter()
+                .map(|s| (s.manifest.profile, s.manifest.source.path))
+                .collect();
+            for name in profiles.merge_recovered(found) {
+                self.out
+                    .warn(&format!("recovered profile {name} from its snapshots"));
+            }
+            profiles.save(repo.store().root())?;
+        }
+        Ok(profiles)
+    }
+
+    /// Runs `change` on the profiles under the `profiles` lock and saves them.
+    pub fn update_profiles<T>(
+        &self,
+        repo: &Repo,
+        change: impl FnOnce(&mut Profiles) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let _lock =
+            repo.store()
+                .lock_named("profiles", LockMode::Exclusive, "profiles", self.lock_wait)?;
+        let mut profiles = self.profiles(repo)?;
+        let out = change(&mut profiles)?;
+        profiles.save(repo.store().root())?;
+        Ok(out)
+    }
+
     /// The repository path.
     pub fn repo_path(&self) -> &Path {
         &self.repo
@@ -94,5 +174,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Forget(args) => forget::run(&ctx, args),
         Command::Gc(args) => gc::run(&ctx, args),
         Command::Auto(args) => auto::run(&ctx, args),
+        Command::Create(args) => create::run(&ctx, args),
+        Command::List(args) => list::list(&ctx, args),
+        Command::Show(args) => list::show(&ctx, args),
+        Command::Ls(args) => browse::ls(&ctx, args),
+        Command::Cat(args) => browse::cat(&ctx, args),
+        Command::Diff(args) => browse::diff(&ctx, args),
+        Command::Restore(args) => restore::run(&ctx, args),
+        Command::Profile { command } => profile::run(&ctx, command),
     }
 }

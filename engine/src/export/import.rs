@@ -1,0 +1,676 @@
+//! Import of a ZIP view (ours, with `manifest.json`, or any other ZIP with
+//! files at its root) and of a vault, hostile-input safe.
+//!
+//! [`open_archive`] validates the whole archive before returning (see
+//! `cdir.rs` for the structural checks; here: duplicates, a file that is also
+//! a directory prefix, symlinks escaping the tree, the manifest). Reading
+//! ([`Archive::read_file`]) counts the real decompressed bytes and checks
+//! the CRC-32 and, with a manifest, the blake3; [`extract_to`] writes into
+//! an empty or new directory only and removes what it made on any error.
+//!
+//! Times: with a manifest, entries get its exact nanosecond mtimes;
+//! without, the ZIP's DOS time read as UTC (2-second precision).
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use super::cdir::{link_escapes, read_directory, unsafe_err, Limits, RawEntry};
+use super::manifest::{Manifest, FORMAT_VERSION};
+use super::vault::decrypt_vault;
+use super::ExportKind;
+use crate::{Error, Result};
+
+/// Largest `manifest.json` or symlink target read into memory.
+const MAX_MANIFEST: u64 = 64 << 20;
+const MAX_LINK: u64 = 4096;
+
+/// Limits and switches of an import.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportOptions {
+    /// Largest total uncompressed size (default 64 GiB).
+    pub max_total: u64,
+    /// Largest compression ratio for entries above `ratio_min_size`
+    /// (default 1000).
+    pub max_ratio: u64,
+    /// Entries up to this size are exempt from the ratio check (1 MiB).
+    pub ratio_min_size: u64,
+    /// Import a manifest newer than format 1: take what is understood and
+    /// list the rest in [`Archive::skipped`].
+    pub force: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            max_total: 64 << 30,
+            max_ratio: 1000,
+            ratio_min_size: 1 << 20,
+            force: false,
+        }
+    }
+}
+
+/// One entry of an opened archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveEntry {
+    /// Relative path bytes (without `files/` for snap ZIPs).
+    pub path: Vec<u8>,
+    /// File, directory or symlink.
+    pub kind: ExportKind,
+    /// Unix permission bits.
+    pub mode: u32,
+    /// Modification time, ns since the epoch.
+    pub mtime_ns: i64,
+    /// Uncompressed size (files).
+    pub size: u64,
+    /// Symlink target.
+    pub link_target: Option<Vec<u8>>,
+    index: usize,
+    blake3: Option<[u8; 32]>,
+}
+
+/// A validated archive, ready to be read.
+#[derive(Debug)]
+pub struct Archive {
+    file: File,
+    path: PathBuf,
+    raw: Vec<RawEntry>,
+    entries: Vec<ArchiveEntry>,
+    manifest: Option<Manifest>,
+    skipped: Vec<String>,
+}
+
+/// Opens and validates a ZIP file.
+///
+/// # Errors
+/// [`Error::Format`] for a file that is not a well-formed ZIP or a manifest
+/// that does not parse or is newer than format 1 (without `force`);
+/// [`Error::Unsafe`] naming the entry for anything hostile.
+pub fn open_archive(path: &Path, options: &ImportOptions) -> Result<Archive> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    Archive::new(file, path.to_path_buf(), options)
+}
+
+/// Decrypts the vault at `path` into an anonymous temporary file and opens
+/// the ZIP inside it.
+///
+/// # Errors
+/// Those of [`super::decrypt_vault`] (with `path` in them) and of
+/// [`open_archive`].
+pub fn open_vault_archive(path: &Path, password: &str, options: &ImportOptions) -> Result<Archive> {
+    let input = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut tmp = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+    decrypt_vault(
+        io::BufReader::new(input),
+        io::BufWriter::new(&mut tmp),
+        password,
+    )
+    .map_err(|e| match e {
+        Error::WrongPasswordOrDamaged { .. } => Error::WrongPasswordOrDamaged { path: path.into() },
+        Error::Format { detail, .. } => Error::Format {
+            path: path.into(),
+            detail,
+        },
+        other => other,
+    })?;
+    Archive::new(tmp, path.to_path_buf(), options)
+}
+
+impl Archive {
+    fn new(file: File, path: PathBuf, options: &ImportOptions) -> Result<Archive> {
+        let limits = Limits {
+            max_total: options.max_total,
+            max_ratio: options.max_ratio,
+            ratio_min_size: options.ratio_min_size,
+        };
+        let raw = read_directory(&file, &path, limits)?;
+        let mut archive = Archive {
+            file,
+            path,
+            raw,
+            entries: Vec::new(),
+            manifest: None,
+            skipped: Vec::new(),
+        };
+        archive.check_tree()?;
+        archive.build(options)?;
+        Ok(archive)
+    }
+
+    /// Duplicates, file-vs-directory clashes and escaping symlinks.
+    fn check_tree(&self) -> Result<()> {
+        let mut kinds: HashMap<&[u8], ExportKind> = HashMap::new();
+        for r in &self.raw {
+            if kinds.insert(&r.name, raw_kind(r)).is_some() {
+                return Err(unsafe_err(&self.path, &r.name, "duplicate entry name"));
+            }
+        }
+        for r in &self.raw {
+            for (i, _) in r.name.iter().enumerate().filter(|(_, &b)| b == b'/') {
+                if kinds
+                    .get(&r.name[..i])
+                    .is_some_and(|k| *k != ExportKind::Dir)
+                {
+                    return Err(unsafe_err(
+                        &self.path,
+                        &r.name,
+                        "a parent of this entry is a file or symlink in the archive",
+                    ));
+                }
+            }
+        }
+        let is_link = |p: &[u8]| kinds.get(p) == Some(&ExportKind::Symlink);
+        for (i, r) in self.raw.iter().enumerate() {
+            if raw_kind(r) == ExportKind::Symlink {
+                let target = self.read_small(i, MAX_LINK)?;
+                if let Some(why) = link_escapes(&r.name, &target, &is_link) {
+                    return Err(unsafe_err(&self.path, &r.name, why));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn build(&mut self, options: &ImportOptions) -> Result<()> {
+        let mi = self
+            .raw
+            .iter()
+            .position(|r| r.name == b"manifest.json" && !r.is_dir);
+        let manifest = match mi {
+            Some(i) => self.parse_manifest(i, options)?,
+            None => None,
+        };
+        let by_path: HashMap<&[u8], &super::ManifestEntry> = manifest
+            .iter()
+            .flat_map(|m| m.files.iter().map(|f| (f.path.as_bytes(), f)))
+            .collect();
+        let mut entries = Vec::new();
+        let mut skipped = Vec::new();
+        for (i, r) in self.raw.iter().enumerate() {
+            let rel: &[u8] = if manifest.is_some() {
+                if Some(i) == mi {
+                    continue;
+                }
+                match r.name.strip_prefix(b"files/") {
+                    Some(rel) => rel,
+                    None => {
+                        if r.name != b"files" {
+                            skipped.push(String::from_utf8_lossy(&r.name).into_owned());
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                &r.name
+            };
+            let kind = raw_kind(r);
+            let default_mode = if kind == ExportKind::Dir {
+                0o755
+            } else {
+                0o644
+            };
+            let mut e = ArchiveEntry {
+                path: rel.to_vec(),
+                kind,
+                mode: r.unix_mode.map_or(default_mode, |m| m & 0o7777),
+                mtime_ns: dos_to_ns(r.dos),
+                size: if kind == ExportKind::File { r.usize } else { 0 },
+                link_target: None,
+                index: i,
+                blake3: None,
+            };
+            if kind == ExportKind::Symlink {
+                e.link_target = Some(self.read_small(i, MAX_LINK)?);
+            }
+            if let Some(m) = manifest.as_ref() {
+                let me = by_path.get(rel).ok_or_else(|| {
+                    unsafe_err(&self.path, &r.name, "entry is not listed in manifest.json")
+                })?;
+                if me.kind != kind {
+                    return Err(unsafe_err(
+                        &self.path,
+                        &r.name,
+                        "kind disagrees with manifest.json",
+                    ));
+                }
+                e.mode = me.mode & 0o7777;
+                e.mtime_ns = me.mtime_ns;
+                if kind == ExportKind::File {
+                    if me.size != Some(r.usize) {
+                        return Err(unsafe_err(
+                            &self.path,
+                            &r.name,
+                            "size disagrees with manifest.json",
+                        ));
+                    }
+                    let hash = me
+                        .blake3
+                        .as_deref()
+                        .and_then(|h| hex::decode(h).ok())
+                        .and_then(|h| <[u8; 32]>::try_from(h).ok());
+                    if hash.is_none() && m.format_version <= FORMAT_VERSION {
+                        return Err(unsafe_err(
+                            &self.path,
+                            &r.name,
+                            "no valid blake3 in manifest.json",
+                        ));
+                    }
+                    e.blake3 = hash;
+                }
+            }
+            entries.push(e);
+        }
+        if let Some(m) = manifest.as_ref() {
+            let present: std::collections::HashSet<&[u8]> =
+                entries.iter().map(|e| e.path.as_slice()).collect();
+            if let Some(missing) = m
+                .files
+                .iter()
+                .find(|f| !present.contains(f.path.as_bytes()))
+            {
+                return Err(Error::Format {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "manifest.json lists {:?}, which is not in the archive",
+                        missing.path
+                    ),
+                });
+            }
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        self.entries = entries;
+        self.manifest = manifest;
+        self.skipped = skipped;
+        Ok(())
+    }
+
+    /// Parses a root `manifest.json` written by snap (`"tool": "snap"`).
+    /// Any other `manifest.json` (e.g. another app's backup, seed 003) is
+    /// not ours: `None`, and the ZIP is imported as a foreign one.
+    fn parse_manifest(&self, i: usize, options: &ImportOptions) -> Result<Option<Manifest>> {
+        if self.raw[i].usize > MAX_MANIFEST {
+            return Ok(None);
+        }
+        let bytes = self.read_small(i, MAX_MANIFEST)?;
+        let bad = |detail: String| Error::Format {
+            path: self.path.clone(),
+            detail,
+        };
+        let value: serde_json::Value = match serde_json::from_slice(&bytes) {
+            Ok(v) => v,
+            Err(_) => return Ok(None),
+        };
+        if value.get("tool").and_then(|t| t.as_str()) != Some("snap") {
+            return Ok(None);
+        }
+        let version = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| bad("manifest.json has no format_version".into()))?;
+        if version > u64::from(FORMAT_VERSION) && !options.force {
+            return Err(bad(format!(
+                "manifest format_version {version} is newer than this snap supports ({FORMAT_VERSION}); upgrade snap, or force the import to take what it understands"
+            )));
+        }
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|e| bad(format!("manifest.json: {e}")))
+    }
+
+    /// Reads a whole small entry (manifest, symlink target), verified.
+    fn read_small(&self, i: usize, max: u64) -> Result<Vec<u8>> {
+        let r = &self.raw[i];
+        if r.usize > max {
+            return Err(unsafe_err(
+                &self.path,
+                &r.name,
+                format!("larger than {max} bytes"),
+            ));
+        }
+        let mut out = Vec::new();
+        self.reader(i, None)
+            .read_to_end(&mut out)
+            .map_err(|e| self.read_error(i, e))?;
+        Ok(out)
+    }
+
+    fn reader(&self, i: usize, blake3: Option<[u8; 32]>) -> FileReader<'_> {
+        let r = &self.raw[i];
+        let range = RangeReader {
+            file: &self.file,
+            pos: r.data_start,
+            end: r.data_start + r.csize,
+        };
+        let inner: Box<dyn Read + '_> = if r.method == 8 {
+            Box::new(flate2::read::DeflateDecoder::new(io::BufReader::new(range)))
+        } else {
+            Box::new(range)
+        };
+        FileReader {
+            inner,
+            archive: self,
+            index: i,
+            count: 0,
+            crc: crc32fast::Hasher::new(),
+            blake3: blake3.map(|h| (blake3::Hasher::new(), h)),
+        }
+    }
+
+    fn read_error(&self, i: usize, e: io::Error) -> Error {
+        match e.get_ref().and_then(|x| x.downcast_ref::<Refused>()) {
+            Some(Refused(reason)) => unsafe_err(&self.path, &self.raw[i].name, reason.clone()),
+            None => Error::io(&self.path, e),
+        }
+    }
+
+    /// The archive's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The parsed `manifest.json`, if the archive has one.
+    pub fn manifest(&self) -> Option<&Manifest> {
+        self.manifest.as_ref()
+    }
+
+    /// Entries outside `files/` in a snap ZIP, not imported.
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+
+    /// The entries to import, sorted by path bytes.
+    pub fn entries(&self) -> &[ArchiveEntry] {
+        &self.entries
+    }
+
+    /// Streams a file's bytes. The reader fails (an [`io::Error`] wrapping
+    /// the reason; [`Archive::map_read_error`] turns it into
+    /// [`Error::Unsafe`]) when the data produces more or fewer bytes than
+    /// declared, or its CRC-32 or manifest blake3 does not match; the
+    /// mismatch is found at the end, so callers must not trust the bytes
+    /// before the reader reached EOF without error.
+    pub fn read_file(&self, entry: &ArchiveEntry) -> FileReader<'_> {
+        self.reader(entry.index, entry.blake3)
+    }
+
+    /// The [`Error`] for a failure of a [`FileReader`] of `entry`.
+    pub fn map_read_error(&self, entry: &ArchiveEntry, e: io::Error) -> Error {
+        self.read_error(entry.index, e)
+    }
+}
+
+/// Reads one entry's data through `read_at`, so readers of one archive do
+/// not share a file offset.
+struct RangeReader<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = buf
+            .len()
+            .min((self.end - self.pos).min(usize::MAX as u64) as usize);
+        if n == 0 {
+            return Ok(0);
+        }
+        let k = self.file.read_at(&mut buf[..n], self.pos)?;
+        self.pos += k as u64;
+        Ok(k)
+    }
+}
+
+/// Why a [`FileReader`] refused an entry.
+#[derive(Debug)]
+struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// A verifying reader of one entry (see [`Archive::read_file`]).
+pub struct FileReader<'a> {
+    inner: Box<dyn Read + 'a>,
+    archive: &'a Archive,
+    index: usize,
+    count: u64,
+    crc: crc32fast::Hasher,
+    blake3: Option<(blake3::Hasher, [u8; 32])>,
+}
+
+impl std::fmt::Debug for FileReader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileReader")
+            .field("index", &self.index)
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
+impl Read for FileReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let raw = &self.archive.raw[self.index];
+        let refuse =
+            |why: &str| io::Error::new(io::ErrorKind::InvalidData, Refused(why.to_string()));
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // Never read more than one byte past the declared size.
+        let room = (raw.usize - self.count)
+            .saturating_add(1)
+            .min(buf.len() as u64) as usize;
+        let n = self.inner.read(&mut buf[..room]).map_err(|e| {
+            if e.kind() == io::ErrorKind::InvalidInput || e.kind() == io::ErrorKind::InvalidData {
+                refuse(&format!("compressed data is damaged: {e}"))
+            } else {
+                e
+            }
+        })?;
+        self.count += n as u64;
+        if self.count > raw.usize {
+            return Err(refuse("data is larger than its declared size"));
+        }
+        self.crc.update(&buf[..n]);
+        if let Some((h, _)) = self.blake3.as_mut() {
+            h.update(&buf[..n]);
+        }
+        if n == 0 {
+            if self.count != raw.usize {
+                return Err(refuse("data is smaller than its declared size"));
+            }
+            if self.crc.clone().finalize() != raw.crc {
+                return Err(refuse("CRC-32 mismatch"));
+            }
+            if let Some((h, want)) = self.blake3.as_ref() {
+                if h.finalize().as_bytes() != want {
+                    return Err(refuse("blake3 differs from manifest.json"));
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn raw_kind(r: &RawEntry) -> ExportKind {
+    if r.is_dir || r.unix_mode.is_some_and(|m| m & 0o170000 == 0o040000) {
+        ExportKind::Dir
+    } else if r.unix_mode.is_some_and(|m| m & 0o170000 == 0o120000) {
+        ExportKind::Symlink
+    } else {
+        ExportKind::File
+    }
+}
+
+/// MS-DOS date and time, read as UTC, in ns since the epoch.
+fn dos_to_ns((date, time): (u16, u16)) -> i64 {
+    let d = chrono::NaiveDate::from_ymd_opt(
+        1980 + i32::from(date >> 9),
+        u32::from((date >> 5) & 15),
+        u32::from(date & 31),
+    );
+    let t = chrono::NaiveTime::from_hms_opt(
+        u32::from(time >> 11),
+        u32::from((time >> 5) & 63),
+        u32::from(time & 31) * 2,
+    );
+    match (d, t) {
+        (Some(d), Some(t)) => d.and_time(t).and_utc().timestamp() * 1_000_000_000,
+        _ => 315_532_800 * 1_000_000_000,
+    }
+}
+
+/// Extracts `archive` into `dir`, which must be absent or empty.
+///
+/// Every file is created with `O_CREAT | O_EXCL | O_NOFOLLOW` under
+/// directories this function created, symlinks are created last (so no
+/// write ever goes through one), then modes and mtimes are set (directories
+/// last, deepest first). On any error everything created is removed (and
+/// `dir` itself if it was created).
+///
+/// # Errors
+/// [`Error::Invalid`] when `dir` is not empty; those of reading (see
+/// [`Archive::read_file`]); [`Error::Io`].
+pub fn extract_to(archive: &Archive, dir: &Path) -> Result<()> {
+    let created = match fs::read_dir(dir) {
+        Ok(mut it) => {
+            if it.next().is_some() {
+                return Err(Error::Invalid {
+                    what: "target directory",
+                    value: dir.display().to_string(),
+                    reason: "not empty".into(),
+                });
+            }
+            false
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
+            true
+        }
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let result = extract_inner(archive, dir);
+    if result.is_err() {
+        cleanup(dir, created);
+    }
+    result
+}
+
+fn cleanup(dir: &Path, created: bool) {
+    if created {
+        let _ = fs::remove_dir_all(dir);
+    } else if let Ok(it) = fs::read_dir(dir) {
+        for e in it.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => {
+                    let _ = fs::remove_dir_all(&p);
+                }
+                _ => {
+                    let _ = fs::remove_file(&p);
+                }
+            }
+        }
+    }
+}
+
+fn extract_inner(archive: &Archive, dir: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let target = |p: &[u8]| dir.join(std::ffi::OsStr::from_bytes(p));
+    let ensure_parents = |p: &[u8]| -> Result<()> {
+        for (i, _) in p.iter().enumerate().filter(|(_, &b)| b == b'/') {
+            let d = target(&p[..i]);
+            match fs::create_dir(&d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let meta = fs::symlink_metadata(&d).map_err(|e| Error::io(&d, e))?;
+                    if !meta.is_dir() {
+                        return Err(Error::io(&d, io::Error::other("not a directory")));
+                    }
+                }
+                Err(e) => return Err(Error::io(&d, e)),
+            }
+        }
+        Ok(())
+    };
+    for e in archive.entries() {
+        let path = target(&e.path);
+        match e.kind {
+            ExportKind::Dir => {
+                ensure_parents(&e.path)?;
+                fs::create_dir(&path).map_err(|err| Error::io(&path, err))?;
+            }
+            ExportKind::File => {
+                ensure_parents(&e.path)?;
+                let mut out = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .custom_flags(libc_o_nofollow())
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(|err| Error::io(&path, err))?;
+                let mut reader = archive.read_file(e);
+                io::copy(&mut reader, &mut out).map_err(|err| {
+                    match err.get_ref().is_some_and(|x| x.is::<Refused>()) {
+                        true => archive.map_read_error(e, err),
+                        false => Error::io(&path, err),
+                    }
+                })?;
+                out.sync_all().map_err(|err| Error::io(&path, err))?;
+            }
+            ExportKind::Symlink => {}
+        }
+    }
+    for e in archive
+        .entries()
+        .iter()
+        .filter(|e| e.kind == ExportKind::Symlink)
+    {
+        ensure_parents(&e.path)?;
+        let path = target(&e.path);
+        let t = std::ffi::OsStr::from_bytes(e.link_target.as_deref().unwrap_or(b""));
+        std::os::unix::fs::symlink(t, &path).map_err(|err| Error::io(&path, err))?;
+    }
+    // Modes and times: files and links first, then directories deepest first.
+    let mut order: Vec<&ArchiveEntry> = archive.entries().iter().collect();
+    order.sort_by_key(|e| {
+        (
+            e.kind == ExportKind::Dir,
+            std::cmp::Reverse(e.path.iter().filter(|&&b| b == b'/').count()),
+        )
+    });
+    for e in order {
+        let path = target(&e.path);
+        if e.kind != ExportKind::Symlink {
+            fs::set_permissions(&path, fs::Permissions::from_mode(e.mode))
+                .map_err(|err| Error::io(&path, err))?;
+        }
+        set_mtime(&path, e.mtime_ns)?;
+    }
+    Ok(())
+}
+
+fn libc_o_nofollow() -> i32 {
+    rustix::fs::OFlags::NOFOLLOW.bits() as i32
+}
+
+fn set_mtime(path: &Path, ns: i64) -> Result<()> {
+    use rustix::fs::{utimensat, AtFlags, Timestamps, CWD};
+    let ts = rustix::fs::Timespec {
+        tv_sec: ns.div_euclid(1_000_000_000),
+        tv_nsec: ns.rem_euclid(1_000_000_000) as _,
+    };
+    let times = Timestamps {
+        last_access: ts,
+        last_modification: ts,
+    };
+    utimensat(CWD, path, &times, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(path, e.into()))
+}

@@ -1,0 +1,124 @@
+//! Portable views of a snapshot: a ZIP file and an encrypted `.stvault`
+//! vault (DESIGN.md section 6), and the hostile-input-safe import of both.
+//!
+//! The views do not know how snapshots are stored: the caller describes a
+//! snapshot as a list of [`ExportEntry`] values and a [`ContentSource`]
+//! that opens a file's bytes, and gets a ZIP ([`export_zip`]) that can be
+//! wrapped in a vault ([`encrypt_vault`]). Import goes the other way:
+//! [`open_archive`] validates a whole ZIP before anything is read, and
+//! [`Archive::read_file`] / [`extract_to`] verify every byte as it streams.
+//!
+//! Path names are raw bytes, `/`-separated, relative, without a leading
+//! `/`. The ZIP format stores UTF-8 names, so [`export_zip`] refuses a name
+//! that is not valid UTF-8 with [`crate::Error::Invalid`]; import takes a
+//! name's bytes as they are stored (no CP437 decoding).
+
+mod cdir;
+mod import;
+mod manifest;
+mod redact;
+mod vault;
+mod zip;
+
+#[cfg(test)]
+mod tests_corpus;
+#[cfg(test)]
+mod tests_vault;
+#[cfg(test)]
+mod tests_views;
+
+use std::io::Read;
+
+pub use self::import::{
+    extract_to, open_archive, open_vault_archive, Archive, ArchiveEntry, FileReader, ImportOptions,
+};
+pub use self::manifest::{Manifest, ManifestEntry, ManifestSnapshot, ManifestSummary, Redaction};
+pub use self::vault::{
+    decrypt_vault, encrypt_vault, VaultHeader, VaultVersion, DEFAULT_ITERATIONS, HEADER_LEN,
+    MAX_ITERATIONS, MIN_ITERATIONS, MIN_PASSWORD_CHARS, SEGMENT_LEN, V1_MAX_PAYLOAD,
+};
+pub use self::zip::{export_zip, ExportSummary};
+
+/// The kind of an entry of a snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportKind {
+    /// A regular file.
+    File,
+    /// A directory.
+    Dir,
+    /// A symbolic link.
+    Symlink,
+}
+
+/// One entry of the snapshot being exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportEntry {
+    /// Relative path: raw bytes, `/`-separated, no leading `/`, no `.` or
+    /// `..` components.
+    pub path: Vec<u8>,
+    /// File, directory or symlink.
+    pub kind: ExportKind,
+    /// Unix mode (permission bits; the file-type bits are ignored).
+    pub mode: u32,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    /// Size in bytes (files only; 0 otherwise).
+    pub size: u64,
+    /// Target of a symlink (raw bytes).
+    pub link_target: Option<Vec<u8>>,
+}
+
+/// Where the bytes of a file come from (a snapshot's chunks, a directory).
+pub trait ContentSource {
+    /// Opens the content of `entry` (a file). It is read once to hash it
+    /// and once more to write it, so it must return the same bytes twice.
+    fn open(&self, entry: &ExportEntry) -> crate::Result<Box<dyn Read + '_>>;
+}
+
+/// The snapshot an export is made of, as recorded in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SnapshotInfo {
+    /// The snapshot's id (hex).
+    pub id: String,
+    /// The snapshot's name (`backup-…`).
+    pub name: String,
+    /// The profile it belongs to.
+    pub profile: String,
+    /// Its time, milliseconds since the Unix epoch (UTC).
+    pub time_ms: i64,
+}
+
+/// What to leave out of an export.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// Globs (globset syntax, matched against the relative path); a
+    /// matching entry, and everything below a matching directory, is left
+    /// out and listed in the manifest's `excluded`.
+    pub exclude: Vec<String>,
+    /// Globs on JSON key names (`*api_key*`, `*token*`); matching keys are
+    /// removed at any depth from files whose name ends in `.json` and that
+    /// parse as JSON, and listed in the manifest's `redacted`.
+    pub redact_keys: Vec<String>,
+}
+
+/// Builds a glob set, mapping a bad pattern to [`crate::Error::Invalid`].
+pub(crate) fn build_globs(patterns: &[String]) -> crate::Result<globset::GlobSet> {
+    let mut builder = globset::GlobSetBuilder::new();
+    for p in patterns {
+        let glob = globset::GlobBuilder::new(p)
+            .literal_separator(false)
+            .build()
+            .map_err(|e| crate::Error::Invalid {
+                what: "glob",
+                value: p.clone(),
+                reason: e.to_string(),
+            })?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|e| crate::Error::Invalid {
+        what: "glob",
+        value: patterns.join(","),
+        reason: e.to_string(),
+    })
+}

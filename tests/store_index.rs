@@ -1,0 +1,162 @@
+//! The index is a cache: deleted, truncated, garbage or from another schema
+//! version, it is rebuilt on open with one warning; packs it lacks are added.
+
+use std::fs::{self, OpenOptions as FsOpen};
+use std::io::{Seek, SeekFrom, Write};
+
+use snap_store::{BlobId, Repository, Stats};
+
+use crate::util::{data, put_all, TestRepo};
+
+struct Fixture {
+    t: TestRepo,
+    blobs: Vec<(u64, usize)>,
+    ids: Vec<BlobId>,
+    stats: Stats,
+}
+
+fn fixture() -> Fixture {
+    let t = TestRepo::with_pack_size(Some(32 * 1024));
+    let blobs: Vec<(u64, usize)> = (0..40).map(|i| (i, 500 + (i as usize) * 1500)).collect();
+    let repo = t.open();
+    let mut ids = put_all(&repo, &blobs[..20]);
+    ids.extend(put_all(&repo, &blobs[20..]));
+    repo.put_snapshot(b"{\"a snapshot\": 1}").unwrap();
+    let stats = repo.stats().unwrap();
+    assert!(stats.packs >= 4, "{stats:?}");
+    Fixture {
+        t,
+        blobs,
+        ids,
+        stats,
+    }
+}
+
+fn assert_all_readable(f: &Fixture, repo: &Repository) {
+    for ((seed, len), id) in f.blobs.iter().zip(&f.ids) {
+        assert_eq!(repo.read_blob(id).unwrap(), data(*seed, *len), "blob {id}");
+    }
+    assert_eq!(repo.stats().unwrap(), f.stats);
+    assert_eq!(repo.snapshots().unwrap().len(), 1);
+}
+
+/// Damages the index with `damage`, then expects one warning containing
+/// `expect` on the next open and everything readable.
+fn rebuilt_after(damage: impl FnOnce(&std::path::Path), expect: &str) {
+    let f = fixture();
+    let index = f.t.path().join("index.sqlite");
+    damage(&index);
+    let repo = f.t.open();
+    assert_eq!(repo.warnings().len(), 1, "{:?}", repo.warnings());
+    assert!(
+        repo.warnings()[0].contains(expect),
+        "{:?} should mention {expect:?}",
+        repo.warnings()
+    );
+    assert_all_readable(&f, &repo);
+    drop(repo);
+    // Repaired for good: the next open has nothing to say.
+    let repo = f.t.open();
+    assert!(repo.warnings().is_empty(), "{:?}", repo.warnings());
+}
+
+#[test]
+fn deleted_index_is_rebuilt() {
+    rebuilt_after(|p| fs::remove_file(p).unwrap(), "index was missing");
+}
+
+#[test]
+fn empty_index_is_rebuilt() {
+    rebuilt_after(
+        |p| {
+            FsOpen::new()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_len(0)
+                .unwrap()
+        },
+        "index was unusable",
+    );
+}
+
+#[test]
+fn half_truncated_index_is_rebuilt() {
+    rebuilt_after(
+        |p| {
+            let len = fs::metadata(p).unwrap().len();
+            FsOpen::new()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_len(len / 2)
+                .unwrap();
+        },
+        "index was unusable",
+    );
+}
+
+#[test]
+fn garbage_index_is_rebuilt() {
+    rebuilt_after(
+        |p| {
+            let len = fs::metadata(p).unwrap().len() as usize;
+            fs::write(p, data(7, len)).unwrap();
+        },
+        "index was unusable",
+    );
+}
+
+#[test]
+fn index_of_another_schema_version_is_rebuilt() {
+    rebuilt_after(
+        |p| {
+            // PRAGMA user_version: 4 bytes, big-endian, at offset 60 of the
+            // database header (the WAL was checkpointed when the last
+            // connection closed).
+            let mut f = FsOpen::new().write(true).open(p).unwrap();
+            f.seek(SeekFrom::Start(60)).unwrap();
+            f.write_all(&99u32.to_be_bytes()).unwrap();
+        },
+        "index version 99 is not supported",
+    );
+}
+
+#[test]
+fn pack_copied_in_from_another_repository_is_indexed_on_open() {
+    let f = fixture();
+    let other = TestRepo::new();
+    let extra = [(1000, 5000), (1001, 70_000)];
+    let extra_ids = put_all(&other.open(), &extra);
+    let [pack] = &other.pack_files()[..] else {
+        panic!("one pack expected")
+    };
+    let name = pack.file_name().unwrap().to_str().unwrap();
+    let dest = f.t.path().join("packs").join(&name[..2]);
+    fs::create_dir_all(&dest).unwrap();
+    fs::copy(pack, dest.join(name)).unwrap();
+    let repo = f.t.open();
+    assert_eq!(repo.warnings().len(), 1, "{:?}", repo.warnings());
+    assert!(repo.warnings()[0].contains("indexed 1 pack"));
+    for ((seed, len), id) in extra.iter().zip(&extra_ids) {
+        assert_eq!(repo.read_blob(id).unwrap(), data(*seed, *len));
+    }
+    assert_eq!(repo.stats().unwrap().packs, f.stats.packs + 1);
+}
+
+#[test]
+fn pack_written_by_an_unfinished_session_is_indexed_on_open() {
+    let t = TestRepo::with_pack_size(Some(1024));
+    let repo = t.open();
+    let w = repo.writer();
+    let (id, new) = w.put(snap_store::BlobKind::Data, &data(3, 4000)).unwrap();
+    assert!(new);
+    // The blob filled a pack, which was sealed and written; the session
+    // never finishes (as if the process died), so the index never hears of it.
+    std::mem::forget(w);
+    assert!(!repo.has_blob(&id).unwrap());
+    drop(repo);
+    let repo = t.open();
+    assert_eq!(repo.warnings().len(), 1, "{:?}", repo.warnings());
+    assert_eq!(repo.read_blob(&id).unwrap(), data(3, 4000));
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: the store library and the `snap` binary against real
+//! temporary directories. One binary, one module per scenario; `util` is the
+//! harness.
+
+mod util;
+
+mod cli_basics;
+mod store_crash;
+mod store_damage;
+mod store_index;
+mod store_lock;
+mod store_props;

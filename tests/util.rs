@@ -1,0 +1,295 @@
+//! The test harness: temporary repositories, the `snap` binary, child
+//! processes, deterministic data, and failures that print what happened.
+//!
+//! # Finding the `snap` binary
+//! `CARGO_BIN_EXE_snap` is only set for integration tests of the package
+//! that owns the binary (`snap-cli`), and a package without a library cannot
+//! be a dev-dependency, so this root package cannot name it at compile time.
+//! [`snap_bin`] instead runs `cargo build -p snap-cli --bin snap` once per
+//! test process (a no-op when it is up to date), with the same target
+//! directory and profile as the running test executable, and uses
+//! `<target>/<profile>/snap`. Set `SNAP_BIN` to use another binary.
+//!
+//! # Child processes
+//! Crash and lock tests re-invoke this test executable on one named test
+//! (`--exact module::child_fn`) with an environment variable that tells the
+//! child function to do its work; without it, the child function returns at
+//! once, so it passes as an ordinary test.
+
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use snap_store::{BlobId, BlobKind, InitOptions, OpenOptions, Repository};
+use tempfile::TempDir;
+
+/// A repository in a temporary directory, removed on drop.
+pub struct TestRepo {
+    dir: TempDir,
+}
+
+impl TestRepo {
+    /// An initialised repository with default options.
+    pub fn new() -> Self {
+        Self::with_pack_size(None)
+    }
+
+    /// An initialised repository with a small pack target size (many packs).
+    pub fn with_pack_size(pack_target_size: Option<u64>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let opts = InitOptions {
+            pack_target_size,
+            ..InitOptions::default()
+        };
+        Repository::init(&dir.path().join("repo"), &opts).expect("init");
+        Self { dir }
+    }
+
+    /// A temporary directory with no repository in it (yet).
+    pub fn empty() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// The repository's path.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("repo")
+    }
+
+    /// Opens it with a shared lock.
+    pub fn open(&self) -> Repository {
+        Repository::open(&self.path(), &OpenOptions::shared("test")).expect("open")
+    }
+
+    /// Opens it with an exclusive lock.
+    pub fn open_exclusive(&self) -> Repository {
+        Repository::open(&self.path(), &OpenOptions::exclusive("test")).expect("open exclusive")
+    }
+
+    /// Runs `snap --repo <repo> args...`.
+    pub fn snap(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(snap_bin());
+        cmd.arg("--repo").arg(self.path()).args(args);
+        Run::of(cmd, Some(self.path()))
+    }
+
+    /// Every pack file, sorted.
+    pub fn pack_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for fan in fs::read_dir(self.path().join("packs")).expect("packs/") {
+            for f in fs::read_dir(fan.expect("entry").path()).expect("fan-out dir") {
+                out.push(f.expect("entry").path());
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The names in `tmp/`.
+    pub fn tmp_entries(&self) -> Vec<String> {
+        fs::read_dir(self.path().join("tmp"))
+            .expect("tmp/")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+}
+
+/// A finished `snap` run.
+pub struct Run {
+    /// What was run, for failure messages.
+    pub cmd: String,
+    /// The exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    repo: Option<PathBuf>,
+}
+
+impl Run {
+    /// Runs `cmd` to completion, capturing its output.
+    pub fn of(mut cmd: Command, repo: Option<PathBuf>) -> Self {
+        let text = format!("{cmd:?}");
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {text}: {e}"));
+        Self {
+            cmd: text,
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            repo,
+        }
+    }
+
+    /// Everything known about the run, for a failure message.
+    pub fn dump(&self) -> String {
+        let mut s = format!(
+            "command: {}\nexit code: {}\n--- stdout ---\n{}\n--- stderr ---\n{}\n",
+            self.cmd, self.code, self.stdout, self.stderr
+        );
+        if let Some(r) = &self.repo {
+            let _ = writeln!(s, "--- repository {} ---\n{}", r.display(), listing(r));
+        }
+        s
+    }
+
+    /// Panics with [`Run::dump`] unless the exit code is `code`.
+    pub fn expect_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "unexpected exit code\n{}", self.dump());
+        self
+    }
+
+    /// Panics unless stdout (`out`) or stderr contains `needle`.
+    pub fn expect_contains(&self, out: bool, needle: &str) -> &Self {
+        let hay = if out { &self.stdout } else { &self.stderr };
+        assert!(
+            hay.contains(needle),
+            "expected {} to contain {needle:?}\n{}",
+            if out { "stdout" } else { "stderr" },
+            self.dump()
+        );
+        self
+    }
+
+    /// Parses stdout as exactly one JSON document.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", self.dump()))
+    }
+}
+
+/// Every file under `dir` with its size, one per line.
+pub fn listing(dir: &Path) -> String {
+    fn walk(dir: &Path, root: &Path, out: &mut String) {
+        let Ok(rd) = fs::read_dir(dir) else { return };
+        let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap_or(&p).display().to_string();
+            if p.is_dir() {
+                let _ = writeln!(out, "{rel}/");
+                walk(&p, root, out);
+            } else {
+                let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+                let _ = writeln!(out, "{rel} ({len} bytes)");
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// The `snap` binary, built on first use (see the module documentation).
+pub fn snap_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(p) = std::env::var_os("SNAP_BIN") {
+            return PathBuf::from(p);
+        }
+        let exe = std::env::current_exe().expect("current exe");
+        // <target>/<profile>/deps/tests-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test executable in <target>/<profile>/deps");
+        let target_dir = profile_dir.parent().expect("target dir");
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "snap-cli", "--bin", "snap"])
+            .arg("--manifest-path")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(target_dir);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build -p snap-cli failed");
+        profile_dir.join("snap")
+    })
+}
+
+/// This test executable, set up to run only the test `name` with `env` set.
+pub fn child(name: &str, env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
+    cmd.args([
+        name,
+        "--exact",
+        "--nocapture",
+        "--test-threads=1",
+        "--quiet",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// A small deterministic generator (splitmix64).
+#[derive(Debug, Clone)]
+pub struct Gen(pub u64);
+
+impl Gen {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// `len` bytes determined by `seed`: random when `seed` is odd, text-like
+/// (compressible) when it is even.
+pub fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut g = Gen(seed);
+    let mut v = Vec::with_capacity(len + 64);
+    if seed % 2 == 1 {
+        while v.len() < len {
+            v.extend_from_slice(&g.next_u64().to_le_bytes());
+        }
+    } else {
+        while v.len() < len {
+            let r = g.next_u64();
+            v.extend_from_slice(
+                format!(
+                    "{{\"key{}\": {}, \"on\": {}}},\n",
+                    r % 50,
+                    r >> 40,
+                    r.is_multiple_of(3)
+                )
+                .as_bytes(),
+            );
+        }
+    }
+    v.truncate(len);
+    v
+}
+
+/// Puts each `(seed, len)` blob in one session; returns the ids in order.
+pub fn put_all(repo: &Repository, blobs: &[(u64, usize)]) -> Vec<BlobId> {
+    let w = repo.writer();
+    let ids = blobs
+        .iter()
+        .map(|&(s, l)| w.put(BlobKind::Data, &data(s, l)).expect("put").0)
+        .collect();
+    w.finish().expect("finish");
+    ids
+}
