@@ -60,6 +60,12 @@ pub enum Command {
     },
     /// Totals: packs, blobs, stored and raw bytes, snapshots.
     Stats,
+    /// Remove snapshots by retention policy or by id (their data stays until gc).
+    Forget(ForgetArgs),
+    /// Delete unreferenced data: drop empty packs, repack mostly-garbage ones.
+    Gc(GcArgs),
+    /// Take snapshots on a schedule and on changes; apply retention; collect garbage.
+    Auto(AutoArgs),
     /// Take a snapshot of a profile directory.
     Create(CreateArgs),
     /// List snapshots, newest first.
@@ -270,4 +276,86 @@ pub enum ProfileCommand {
         #[arg(long)]
         purge: bool,
     },
+}
+
+/// `snap forget`: retention policy flags and ids.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Only this profile.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Keep at most N snapshots (not counting pinned and pre-restore ones).
+    #[arg(long, value_name = "N")]
+    pub max_count: Option<u32>,
+    /// Remove snapshots older than DUR, measured from the newest (`30d`, `never`).
+    #[arg(long, value_name = "DUR")]
+    pub max_age: Option<String>,
+    /// Keep the newest N.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep those taken within DUR before the newest.
+    #[arg(long, value_name = "DUR")]
+    pub keep_within: Option<String>,
+    /// Keep the newest of each of the N newest hours with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest of each of the N newest days with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest of each of the N newest weeks with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest of each of the N newest months with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest of each of the N newest years with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Keep snapshots carrying this tag.
+    #[arg(long, value_name = "TAG")]
+    pub keep_tag: Vec<String>,
+    /// Report what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove `keep`-pinned snapshots named by id too.
+    #[arg(long)]
+    pub force: bool,
+    /// Remove exactly these snapshots instead of applying a policy.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+/// `snap gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Report what would be reclaimed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `snap auto`.
+#[derive(Debug, Args)]
+pub struct AutoArgs {
+    /// Only these profiles (default: every profile with auto on).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Vec<String>,
+    /// Run one round (snapshot, retention, maybe gc) and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Quiet time after a change before a snapshot, in milliseconds.
+    #[arg(
+        long,
+        hide = true,
+        env = "SNAP_AUTO_DEBOUNCE_MS",
+        default_value_t = 10_000
+    )]
+    pub debounce_ms: u64,
+    /// Minimum time between two change-triggered snapshots, in milliseconds.
+    #[arg(
+        long,
+        hide = true,
+        env = "SNAP_AUTO_MIN_GAP_MS",
+        default_value_t = 60_000
+    )]
+    pub min_gap_ms: u64,
 }

@@ -26,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod auto;
 pub mod backup;
 pub mod browse;
 pub mod chunker;
@@ -34,6 +35,8 @@ pub mod duration;
 pub mod error;
 pub mod export;
 pub mod filter;
+pub mod forget;
+pub mod gc;
 pub mod live;
 pub mod profile;
 pub mod repo;

@@ -448,6 +448,20 @@ impl Repository {
         self.index()?.stat_cache_replace(profile, entries)
     }
 
+    /// Empties the stat cache of every profile (after gc: cached blob ids
+    /// may name deleted blobs).
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_clear(&self) -> Result<()> {
+        self.index()?.stat_cache_clear()
+    }
+
+    /// Closes cached pack file handles (after packs were deleted).
+    pub(crate) fn forget_open_packs(&self) {
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
     /// Recreates the index from packs and snapshots alone (into a temporary
     /// file, renamed into place). Damaged packs and snapshots are skipped and
     /// listed in the report.

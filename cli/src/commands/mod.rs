@@ -2,9 +2,12 @@
 //! options, calls the library, and renders the result; errors propagate to
 //! `main`, which reports them once.
 
+mod auto;
 mod browse;
 mod check;
 mod create;
+mod forget;
+mod gc;
 mod index;
 mod init;
 mod list;
@@ -168,6 +171,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             command: IndexCommand::Rebuild,
         } => index::rebuild(&ctx),
         Command::Stats => stats::run(&ctx),
+        Command::Forget(args) => forget::run(&ctx, args),
+        Command::Gc(args) => gc::run(&ctx, args),
+        Command::Auto(args) => auto::run(&ctx, args),
         Command::Create(args) => create::run(&ctx, args),
         Command::List(args) => list::list(&ctx, args),
         Command::Show(args) => list::show(&ctx, args),

@@ -3,6 +3,7 @@
 //! `snapshots/`; see [`rebuild`] for how it is recreated.
 
 pub mod rebuild;
+mod relocate;
 mod schema;
 
 use std::path::{Path, PathBuf};
