@@ -5,6 +5,7 @@
 mod util;
 
 mod cli_basics;
+mod lifecycle;
 mod store_crash;
 mod store_damage;
 mod store_index;

@@ -4,8 +4,9 @@
 //! the stat cache (and, for a WAL-mode SQLite database, whose `-wal` file is
 //! unchanged too) reuses its chunk ids without being opened, unless it was
 //! modified within [`RACY_NS`] of the scan that cached it (the "racy" case),
-//! in which case it is read again. The cache is cleared by gc, the only
-//! operation that removes blobs, so cached ids always name stored chunks.
+//! in which case it is read again. gc, the only operation that removes
+//! blobs, first drops every entry naming a blob it will delete, so cached
+//! ids always name stored chunks.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -157,6 +158,13 @@ impl Cached {
             && self.wal.map(|w| (w.size, w.mtime_ns, w.ino))
                 == wal.map(|w| (w.size, w.mtime_ns, w.ino))
     }
+}
+
+/// The chunk ids a stat-cache entry names (`None` when it does not decode).
+pub(crate) fn cached_ids(entry: &[u8]) -> Option<Vec<BlobId>> {
+    postcard::from_bytes::<Cached>(entry)
+        .ok()
+        .map(|c| c.content)
 }
 
 fn wal_stat(path: &Path) -> Option<Stat> {

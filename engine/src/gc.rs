@@ -93,17 +93,18 @@ pub struct GcOutcome {
 ///
 /// # Errors
 /// A missing or damaged tree; index errors.
-pub fn plan(repo: &Repo, threshold: f64) -> Result<(GcPlan, u64, u64)> {
+pub fn plan(repo: &Repo, threshold: f64) -> Result<(GcPlan, u64, HashSet<BlobId>)> {
     let snaps = repo.snapshots()?;
     let live = mark(repo, &snaps)?;
     let plan = store_gc::plan(repo.store(), &live, threshold)?;
-    Ok((plan, snaps.len() as u64, live.len() as u64))
+    Ok((plan, snaps.len() as u64, live))
 }
 
 /// Collects garbage: marks every blob reachable from the snapshots, then
 /// deletes packs without a live blob and repacks mostly-garbage packs.
 /// `repo` must be open with the exclusive lock (unless `dry_run`).
-/// Empties the stat cache (cached ids may name deleted blobs).
+/// Drops the stat-cache entries that name blobs it deletes (the rest keep
+/// unchanged files from being read again).
 ///
 /// # Errors
 /// [`Error::Invalid`] without the exclusive lock; a snapshot whose trees
@@ -121,7 +122,7 @@ pub fn gc(repo: &Repo, opts: &GcOptions) -> Result<GcOutcome> {
     let mut out = GcOutcome {
         dry_run: opts.dry_run,
         snapshots,
-        live_blobs,
+        live_blobs: live_blobs.len() as u64,
         packs_to_delete: plan.delete.len() as u64,
         packs_to_repack: plan.repack.len() as u64,
         reclaimable_bytes: plan.reclaimable_bytes,
@@ -129,6 +130,12 @@ pub fn gc(repo: &Repo, opts: &GcOptions) -> Result<GcOutcome> {
         report: None,
     };
     if !opts.dry_run {
+        // Under the exclusive lock no create can add entries meanwhile, so
+        // what remains names only blobs that survive.
+        repo.store().stat_cache_retain(&|entry| {
+            crate::backup::cached_ids(entry)
+                .is_some_and(|ids| ids.iter().all(|id| live_blobs.contains(id)))
+        })?;
         out.report = Some(store_gc::execute(repo.store(), &plan)?);
     }
     Ok(out)
@@ -220,4 +227,58 @@ fn ratio(a: u64, b: u64) -> f64 {
     } else {
         a as f64 / b as f64
     }
+}
+
+/// What [`make_room_if_low`] found and did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LowSpace {
+    /// Free bytes on the repository's filesystem before.
+    pub free: u64,
+    /// Size of that filesystem.
+    pub total: u64,
+    /// Bytes gc reclaimed (0 when there was no garbage or gc could not run).
+    pub reclaimed: u64,
+}
+
+/// When the repository's filesystem has less than
+/// [`LOW_SPACE_FRACTION`](crate::auto::LOW_SPACE_FRACTION) free, collects
+/// garbage first if there is any (exclusive lock, waiting at most
+/// `lock_wait`; a busy repository is left alone). Returns `None` when space
+/// is not low.
+///
+/// # Errors
+/// Opening the repository or gc failing for another reason than a held lock.
+pub fn make_room_if_low(
+    repo_path: &std::path::Path,
+    lock_wait: std::time::Duration,
+) -> Result<Option<LowSpace>> {
+    let Some((free, total)) = crate::auto::free_space(repo_path) else {
+        return Ok(None);
+    };
+    if (free as f64) >= crate::auto::LOW_SPACE_FRACTION * total as f64 {
+        return Ok(None);
+    }
+    let mut low = LowSpace {
+        free,
+        total,
+        reclaimed: 0,
+    };
+    let mut shared = snap_store::OpenOptions::shared("create");
+    shared.wait = lock_wait;
+    if usage(&Repo::open(repo_path, &shared)?)?.garbage_bytes == 0 {
+        return Ok(Some(low));
+    }
+    let mut exclusive = snap_store::OpenOptions::exclusive("gc before create");
+    exclusive.wait = lock_wait;
+    match Repo::open(repo_path, &exclusive) {
+        Ok(repo) => {
+            low.reclaimed = gc(&repo, &GcOptions::default())?
+                .report
+                .unwrap_or_default()
+                .bytes_reclaimed
+        }
+        Err(Error::Store(snap_store::Error::Locked { .. })) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(Some(low))
 }

@@ -15,10 +15,10 @@
 //!    touched. *Crash here:* the new packs are orphans; the next open
 //!    indexes them as duplicates (the index keeps the first copy, in the old
 //!    pack), and the next gc deletes them as packs without an indexed blob.
-//! 2. **Relocate.** One SQLite transaction records the new packs, points
-//!    every copied blob at its new location, and empties the stat cache
-//!    (whose blob ids could otherwise name blobs about to be deleted, so
-//!    that a later `create` would reuse them without storing them).
+//! 2. **Relocate.** One SQLite transaction records the new packs and points
+//!    every copied blob at its new location. (Before any of this, the engine
+//!    drops the stat-cache entries that name blobs about to be deleted, so a
+//!    later `create` cannot reuse ids of data that is gone.)
 //!    *Crash here:* the transaction either committed or did not; both states
 //!    are complete.
 //! 3. **Delete.** The old pack files (repacked, and those without a live
@@ -287,7 +287,7 @@ pub fn execute(repo: &Repository, plan: &GcPlan) -> Result<GcReport> {
     }
     seal(open, &mut written)?;
     report.packs_written = written.len() as u64;
-    // 2. Point the copied blobs at their new packs; empty the stat cache.
+    // 2. Point the copied blobs at their new packs.
     repo.index()?.relocate(&written)?;
     // 3. Delete the old pack files (never one that was just written).
     let new_ids: HashSet<PackId> = written.iter().map(|(id, _, _)| *id).collect();

@@ -462,6 +462,15 @@ impl Repository {
         self.files.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
+    /// Keeps only the stat-cache entries for which `keep` returns true
+    /// (gc drops the entries naming blobs it is about to delete).
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_retain(&self, keep: &dyn Fn(&[u8]) -> bool) -> Result<u64> {
+        self.index()?.stat_cache_retain(keep)
+    }
+
     /// Recreates the index from packs and snapshots alone (into a temporary
     /// file, renamed into place). Damaged packs and snapshots are skipped and
     /// listed in the report.

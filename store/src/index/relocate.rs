@@ -39,9 +39,7 @@ impl Index {
     }
 
     /// In one transaction: records `packs` (already durable on disk), points
-    /// every blob they hold at its new location (replacing the old one), and
-    /// empties the stat cache (its blob ids may name blobs about to be
-    /// deleted).
+    /// every blob they hold at its new location (replacing the old one).
     ///
     /// # Errors
     /// [`Error::Index`]; on failure nothing changes.
@@ -81,7 +79,6 @@ impl Index {
                         .map_err(e)?;
                 }
             }
-            tx.execute("DELETE FROM stat_cache", []).map_err(e)?;
         }
         tx.commit().map_err(e)
     }

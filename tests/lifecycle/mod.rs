@@ -6,4 +6,4 @@ mod forget_seed;
 mod gc_concurrency;
 mod gc_kill;
 mod gc_shrink;
-mod util;
+mod low_space;
