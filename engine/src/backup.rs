@@ -215,10 +215,11 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let mut notes = ScanNotes::default();
     let entries = scan_dir(&src, b"", &filter, &mut notes);
 
-    let cache: HashMap<Vec<u8>, Cached> = store
-        .stat_cache_load(&opts.profile)?
-        .into_iter()
-        .filter_map(|(k, v)| postcard::from_bytes(&v).ok().map(|c| (k, c)))
+    let cached_rows: HashMap<Vec<u8>, Vec<u8>> =
+        store.stat_cache_load(&opts.profile)?.into_iter().collect();
+    let cache: HashMap<&[u8], Cached> = cached_rows
+        .iter()
+        .filter_map(|(k, v)| postcard::from_bytes(v).ok().map(|c| (k.as_slice(), c)))
         .collect();
 
     let mut files = Vec::new();
@@ -227,7 +228,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let mut to_read: Vec<(&ScanEntry, Option<&Cached>)> = Vec::new();
     let mut stats = CreateStats::default();
     for f in files {
-        let cached = cache.get(&f.rel);
+        let cached = cache.get(f.rel.as_slice());
         let wal = if cached.is_some_and(|c| c.sqlite) {
             wal_stat(&f.path)
         } else {
@@ -299,9 +300,16 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
             })
         })
         .collect();
+    // The no-change path writes nothing when every entry is as it was.
+    let cache_changed = cache_rows.len() != cached_rows.len()
+        || cache_rows
+            .iter()
+            .any(|(k, v)| cached_rows.get(k) != Some(v));
 
     if let (true, Some(p)) = (unchanged, parent.as_ref()) {
-        store.stat_cache_replace(&opts.profile, &cache_rows)?;
+        if cache_changed {
+            store.stat_cache_replace(&opts.profile, &cache_rows)?;
+        }
         stats.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(CreateOutcome {
             status: CreateStatus::Unchanged,
@@ -360,7 +368,9 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         warnings: all_warnings,
     };
     let id = store.put_snapshot(&manifest.to_bytes())?;
-    store.stat_cache_replace(&opts.profile, &cache_rows)?;
+    if cache_changed {
+        store.stat_cache_replace(&opts.profile, &cache_rows)?;
+    }
     stats.duration_ms = started.elapsed().as_millis() as u64;
     Ok(CreateOutcome {
         status: CreateStatus::Created,
