@@ -89,7 +89,12 @@ impl Run {
     pub fn one_line_error(self, words: &[&str]) -> Self {
         assert_ne!(self.code, 0, "expected a failure\n{}", self.dump());
         let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "expected one line on stderr\n{}", self.dump());
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one line on stderr\n{}",
+            self.dump()
+        );
         for w in words {
             assert!(
                 lines[0].contains(w),
@@ -130,6 +135,8 @@ pub struct Env {
 impl Env {
     /// A fresh directory; the repository is created by the first `create`.
     pub fn new() -> Self {
+        // Build the binary now, not in the middle of a timed scenario.
+        snap_bin();
         let dir = tempfile::Builder::new()
             .prefix("snaptest-")
             .tempdir()
@@ -423,7 +430,9 @@ pub fn staging_dirs(profile: &Path) -> Vec<PathBuf> {
 
 /// Whether the tests run as root (where permission bits do not stop reads).
 pub fn is_root() -> bool {
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// Every file under `dir` (recursively), as paths relative to it.

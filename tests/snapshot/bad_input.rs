@@ -80,7 +80,10 @@ fn no_space_fails_cleanly_leaving_nothing() {
         .one_line_error(&["space"]);
     assert_eq!(snapshot_count(&env), 1);
     assert_eq!(list_files(&env.repo.join("packs")), packs_before);
-    assert_eq!(list_files(&env.repo.join("tmp")), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        list_files(&env.repo.join("tmp")),
+        Vec::<std::path::PathBuf>::new()
+    );
     assert_eq!(fs::read(p.join("big.bin")).unwrap().len(), 2 << 20);
 }
 
@@ -100,7 +103,9 @@ fn ambiguous_and_unknown_ids_are_one_line_errors() {
         .to_string();
     assert_eq!(list[1]["name"], name.as_str());
     // The same name in two profiles: the error lists both.
-    let run = env.snap(["show", name.as_str()]).one_line_error(&["ambiguous"]);
+    let run = env
+        .snap(["show", name.as_str()])
+        .one_line_error(&["ambiguous"]);
     for s in list.as_array().unwrap() {
         let short = s["short_id"].as_str().unwrap();
         assert!(run.stderr.contains(short), "{}", run.dump());

@@ -12,7 +12,11 @@ const RACY_WINDOW: Duration = Duration::from_millis(2_100);
 fn small_profile(env: &Env) -> std::path::PathBuf {
     let p = env.path("profile");
     for i in 0..100 {
-        write(&p, &format!("d{}/f{i}.json", i % 7), format!("{{\"v\":{i}}}").as_bytes());
+        write(
+            &p,
+            &format!("d{}/f{i}.json", i % 7),
+            format!("{{\"v\":{i}}}").as_bytes(),
+        );
     }
     write(&p, "big.bin", &noise(7, 1 << 20));
     p
@@ -83,7 +87,12 @@ fn touch_makes_no_snapshot_but_force_does() {
         .set_modified(SystemTime::now())
         .unwrap();
     let run = env.create(&p, &[]);
-    assert_eq!(run.stdout.trim(), format!("unchanged {id}"), "{}", run.dump());
+    assert_eq!(
+        run.stdout.trim(),
+        format!("unchanged {id}"),
+        "{}",
+        run.dump()
+    );
     let forced = env.create(&p, &["--force"]).id();
     assert_ne!(forced, id);
     let list = env.snap(["--json", "list"]).ok().json();

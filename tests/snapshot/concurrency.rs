@@ -8,7 +8,11 @@ fn four_creates_on_two_profiles_at_once() {
     let profiles = [env.path("one"), env.path("two")];
     for (k, p) in profiles.iter().enumerate() {
         for i in 0..60u64 {
-            write(p, &format!("f{i}.json"), format!("{{\"i\":{i},\"k\":{k}}}").as_bytes());
+            write(
+                p,
+                &format!("f{i}.json"),
+                format!("{{\"i\":{i},\"k\":{k}}}").as_bytes(),
+            );
         }
         write(p, "blob.bin", &noise(k as u64 + 40, 2 << 20));
     }
@@ -17,7 +21,12 @@ fn four_creates_on_two_profiles_at_once() {
         .map(|i| {
             let p = &profiles[i % 2];
             let args = ["create".as_ref(), p.as_os_str(), "--force".as_ref()];
-            let c = env.cmd(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+            let c = env
+                .cmd(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
             (format!("create {} #{i}", p.display()), c)
         })
         .collect();

@@ -51,10 +51,16 @@ fn diff_against_live_and_between_snapshots() {
         })
         .collect();
     got.sort();
-    let expected = [("added", "d/new.txt"), ("modified", "a.txt"), ("removed", "b.txt")];
+    let expected = [
+        ("added", "d/new.txt"),
+        ("modified", "a.txt"),
+        ("removed", "b.txt"),
+    ];
     assert_eq!(
         got,
-        expected.map(|(k, p)| (k.to_string(), p.to_string())).to_vec()
+        expected
+            .map(|(k, p)| (k.to_string(), p.to_string()))
+            .to_vec()
     );
     // No difference: no lines.
     assert_eq!(env.snap(["diff", id2.as_str()]).ok().stdout, "");
@@ -73,7 +79,12 @@ fn dry_run_lists_changes_and_writes_nothing() {
         .into_iter()
         .filter(|l| !l.starts_with("dry run"))
         .collect();
-    assert_eq!(out, vec!["+ b.txt", "- d/new.txt", "M a.txt"], "{}", run.dump());
+    assert_eq!(
+        out,
+        vec!["+ b.txt", "- d/new.txt", "M a.txt"],
+        "{}",
+        run.dump()
+    );
     assert_same_tree(&before, &p);
     assert!(staging_dirs(&p).is_empty());
     let list = env.snap(["--json", "list"]).ok().json();
@@ -108,7 +119,15 @@ fn in_place_restore_takes_a_pre_restore_snapshot_unless_unchanged() {
     // Nothing changed since id1: no pre-restore snapshot.
     let run = env.snap(["restore", id1.as_str()]).ok();
     assert!(!run.stdout.contains("pre-restore"), "{}", run.dump());
-    assert_eq!(env.snap(["--json", "list"]).ok().json().as_array().unwrap().len(), 1);
+    assert_eq!(
+        env.snap(["--json", "list"])
+            .ok()
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     change_three(&p);
     let changed = env.path("changed");
@@ -119,17 +138,30 @@ fn in_place_restore_takes_a_pre_restore_snapshot_unless_unchanged() {
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 2);
     let pre = &list[0];
-    assert!(pre["name"].as_str().unwrap().starts_with("pre-restore"), "{pre:#}");
+    assert!(
+        pre["name"].as_str().unwrap().starts_with("pre-restore"),
+        "{pre:#}"
+    );
     assert_eq!(pre["tags"], serde_json::json!(["pre-restore"]));
     // The profile is id1 again; the pre-restore snapshot holds what was there.
     let want = env.path("want");
-    env.snap(["restore".as_ref(), id1.as_ref(), "--target".as_ref(), want.as_os_str()])
-        .ok();
+    env.snap([
+        "restore".as_ref(),
+        id1.as_ref(),
+        "--target".as_ref(),
+        want.as_os_str(),
+    ])
+    .ok();
     assert_same_tree(&want, &p);
     let saved = env.path("saved");
     let pre_id = pre["id"].as_str().unwrap();
-    env.snap(["restore".as_ref(), pre_id.as_ref(), "--target".as_ref(), saved.as_os_str()])
-        .ok();
+    env.snap([
+        "restore".as_ref(),
+        pre_id.as_ref(),
+        "--target".as_ref(),
+        saved.as_os_str(),
+    ])
+    .ok();
     assert_same_tree(&changed, &saved);
 }
 
@@ -164,8 +196,13 @@ fn corrupt_chunk_fails_restore_before_the_profile_is_touched() {
     assert!(staging_dirs(&p).is_empty(), "{}", run.dump());
 
     let target = env.path("target");
-    env.snap(["restore".as_ref(), id1.as_ref(), "--target".as_ref(), target.as_os_str()])
-        .one_line_error(&["big.bin", &pack[..8]]);
+    env.snap([
+        "restore".as_ref(),
+        id1.as_ref(),
+        "--target".as_ref(),
+        target.as_os_str(),
+    ])
+    .one_line_error(&["big.bin", &pack[..8]]);
     assert!(!target.exists());
     assert!(staging_dirs(&target).is_empty());
 }
@@ -177,8 +214,13 @@ fn profiles_json_is_recovered_from_bak_then_from_snapshots() {
     env.create(&p, &["--profile", "app"]);
     let other = env.path("other");
     fs::create_dir_all(&other).unwrap();
-    env.snap(["profile".as_ref(), "add".as_ref(), "other".as_ref(), other.as_os_str()])
-        .ok();
+    env.snap([
+        "profile".as_ref(),
+        "add".as_ref(),
+        "other".as_ref(),
+        other.as_os_str(),
+    ])
+    .ok();
     let main = env.repo.join("profiles.json");
     assert!(env.repo.join("profiles.json.bak").exists());
     fs::write(&main, b"{ not json").unwrap();
@@ -194,7 +236,11 @@ fn profiles_json_is_recovered_from_bak_then_from_snapshots() {
     fs::remove_file(env.repo.join("profiles.json.bak")).unwrap();
     let run = env.snap(["profile", "list"]).ok();
     assert!(run.stdout.contains("app"), "{}", run.dump());
-    assert!(run.stderr.contains("recovered profile app"), "{}", run.dump());
+    assert!(
+        run.stderr.contains("recovered profile app"),
+        "{}",
+        run.dump()
+    );
     // Recovered for good: a create by name works again.
     env.snap(["create", "--profile", "app"]).ok();
 }

@@ -3,6 +3,7 @@
 mod bad_input;
 mod change;
 mod concurrency;
+mod hint;
 mod inspect;
 mod restore_crash;
 mod roundtrip;

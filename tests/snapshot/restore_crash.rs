@@ -13,13 +13,22 @@ fn make_state(p: &Path, seed: u64) {
     for i in 0..300u64 {
         // About 48 MB in all; every file differs between the two states.
         let len = 100_000 + (i as usize * 797) % 120_000;
-        write(p, &format!("d{}/f{i}.bin", i % 12), &noise(seed * 1000 + i, len));
+        write(
+            p,
+            &format!("d{}/f{i}.bin", i % 12),
+            &noise(seed * 1000 + i, len),
+        );
     }
 }
 
 fn restore_to(env: &Env, id: &str, dir: &Path) {
-    env.snap(["restore".as_ref(), id.as_ref(), "--target".as_ref(), dir.as_os_str()])
-        .ok();
+    env.snap([
+        "restore".as_ref(),
+        id.as_ref(),
+        "--target".as_ref(),
+        dir.as_os_str(),
+    ])
+    .ok();
 }
 
 /// Which reference state `p` is in, or a panic naming both differences.
@@ -63,7 +72,11 @@ fn in_place_restore_killed_at_random_moments_is_all_or_nothing() {
         seed ^= seed >> 7;
         seed ^= seed << 17;
         let delay = Duration::from_micros(seed % (full.as_micros() as u64 + 1));
-        let (id, to) = if state == 'A' { (&id_b, 'B') } else { (&id_a, 'A') };
+        let (id, to) = if state == 'A' {
+            (&id_b, 'B')
+        } else {
+            (&id_a, 'A')
+        };
         let mut child = env.cmd(["restore", id.as_str()]).spawn().unwrap();
         std::thread::sleep(delay);
         child.kill().unwrap();

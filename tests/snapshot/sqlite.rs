@@ -100,11 +100,20 @@ fn live_database_is_captured_consistently(mode: &str) {
         let ls = env.snap(["ls", id.as_str()]).ok();
         assert!(ls.stdout.contains("app.db"), "{}", ls.dump());
         for side in ["app.db-wal", "app.db-shm", "app.db-journal"] {
-            assert!(!ls.stdout.contains(side), "{side} was stored\n{}", ls.dump());
+            assert!(
+                !ls.stdout.contains(side),
+                "{side} was stored\n{}",
+                ls.dump()
+            );
         }
         let target = env.path(&format!("restored-{i}"));
-        env.snap(["restore".as_ref(), id.as_ref(), "--target".as_ref(), target.as_os_str()])
-            .ok();
+        env.snap([
+            "restore".as_ref(),
+            id.as_ref(),
+            "--target".as_ref(),
+            target.as_os_str(),
+        ])
+        .ok();
         let check = Command::new(py)
             .args(["-c", CHECK])
             .arg(target.join("app.db"))
