@@ -56,7 +56,7 @@ fn python() -> Option<&'static str> {
 
 fn start_writer(py: &str, dir: &Path, mode: &str) -> Child {
     let (stop, ready) = (dir.join("../stop"), dir.join("../ready"));
-    let child = Command::new(py)
+    let mut child = Command::new(py)
         .args(["-c", WRITER])
         .arg(dir.join("app.db"))
         .arg(mode)
@@ -71,6 +71,8 @@ fn start_writer(py: &str, dir: &Path, mode: &str) -> Child {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the SQLite writer did not start");
 }
 
