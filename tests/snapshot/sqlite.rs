@@ -14,7 +14,7 @@ const START: i64 = 1_000;
 /// Creates `db` (about 20 MB of filler so a capture takes a while) in
 /// `mode`, then transfers between accounts until `stop` exists.
 const WRITER: &str = r#"
-import os, random, sqlite3, sys
+import os, random, sqlite3, sys, time
 db, mode, stop, ready = sys.argv[1:5]
 c = sqlite3.connect(db, timeout=60, isolation_level=None)
 c.execute(f"PRAGMA journal_mode={mode}")
@@ -35,6 +35,9 @@ while not os.path.exists(stop):
     c.execute("UPDATE filler SET data = ? WHERE id = ?", (os.urandom(4000), random.randint(1, 5000)))
     c.execute("COMMIT")
     n += 1
+    # An application pauses between transactions; a writer that never does
+    # can starve a rollback-mode reader past BUSY_WAIT under heavy load.
+    time.sleep(0.001)
 print(n)
 "#;
 
