@@ -27,10 +27,12 @@ use crate::repo::Repo;
 use crate::scan::{scan_dir, ScanEntry, ScanNotes, Stat};
 use crate::snapshot::{snapshot_name, Manifest, Source, Summary, MANIFEST_VERSION};
 use crate::tree::{Node, NodeKind, Tree};
-use crate::{chunker, sqlite};
+use crate::{chunker, hint, sqlite};
 
 /// Files modified less than this long before a scan are read again next time.
 pub const RACY_NS: i64 = 2_000_000_000;
+/// With `changed_paths` hints, one create in this many still walks everything.
+pub const FULL_WALK_EVERY: u32 = 10;
 /// How often a file that changes while read is read before it is stored as read.
 const READ_ATTEMPTS: usize = 3;
 
@@ -70,6 +72,13 @@ pub struct CreateOptions<'a> {
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
     /// Set to stop between files; the snapshot is then abandoned cleanly.
     pub cancel: Option<&'a AtomicBool>,
+    /// Paths (relative to `source`, or absolute inside it) the caller knows
+    /// changed. When set, only those paths are looked at: every other entry
+    /// is kept as the parent snapshot has it, and directories holding none
+    /// of them are not walked. Every [`FULL_WALK_EVERY`]-th create (and the
+    /// first, and whenever a hint cannot be placed inside the source) walks
+    /// everything anyway. `None`: a full walk.
+    pub changed_paths: Option<Vec<PathBuf>>,
 }
 
 impl<'a> CreateOptions<'a> {
@@ -86,6 +95,7 @@ impl<'a> CreateOptions<'a> {
             free_space_limit: None,
             progress: None,
             cancel: None,
+            changed_paths: None,
         }
     }
 }
@@ -213,10 +223,32 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let filter = Filter::new(&opts.excludes)?;
     let scan_started_ns = now_ns();
     let mut notes = ScanNotes::default();
-    let entries = scan_dir(&src, b"", &filter, &mut notes);
+    let parent = repo.latest(&opts.profile)?;
+    let mut raw_cache = store.stat_cache_load(&opts.profile)?;
+    let hinted_since_full = hint::take_counter(&mut raw_cache);
+    let hints = match (&opts.changed_paths, &parent, hinted_since_full) {
+        (Some(paths), Some(_), Some(n)) if n + 1 < FULL_WALK_EVERY => {
+            hint::relative(paths, &src, &opts.source)
+        }
+        _ => None,
+    };
+    let entries = match (&hints, &parent) {
+        (Some(h), Some(p)) => hint::scan(
+            repo,
+            &src,
+            b"",
+            Some(&p.manifest.tree),
+            h,
+            &filter,
+            &mut notes,
+        )?,
+        _ => scan_dir(&src, b"", &filter, &mut notes),
+    };
+    let counter = hints
+        .as_ref()
+        .map_or(0, |_| hinted_since_full.unwrap_or(0) + 1);
 
-    let cached_rows: HashMap<Vec<u8>, Vec<u8>> =
-        store.stat_cache_load(&opts.profile)?.into_iter().collect();
+    let cached_rows: HashMap<Vec<u8>, Vec<u8>> = raw_cache.into_iter().collect();
     let cache: HashMap<&[u8], Cached> = cached_rows
         .iter()
         .filter_map(|(k, v)| postcard::from_bytes(v).ok().map(|c| (k.as_slice(), c)))
@@ -273,9 +305,8 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     }
 
     let mut built = Built::default();
-    let (root_tree, digest) = build_tree(&entries, &contents, &mut built);
+    let (root_tree, digest) = build_tree(repo, &entries, &contents, &mut built)?;
     let digest = hex::encode(digest);
-    let parent = repo.latest(&opts.profile)?;
 
     let unchanged = !opts.force
         && parent
@@ -289,7 +320,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let wstats = writer.finish()?;
     stats.bytes_stored = wstats.stored_bytes;
 
-    let cache_rows: Vec<(Vec<u8>, Vec<u8>)> = contents
+    let mut cache_rows: Vec<(Vec<u8>, Vec<u8>)> = contents
         .iter()
         .filter_map(|(rel, fc)| {
             fc.cache.as_ref().map(|c| {
@@ -300,11 +331,21 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
             })
         })
         .collect();
+    if hints.is_some() {
+        // Files that were not looked at keep their cache entries.
+        for (rel, v) in &cached_rows {
+            if !contents.contains_key(rel.as_slice()) {
+                cache_rows.push((rel.clone(), v.clone()));
+            }
+        }
+    }
     // The no-change path writes nothing when every entry is as it was.
     let cache_changed = cache_rows.len() != cached_rows.len()
         || cache_rows
             .iter()
-            .any(|(k, v)| cached_rows.get(k) != Some(v));
+            .any(|(k, v)| cached_rows.get(k) != Some(v))
+        || hinted_since_full != Some(counter);
+    cache_rows.push(hint::counter_row(counter));
 
     if let (true, Some(p)) = (unchanged, parent.as_ref()) {
         if cache_changed {
@@ -385,6 +426,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
 fn collect_files<'e>(entries: &'e [ScanEntry], out: &mut Vec<&'e ScanEntry>) {
     for e in entries {
         match e.kind {
+            _ if e.reused.is_some() => {}
             NodeKind::File => out.push(e),
             NodeKind::Dir => collect_files(&e.children, out),
             NodeKind::Symlink => {}
@@ -704,13 +746,24 @@ struct Built {
 
 /// Builds the tree of `entries` bottom-up; returns its id and content digest.
 fn build_tree(
+    repo: &Repo,
     entries: &[ScanEntry],
     contents: &HashMap<&[u8], FileContent>,
     built: &mut Built,
-) -> (BlobId, [u8; 32]) {
+) -> Result<(BlobId, [u8; 32])> {
     let mut tree = Tree::default();
     let mut h = blake3::Hasher::new();
     for e in entries {
+        if let Some(node) = &e.reused {
+            let sub = match &node.subtree {
+                Some(id) => Some(reused_digest(repo, id, built)?),
+                None => None,
+            };
+            count_node(node, built);
+            hash_node(&mut h, node, sub.as_ref());
+            tree.nodes.push((**node).clone());
+            continue;
+        }
         let mut node = Node {
             name: e.name.clone(),
             kind: e.kind,
@@ -721,8 +774,7 @@ fn build_tree(
             subtree: None,
             link_target: Vec::new(),
         };
-        h.update(&(e.name.len() as u64).to_le_bytes());
-        h.update(&e.name);
+        let mut sub_digest = None;
         match e.kind {
             NodeKind::File => {
                 let Some(fc) = contents.get(e.rel.as_slice()) else {
@@ -732,36 +784,74 @@ fn build_tree(
                 node.mode = fc.stat.mode;
                 node.mtime_ns = fc.stat.mtime_ns;
                 node.content = fc.content.clone();
-                built.files += 1;
-                built.bytes += node.size;
-                h.update(b"f");
-                h.update(&node.mode.to_le_bytes());
-                h.update(&node.size.to_le_bytes());
-                for c in &node.content {
-                    h.update(&c.0);
-                }
             }
             NodeKind::Dir => {
-                let (sub, digest) = build_tree(&e.children, contents, built);
+                let (sub, digest) = build_tree(repo, &e.children, contents, built)?;
                 node.subtree = Some(sub);
-                built.dirs += 1;
-                h.update(b"d");
-                h.update(&node.mode.to_le_bytes());
-                h.update(&digest);
+                sub_digest = Some(digest);
             }
-            NodeKind::Symlink => {
-                node.link_target = e.link_target.clone();
-                built.symlinks += 1;
-                h.update(b"l");
-                h.update(&(e.link_target.len() as u64).to_le_bytes());
-                h.update(&e.link_target);
-            }
+            NodeKind::Symlink => node.link_target = e.link_target.clone(),
         }
+        count_node(&node, built);
+        hash_node(&mut h, &node, sub_digest.as_ref());
         tree.nodes.push(node);
     }
     let bytes = tree.encode();
     let id = BlobId::of(&bytes);
 
     built.trees.push((id, bytes));
-    (id, *h.finalize().as_bytes())
+    Ok((id, *h.finalize().as_bytes()))
+}
+
+fn count_node(node: &Node, built: &mut Built) {
+    match node.kind {
+        NodeKind::File => {
+            built.files += 1;
+            built.bytes += node.size;
+        }
+        NodeKind::Dir => built.dirs += 1,
+        NodeKind::Symlink => built.symlinks += 1,
+    }
+}
+
+/// Feeds one entry into its directory's content digest (times are left
+/// out, so `touch` alone does not make a new snapshot).
+fn hash_node(h: &mut blake3::Hasher, node: &Node, sub_digest: Option<&[u8; 32]>) {
+    h.update(&(node.name.len() as u64).to_le_bytes());
+    h.update(&node.name);
+    match node.kind {
+        NodeKind::File => {
+            h.update(b"f");
+            h.update(&node.mode.to_le_bytes());
+            h.update(&node.size.to_le_bytes());
+            for c in &node.content {
+                h.update(&c.0);
+            }
+        }
+        NodeKind::Dir => {
+            h.update(b"d");
+            h.update(&node.mode.to_le_bytes());
+            h.update(sub_digest.unwrap_or(&[0; 32]));
+        }
+        NodeKind::Symlink => {
+            h.update(b"l");
+            h.update(&(node.link_target.len() as u64).to_le_bytes());
+            h.update(&node.link_target);
+        }
+    }
+}
+
+/// The content digest and counts of a subtree kept from the parent.
+fn reused_digest(repo: &Repo, id: &BlobId, built: &mut Built) -> Result<[u8; 32]> {
+    let tree = repo.tree(id)?;
+    let mut h = blake3::Hasher::new();
+    for node in &tree.nodes {
+        let sub = match &node.subtree {
+            Some(s) => Some(reused_digest(repo, s, built)?),
+            None => None,
+        };
+        count_node(node, built);
+        hash_node(&mut h, node, sub.as_ref());
+    }
+    Ok(*h.finalize().as_bytes())
 }

@@ -37,6 +37,7 @@ pub mod export;
 pub mod filter;
 pub mod forget;
 pub mod gc;
+mod hint;
 pub mod live;
 pub mod profile;
 pub mod repo;

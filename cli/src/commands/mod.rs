@@ -125,17 +125,23 @@ impl Context {
         for w in &warnings {
             self.out.warn(w);
         }
-        if !warnings.is_empty() {
+        // Both files gone reads as "no profiles" without a warning; the
+        // snapshots still name them.
+        let both_gone = profiles.is_empty() && warnings.is_empty();
+        if !warnings.is_empty() || both_gone {
             let found: Vec<(String, String)> = repo
                 .snapshots()?
                 .into_iter()
                 .map(|s| (s.manifest.profile, s.manifest.source.path))
                 .collect();
-            for name in profiles.merge_recovered(found) {
+            let recovered = profiles.merge_recovered(found);
+            for name in &recovered {
                 self.out
                     .warn(&format!("recovered profile {name} from its snapshots"));
             }
-            profiles.save(repo.store().root())?;
+            if !warnings.is_empty() || !recovered.is_empty() {
+                profiles.save(repo.store().root())?;
+            }
         }
         Ok(profiles)
     }

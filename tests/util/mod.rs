@@ -20,6 +20,12 @@
 
 #![allow(dead_code)]
 
+mod env;
+mod tree;
+
+pub use env::Env;
+pub use tree::*;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -115,6 +121,17 @@ pub struct Run {
 }
 
 impl Run {
+    /// A finished process's output as a run.
+    pub fn from_output(cmd: String, out: Output) -> Self {
+        Self {
+            cmd,
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            repo: None,
+        }
+    }
+
     /// Runs `cmd` to completion, capturing its output.
     pub fn of(mut cmd: Command, repo: Option<PathBuf>) -> Self {
         let text = format!("{cmd:?}");
@@ -164,6 +181,52 @@ impl Run {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", self.dump()))
+    }
+
+    /// Asserts exit code 0.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        self.code(0)
+    }
+
+    /// Asserts the exit code.
+    #[track_caller]
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "unexpected exit code\n{}", self.dump());
+        self
+    }
+
+    /// Asserts a failure reported as exactly one line on stderr containing
+    /// every one of `words`.
+    #[track_caller]
+    pub fn one_line_error(self, words: &[&str]) -> Self {
+        assert_ne!(self.code, 0, "expected a failure\n{}", self.dump());
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one line on stderr\n{}",
+            self.dump()
+        );
+        for w in words {
+            assert!(
+                lines[0].contains(w),
+                "stderr does not mention {w:?}\n{}",
+                self.dump()
+            );
+        }
+        self
+    }
+
+    /// The snapshot id `create` printed (new or unchanged).
+    #[track_caller]
+    pub fn id(&self) -> String {
+        let last = self.stdout.lines().last().unwrap_or_default();
+        last.split_whitespace()
+            .last()
+            .filter(|s| s.len() >= 8 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .unwrap_or_else(|| panic!("no snapshot id on stdout\n{}", self.dump()))
+            .to_string()
     }
 }
 
@@ -357,17 +420,19 @@ pub fn snapshot_at(
     out.id.to_hex()
 }
 
-/// Deterministic pseudo-random bytes.
+/// Deterministic pseudo-random bytes (xorshift), incompressible enough to
+/// exercise the chunker.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
 }
 
 /// Every file under `dir` with its bytes, by relative path.
