@@ -25,7 +25,7 @@ use crate::filter::Filter;
 use crate::repo::Repo;
 use crate::scan::{scan_dir, ScanEntry, ScanNotes, Stat};
 use crate::snapshot::{snapshot_name, Manifest, Source, Summary, MANIFEST_VERSION};
-use crate::tree::{Node, NodeKind, Tree};
+use crate::tree::{DirBuilder, Node, NodeKind, Tree};
 use crate::{chunker, sqlite};
 
 /// Files modified less than this long before a scan are read again next time.
@@ -401,7 +401,7 @@ fn check_space(repo_root: &Path, needed_raw: u64, limit: Option<u64>) -> Result<
     Ok(())
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_string())
@@ -684,14 +684,14 @@ struct Built {
     bytes: u64,
 }
 
-/// Builds the tree of `entries` bottom-up; returns its id and content digest.
+/// Builds the tree of `entries` bottom-up; returns its id and content digest
+/// (the rule is [`DirBuilder`]'s, shared with import).
 fn build_tree(
     entries: &[ScanEntry],
     contents: &HashMap<&[u8], FileContent>,
     built: &mut Built,
 ) -> (BlobId, [u8; 32]) {
-    let mut tree = Tree::default();
-    let mut h = blake3::Hasher::new();
+    let mut dir = DirBuilder::new();
     for e in entries {
         let mut node = Node {
             name: e.name.clone(),
@@ -703,8 +703,6 @@ fn build_tree(
             subtree: None,
             link_target: Vec::new(),
         };
-        h.update(&(e.name.len() as u64).to_le_bytes());
-        h.update(&e.name);
         match e.kind {
             NodeKind::File => {
                 let Some(fc) = contents.get(e.rel.as_slice()) else {
@@ -716,34 +714,22 @@ fn build_tree(
                 node.content = fc.content.clone();
                 built.files += 1;
                 built.bytes += node.size;
-                h.update(b"f");
-                h.update(&node.mode.to_le_bytes());
-                h.update(&node.size.to_le_bytes());
-                for c in &node.content {
-                    h.update(&c.0);
-                }
+                dir.push(node, None);
             }
             NodeKind::Dir => {
                 let (sub, digest) = build_tree(&e.children, contents, built);
                 node.subtree = Some(sub);
                 built.dirs += 1;
-                h.update(b"d");
-                h.update(&node.mode.to_le_bytes());
-                h.update(&digest);
+                dir.push(node, Some(&digest));
             }
             NodeKind::Symlink => {
                 node.link_target = e.link_target.clone();
                 built.symlinks += 1;
-                h.update(b"l");
-                h.update(&(e.link_target.len() as u64).to_le_bytes());
-                h.update(&e.link_target);
+                dir.push(node, None);
             }
         }
-        tree.nodes.push(node);
     }
-    let bytes = tree.encode();
-    let id = BlobId::of(&bytes);
-
+    let (id, bytes, digest) = dir.finish();
     built.trees.push((id, bytes));
-    (id, *h.finalize().as_bytes())
+    (id, digest)
 }

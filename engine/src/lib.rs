@@ -34,6 +34,7 @@ pub mod duration;
 pub mod error;
 pub mod export;
 pub mod filter;
+pub mod import;
 pub mod live;
 pub mod profile;
 pub mod repo;
