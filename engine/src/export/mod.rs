@@ -14,6 +14,7 @@
 //! name's bytes as they are stored (no CP437 decoding).
 
 mod cdir;
+pub mod history;
 mod import;
 mod manifest;
 mod redact;
