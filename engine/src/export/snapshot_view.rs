@@ -266,10 +266,15 @@ pub fn export_snapshot_to_file(
     dest: &Path,
     unless_digest: Option<&str>,
 ) -> Result<FileExport> {
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+    let dest_buf;
+    let dest = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => dest,
+        _ => {
+            dest_buf = Path::new(".").join(dest);
+            dest_buf.as_path()
+        }
     };
+    let dir = dest.parent().unwrap_or(Path::new("."));
     if let FileFormat::Vault { password, .. } = format {
         super::vault::check_password(password)?;
     }
