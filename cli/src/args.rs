@@ -283,7 +283,12 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub snapshot: SnapshotArg,
     /// Write a ZIP file.
-    #[arg(long, value_name = "FILE", required_unless_present = "vault", conflicts_with = "vault")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "vault",
+        conflicts_with = "vault"
+    )]
     pub zip: Option<PathBuf>,
     /// Write an encrypted `.stvault` vault.
     #[arg(long, value_name = "FILE")]

@@ -60,7 +60,8 @@ fn prompt(text: &str) -> anyhow::Result<String> {
     let mut quiet = saved.clone();
     quiet.local_modes.remove(LocalModes::ECHO);
     quiet.local_modes.insert(LocalModes::ECHONL);
-    tty.write_all(text.as_bytes()).context("writing to the terminal")?;
+    tty.write_all(text.as_bytes())
+        .context("writing to the terminal")?;
     tty.flush().context("writing to the terminal")?;
     tcsetattr(&tty, OptionalActions::Flush, &quiet).context("turning terminal echo off")?;
     let mut line = String::new();

@@ -61,21 +61,6 @@ pub fn count(n: u64, singular: &str, plural: &str) -> String {
     format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_and_counts() {
-        assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(1023), "1023 B");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(3 * 1024 * 1024), "3.0 MiB");
-        assert_eq!(count(1, "pack", "packs"), "1 pack");
-        assert_eq!(count(2, "pack", "packs"), "2 packs");
-    }
-}
-
 /// A UTC time in milliseconds as `YYYY-MM-DD HH:MM:SS`.
 pub fn time(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
@@ -93,4 +78,19 @@ pub fn progress_bar() -> indicatif::ProgressBar {
         .expect("the template is valid"),
     );
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_and_counts() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(3 * 1024 * 1024), "3.0 MiB");
+        assert_eq!(count(1, "pack", "packs"), "1 pack");
+        assert_eq!(count(2, "pack", "packs"), "2 packs");
+    }
 }

@@ -69,7 +69,11 @@ pub struct ImportOutcome {
 /// # Errors
 /// [`Error::Invalid`] for a vault without a password; those of
 /// [`export::open_archive`] and [`export::open_vault_archive`].
-pub fn open(path: &Path, password: Option<&str>, options: &export::ImportOptions) -> Result<Archive> {
+pub fn open(
+    path: &Path,
+    password: Option<&str>,
+    options: &export::ImportOptions,
+) -> Result<Archive> {
     if export::is_vault_file(path)? {
         let password = password.ok_or_else(|| Error::Invalid {
             what: "password",
@@ -224,7 +228,11 @@ pub fn import(
         Some(b) => Tree::decode(id, b),
         None => repo.tree(id),
     };
-    let changes = diff_trees(&load, parent.as_ref().map(|p| &p.manifest.tree), Some(&tree))?;
+    let changes = diff_trees(
+        &load,
+        parent.as_ref().map(|p| &p.manifest.tree),
+        Some(&tree),
+    )?;
     let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count() as u64;
     let mut tags = vec![TAG_IMPORT.to_string()];
     tags.extend(options.tags.iter().filter(|t| *t != TAG_IMPORT).cloned());

@@ -167,7 +167,11 @@ impl DirBuilder {
     /// The tree's id, its encoding, and the directory's content digest.
     pub fn finish(mut self) -> (BlobId, Vec<u8>, [u8; 32]) {
         let bytes = self.tree.encode();
-        (BlobId::of(&bytes), bytes, *self.hasher.finalize().as_bytes())
+        (
+            BlobId::of(&bytes),
+            bytes,
+            *self.hasher.finalize().as_bytes(),
+        )
     }
 }
 

@@ -47,7 +47,11 @@ print(len(m["files"]))
         .arg(env.path("app"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7");
 }
 
@@ -74,11 +78,24 @@ fn views_cli_vault_v1_v2_import_and_wrong_password() {
     for v in ["1", "2"] {
         let file = format!("v{v}.stvault");
         let out = env.expect(
-            &["--json", "export", "latest", "--profile", "app", "--vault", &file, "--vault-version", v],
+            &[
+                "--json",
+                "export",
+                "latest",
+                "--profile",
+                "app",
+                "--vault",
+                &file,
+                "--vault-version",
+                v,
+            ],
             0,
         );
         assert_eq!(stdout_json(&out)["vault_version"].to_string(), v);
-        let out = env.expect(&["--json", "import", &file, "--profile", &format!("v{v}")], 0);
+        let out = env.expect(
+            &["--json", "import", &file, "--profile", &format!("v{v}")],
+            0,
+        );
         assert_eq!(stdout_json(&out)["manifest"]["content_digest"], original);
     }
     let before = env.snapshots().len();
@@ -92,13 +109,30 @@ fn views_cli_vault_v1_v2_import_and_wrong_password() {
     assert!(err.contains("wrong password or damaged vault"), "{err}");
     assert_eq!(env.snapshots().len(), before);
     // Short passwords are refused before anything else.
-    let out = env.run_env(&["export", "latest", "--profile", "app", "--vault", "s.stvault"], &[("SNAP_PASSWORD", "short")]);
+    let out = env.run_env(
+        &[
+            "export",
+            "latest",
+            "--profile",
+            "app",
+            "--vault",
+            "s.stvault",
+        ],
+        &[("SNAP_PASSWORD", "short")],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(!env.path("s.stvault").exists());
     // --password-file works too.
     std::fs::write(env.path("pw"), format!("{PASSWORD}\n")).unwrap();
     let out = env.run_env(
-        &["--password-file", "pw", "restore", "v1.stvault", "--target", "r"],
+        &[
+            "--password-file",
+            "pw",
+            "restore",
+            "v1.stvault",
+            "--target",
+            "r",
+        ],
         &[],
     );
     check(&out, 0, &["restore", "v1.stvault"], env.dir.path());
@@ -112,7 +146,18 @@ fn views_cli_vault_v1_v2_import_and_wrong_password() {
 fn views_cli_exclude_redact_and_scope() {
     let env = env_with_snapshot();
     env.expect(
-        &["export", "latest", "--zip", "s.zip", "--exclude", "cache", "--redact-keys", "*api_key*", "--redact-keys", "*token*"],
+        &[
+            "export",
+            "latest",
+            "--zip",
+            "s.zip",
+            "--exclude",
+            "cache",
+            "--redact-keys",
+            "*api_key*",
+            "--redact-keys",
+            "*token*",
+        ],
         0,
     );
     env.expect(&["restore", "s.zip", "--target", "s"], 0);
@@ -121,19 +166,35 @@ fn views_cli_exclude_redact_and_scope() {
     assert!(settings.contains("dark"));
     assert!(!env.path("s/cache").exists());
     let py = "import zipfile,sys,json;m=json.loads(zipfile.ZipFile(sys.argv[1]).read('manifest.json'));print(json.dumps([m['excluded'],m['redacted']]))";
-    let out = Command::new("python3").args(["-c", py]).arg(env.path("s.zip")).output().unwrap();
+    let out = Command::new("python3")
+        .args(["-c", py])
+        .arg(env.path("s.zip"))
+        .output()
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v[0], serde_json::json!(["cache", "cache/deep", "cache/deep/c.txt"]));
+    assert_eq!(
+        v[0],
+        serde_json::json!(["cache", "cache/deep", "cache/deep/c.txt"])
+    );
     assert_eq!(
         v[1],
         serde_json::json!([{"path":"settings.json","key":"fal_api_key"},{"path":"settings.json","key":"nested/oauth_token"}])
     );
     // The same through a saved scope.
     env.expect(
-        &["profile", "set", "app", "--scope", "sync=exclude:cache,redact:*api_key*,redact:*token*"],
+        &[
+            "profile",
+            "set",
+            "app",
+            "--scope",
+            "sync=exclude:cache,redact:*api_key*,redact:*token*",
+        ],
         0,
     );
-    env.expect(&["export", "latest", "--zip", "scope.zip", "--scope", "sync"], 0);
+    env.expect(
+        &["export", "latest", "--zip", "scope.zip", "--scope", "sync"],
+        0,
+    );
     assert_eq!(
         std::fs::read(env.path("scope.zip")).unwrap(),
         std::fs::read(env.path("s.zip")).unwrap()
@@ -145,8 +206,20 @@ fn views_cli_exclude_redact_and_scope() {
 #[test]
 fn views_cli_if_changed() {
     let env = env_with_snapshot();
-    let args = ["--json", "export", "latest", "--vault", "sync.stvault", "--scope", "sync", "--if-changed"];
-    env.expect(&["profile", "set", "app", "--scope", "sync=exclude:cache"], 0);
+    let args = [
+        "--json",
+        "export",
+        "latest",
+        "--vault",
+        "sync.stvault",
+        "--scope",
+        "sync",
+        "--if-changed",
+    ];
+    env.expect(
+        &["profile", "set", "app", "--scope", "sync=exclude:cache"],
+        0,
+    );
     assert_eq!(stdout_json(&env.expect(&args, 0))["status"], "written");
     let first = std::fs::read(env.path("sync.stvault")).unwrap();
     assert_eq!(stdout_json(&env.expect(&args, 0))["status"], "unchanged");
@@ -160,7 +233,14 @@ fn views_cli_if_changed() {
     env.expect(&["create", "app"], 0);
     assert_eq!(stdout_json(&env.expect(&args, 0))["status"], "written");
     // Another scope key (no --scope) to the same path is tracked apart.
-    let plain = ["--json", "export", "latest", "--vault", "sync.stvault", "--if-changed"];
+    let plain = [
+        "--json",
+        "export",
+        "latest",
+        "--vault",
+        "sync.stvault",
+        "--if-changed",
+    ];
     assert_eq!(stdout_json(&env.expect(&plain, 0))["status"], "written");
 }
 
@@ -185,7 +265,15 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
     let j = stdout_json(&out);
     assert_eq!(j["manifest"]["profile"], "mahpastes-backup-2026-02-04");
     assert_eq!(j["manifest"]["summary"]["files"], 3);
-    env.expect(&["restore", "mahpastes-backup-2026-02-04.zip", "--target", "out"], 0);
+    env.expect(
+        &[
+            "restore",
+            "mahpastes-backup-2026-02-04.zip",
+            "--target",
+            "out",
+        ],
+        0,
+    );
     assert_eq!(
         std::fs::read_to_string(env.path("out/plugins/my-plugin.lua")).unwrap(),
         "print('hi')\n"
@@ -193,9 +281,21 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
     let out = env.expect(&["cat", "latest", "database.sql"], 0);
     assert_eq!(out.stdout.len(), 2400);
     // Restore from a file needs --target, and an empty one.
-    assert_eq!(env.run(&["restore", "mahpastes-backup-2026-02-04.zip"]).status.code(), Some(1));
     assert_eq!(
-        env.run(&["restore", "mahpastes-backup-2026-02-04.zip", "--target", "out"]).status.code(),
+        env.run(&["restore", "mahpastes-backup-2026-02-04.zip"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        env.run(&[
+            "restore",
+            "mahpastes-backup-2026-02-04.zip",
+            "--target",
+            "out"
+        ])
+        .status
+        .code(),
         Some(1)
     );
 }

@@ -11,8 +11,16 @@ fn views_cli_hostile_archives_exit_13_and_add_nothing() {
     make_profile(&env.path("app"));
     env.expect(&["create", "app"], 0);
     let list = |env: &Env| env.snapshots().len();
-    let packs = |env: &Env| std::fs::read_dir(env.repo().join("packs")).map(|d| d.count()).unwrap_or(0);
-    let before = (list(&env), packs(&env), std::fs::read(env.repo().join("profiles.json")).ok());
+    let packs = |env: &Env| {
+        std::fs::read_dir(env.repo().join("packs"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = (
+        list(&env),
+        packs(&env),
+        std::fs::read(env.repo().join("profiles.json")).ok(),
+    );
     for (name, bytes, entry) in hostile_samples() {
         let file = format!("{name}.zip");
         std::fs::write(env.path(&file), &bytes).unwrap();
@@ -29,7 +37,11 @@ fn views_cli_hostile_archives_exit_13_and_add_nothing() {
         assert!(!env.path(&target).exists(), "{name}: target left behind");
     }
     assert!(!env.dir.path().join("evil.txt").exists());
-    let after = (list(&env), packs(&env), std::fs::read(env.repo().join("profiles.json")).ok());
+    let after = (
+        list(&env),
+        packs(&env),
+        std::fs::read(env.repo().join("profiles.json")).ok(),
+    );
     assert_eq!(before.0, after.0, "no snapshot added");
     assert_eq!(before.2, after.2, "no profile registered");
     let _ = after.1;

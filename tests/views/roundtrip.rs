@@ -23,7 +23,12 @@ fn setup() -> (tempfile::TempDir, Repo, snap_engine::snapshot::SnapshotInfo) {
     (t, repo, snap)
 }
 
-fn import_into(repo: &Repo, path: &std::path::Path, password: Option<&str>, profile: &str) -> String {
+fn import_into(
+    repo: &Repo,
+    path: &std::path::Path,
+    password: Option<&str>,
+    profile: &str,
+) -> String {
     let archive = import::open(path, password, &ArchiveOptions::default()).unwrap();
     let out = import::import(
         repo,
@@ -44,15 +49,23 @@ fn import_into(repo: &Repo, path: &std::path::Path, password: Option<&str>, prof
 fn views_zip_round_trip_keeps_content_digest() {
     let (t, repo, snap) = setup();
     let zip = t.path().join("a.zip");
-    export_snapshot_zip(&repo, &snap, &ExportOptions::default(), File::create(&zip).unwrap())
-        .unwrap();
+    export_snapshot_zip(
+        &repo,
+        &snap,
+        &ExportOptions::default(),
+        File::create(&zip).unwrap(),
+    )
+    .unwrap();
     let digest = import_into(&repo, &zip, None, "copy");
     assert_eq!(digest, snap.manifest.content_digest);
     // Deduplicated: the import stored no new data chunks.
     let copy = repo.latest("copy").unwrap().unwrap();
     assert_eq!(copy.manifest.summary.files, snap.manifest.summary.files);
     assert_eq!(copy.manifest.summary.dirs, snap.manifest.summary.dirs);
-    assert_eq!(copy.manifest.summary.symlinks, snap.manifest.summary.symlinks);
+    assert_eq!(
+        copy.manifest.summary.symlinks,
+        snap.manifest.summary.symlinks
+    );
     assert!(
         copy.manifest.summary.new_bytes < 4096,
         "only trees are new: {}",
@@ -78,8 +91,8 @@ fn views_vault_round_trip_v1_and_v2() {
         assert_eq!(std::fs::read(&path).unwrap()[7], want);
         let digest = import_into(&repo, &path, Some(PASSWORD), &format!("v{want}"));
         assert_eq!(digest, snap.manifest.content_digest, "vault v{want}");
-        let err = import::open(&path, Some("wrong password"), &ArchiveOptions::default())
-            .unwrap_err();
+        let err =
+            import::open(&path, Some("wrong password"), &ArchiveOptions::default()).unwrap_err();
         assert!(
             matches!(err, snap_engine::Error::WrongPasswordOrDamaged { .. }),
             "{err}"
@@ -96,7 +109,10 @@ fn views_import_of_redacted_export_differs_and_lacks_key() {
         redact_keys: vec!["*api_key*".into()],
     };
     let sum = export_snapshot_zip(&repo, &snap, &opts, File::create(&zip).unwrap()).unwrap();
-    assert_eq!(sum.excluded, vec!["cache", "cache/deep", "cache/deep/c.txt"]);
+    assert_eq!(
+        sum.excluded,
+        vec!["cache", "cache/deep", "cache/deep/c.txt"]
+    );
     let digest = import_into(&repo, &zip, None, "scoped");
     assert_ne!(digest, snap.manifest.content_digest);
 }

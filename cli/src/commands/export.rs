@@ -90,7 +90,10 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<()> {
                 scope: scope_key,
                 files_digest: done.zip.files_digest.clone(),
                 snapshot: s.id.to_hex(),
-                time_ms: ctx.now()?.unwrap_or_else(chrono::Utc::now).timestamp_millis(),
+                time_ms: ctx
+                    .now()?
+                    .unwrap_or_else(chrono::Utc::now)
+                    .timestamp_millis(),
             },
         )?;
     }

@@ -57,8 +57,12 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
         source_path: path.to_string_lossy().into_owned(),
         ..Default::default()
     };
-    let out = import::import(&repo, &archive, &name, &options)
-        .with_context(|| format!("import of {} failed; nothing was added", args.file.display()))?;
+    let out = import::import(&repo, &archive, &name, &options).with_context(|| {
+        format!(
+            "import of {} failed; nothing was added",
+            args.file.display()
+        )
+    })?;
     if existing.is_none() {
         ctx.update_profiles(&repo, |ps| {
             if ps.get(&name).is_none() {
@@ -168,7 +172,11 @@ pub fn restore_file(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
         if quiet {
             return Ok(());
         }
-        let verb = if args.dry_run { "would restore" } else { "restored" };
+        let verb = if args.dry_run {
+            "would restore"
+        } else {
+            "restored"
+        };
         writeln!(
             w,
             "{verb} {} files ({}), {} dirs, {} symlinks from {} into {}",

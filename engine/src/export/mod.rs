@@ -37,13 +37,13 @@ pub use self::import::{
     extract_to, open_archive, open_vault_archive, Archive, ArchiveEntry, FileReader, ImportOptions,
 };
 pub use self::manifest::{Manifest, ManifestEntry, ManifestSnapshot, ManifestSummary, Redaction};
-pub use self::vault::{
-    decrypt_vault, encrypt_vault, VaultHeader, VaultVersion, DEFAULT_ITERATIONS, HEADER_LEN,
-    MAX_ITERATIONS, MIN_ITERATIONS, MIN_PASSWORD_CHARS, SEGMENT_LEN, V1_MAX_PAYLOAD,
-};
 pub use self::snapshot_view::{
     export_snapshot_to_file, export_snapshot_vault, export_snapshot_zip, FileExport, FileFormat,
     SnapshotView, VaultSummary,
+};
+pub use self::vault::{
+    decrypt_vault, encrypt_vault, VaultHeader, VaultVersion, DEFAULT_ITERATIONS, HEADER_LEN,
+    MAX_ITERATIONS, MIN_ITERATIONS, MIN_PASSWORD_CHARS, SEGMENT_LEN, V1_MAX_PAYLOAD,
 };
 pub use self::zip::{export_zip, ExportSummary};
 

@@ -65,7 +65,11 @@ impl<'r> SnapshotView<'r> {
                 kind,
                 mode: node.mode,
                 mtime_ns: node.mtime_ns,
-                size: if kind == ExportKind::File { node.size } else { 0 },
+                size: if kind == ExportKind::File {
+                    node.size
+                } else {
+                    0
+                },
                 link_target: (kind == ExportKind::Symlink).then(|| node.link_target.clone()),
             });
             match node.kind {
@@ -297,10 +301,14 @@ pub fn export_snapshot_to_file(
                     .map(|_| ())
                     .map_err(|e| Error::io("<zip>", e))
             }
-            FileFormat::Vault { password, version } => {
-                encrypt_temp(&mut tmp, zip_len, password, version, BufWriter::new(&mut *f))
-                    .map(|v| vault_version = Some(v))
-            }
+            FileFormat::Vault { password, version } => encrypt_temp(
+                &mut tmp,
+                zip_len,
+                password,
+                version,
+                BufWriter::new(&mut *f),
+            )
+            .map(|v| vault_version = Some(v)),
         };
         r.map_err(|e| {
             failure = Some(e);

@@ -151,7 +151,6 @@ pub fn build(entries: &[Raw]) -> Vec<u8> {
     out
 }
 
-
 /// A few named hostile archives and the entry each must be refused for:
 /// for end-to-end tests that need a sample, not the full corpus.
 pub fn hostile_samples() -> Vec<(&'static str, Vec<u8>, &'static str)> {
@@ -168,10 +167,22 @@ pub fn hostile_samples() -> Vec<(&'static str, Vec<u8>, &'static str)> {
     overlap.extend_from_slice(&cd);
     overlap.extend(eocd(2, cd.len() as u32, off));
     vec![
-        ("zip-slip", build(&[file(b"ok.txt", b"1"), file(b"../evil.txt", b"x")]), "../evil.txt"),
+        (
+            "zip-slip",
+            build(&[file(b"ok.txt", b"1"), file(b"../evil.txt", b"x")]),
+            "../evil.txt",
+        ),
         ("absolute", build(&[file(b"/etc/evil", b"x")]), "/etc/evil"),
-        ("symlink-escape", build(&[link(b"l", b"../../outside")]), "l"),
-        ("duplicate", build(&[file(b"a.txt", b"1"), file(b"a.txt", b"2")]), "a.txt"),
+        (
+            "symlink-escape",
+            build(&[link(b"l", b"../../outside")]),
+            "l",
+        ),
+        (
+            "duplicate",
+            build(&[file(b"a.txt", b"1"), file(b"a.txt", b"2")]),
+            "a.txt",
+        ),
         ("overlap", overlap, "b"),
         ("wrong-crc", build(&[bad_crc]), "data.txt"),
     ]

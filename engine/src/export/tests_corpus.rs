@@ -3,7 +3,6 @@
 //! entry, and nothing left in the extraction target.
 
 use std::fs;
-use std::io::Write;
 use std::path::Path;
 
 use super::testing::*;

@@ -155,7 +155,7 @@ pub fn parse_trailer(path: &Path, file_len: u64, t: &[u8]) -> Result<(u32, [u8; 
     let max = file_len - (PREFIX_LEN + TRAILER_LEN) as u64;
     if (header_len as u64) < 4
         || header_len as u64 > max
-        || (header_len as usize - 4) % ENTRY_LEN != 0
+        || !(header_len as usize - 4).is_multiple_of(ENTRY_LEN)
     {
         return Err(Error::corrupt(
             path,
