@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Peak RSS of `snap export` (ZIP and vault v2) and `snap import` of a
 # snapshot of at least 1 GiB (issue 5: must stay under 100 MB).
-# Usage: benches/views_memory.sh [SIZE_MIB] (default 1100). Needs a release
-# build: cargo build --release -p snap-cli. Prints VmHWM-equivalent
+# Usage: [SNAP=path/to/snap] benches/views_memory.sh [SIZE_MIB] (default 1100).
+# Default binary: $CARGO_TARGET_DIR/release/snap. Prints VmHWM-equivalent
 # (GNU time's "Maximum resident set size") per command.
 set -euo pipefail
 SIZE=${1:-1100}
