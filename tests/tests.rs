@@ -12,3 +12,4 @@ mod store_damage;
 mod store_index;
 mod store_lock;
 mod store_props;
+mod views;

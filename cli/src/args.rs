@@ -80,6 +80,10 @@ pub enum Command {
     Diff(DiffArgs),
     /// Restore a snapshot in place or into a new directory.
     Restore(RestoreArgs),
+    /// Export a snapshot as a ZIP file or an encrypted vault.
+    Export(ExportArgs),
+    /// Import a ZIP or vault file as a new snapshot.
+    Import(ImportArgs),
     /// Manage profiles.
     Profile {
         /// What to do.
@@ -358,4 +362,53 @@ pub struct AutoArgs {
         default_value_t = 60_000
     )]
     pub min_gap_ms: u64,
+}
+
+/// `snap export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The snapshot (id, name, `latest`).
+    #[command(flatten)]
+    pub snapshot: SnapshotArg,
+    /// Write a ZIP file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "vault",
+        conflicts_with = "vault"
+    )]
+    pub zip: Option<PathBuf>,
+    /// Write an encrypted `.stvault` vault.
+    #[arg(long, value_name = "FILE")]
+    pub vault: Option<PathBuf>,
+    /// Leave out paths matching this glob (repeatable).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Remove JSON keys whose names match this glob (repeatable).
+    #[arg(long = "redact-keys", value_name = "PAT")]
+    pub redact_keys: Vec<String>,
+    /// Use the profile's saved scope NAME (its excludes and redactions).
+    #[arg(long, value_name = "NAME")]
+    pub scope: Option<String>,
+    /// Force vault version 1 or 2 (default: 1 up to 256 MiB, else 2).
+    #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2), requires = "vault")]
+    pub vault_version: Option<u8>,
+    /// Skip the export when the content equals the last export of the same
+    /// scope to the same file.
+    #[arg(long)]
+    pub if_changed: bool,
+}
+
+/// `snap import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The ZIP or vault file.
+    pub file: PathBuf,
+    /// The profile to import into (default: the archive's profile, else its
+    /// file name).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Import an archive of a newer format: take what is understood.
+    #[arg(long)]
+    pub force: bool,
 }

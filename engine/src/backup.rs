@@ -26,7 +26,7 @@ use crate::filter::Filter;
 use crate::repo::Repo;
 use crate::scan::{scan_dir, ScanEntry, ScanNotes, Stat};
 use crate::snapshot::{snapshot_name, Manifest, Source, Summary, MANIFEST_VERSION};
-use crate::tree::{Node, NodeKind, Tree};
+use crate::tree::{DirBuilder, Node, NodeKind, Tree};
 use crate::{chunker, hint, sqlite};
 
 /// Files modified less than this long before a scan are read again next time.
@@ -461,7 +461,7 @@ fn check_space(repo_root: &Path, needed_raw: u64, limit: Option<u64>) -> Result<
     Ok(())
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_string())
@@ -744,15 +744,16 @@ struct Built {
     bytes: u64,
 }
 
-/// Builds the tree of `entries` bottom-up; returns its id and content digest.
+/// Builds the tree of `entries` bottom-up; returns its id and content digest
+/// (the rule is [`DirBuilder`]'s, shared with import). Entries kept from the
+/// parent by a hinted create are taken as they are.
 fn build_tree(
     repo: &Repo,
     entries: &[ScanEntry],
     contents: &HashMap<&[u8], FileContent>,
     built: &mut Built,
 ) -> Result<(BlobId, [u8; 32])> {
-    let mut tree = Tree::default();
-    let mut h = blake3::Hasher::new();
+    let mut dir = DirBuilder::new();
     for e in entries {
         if let Some(node) = &e.reused {
             let sub = match &node.subtree {
@@ -760,8 +761,7 @@ fn build_tree(
                 None => None,
             };
             count_node(node, built);
-            hash_node(&mut h, node, sub.as_ref());
-            tree.nodes.push((**node).clone());
+            dir.push((**node).clone(), sub.as_ref());
             continue;
         }
         let mut node = Node {
@@ -793,14 +793,11 @@ fn build_tree(
             NodeKind::Symlink => node.link_target = e.link_target.clone(),
         }
         count_node(&node, built);
-        hash_node(&mut h, &node, sub_digest.as_ref());
-        tree.nodes.push(node);
+        dir.push(node, sub_digest.as_ref());
     }
-    let bytes = tree.encode();
-    let id = BlobId::of(&bytes);
-
+    let (id, bytes, digest) = dir.finish();
     built.trees.push((id, bytes));
-    Ok((id, *h.finalize().as_bytes()))
+    Ok((id, digest))
 }
 
 fn count_node(node: &Node, built: &mut Built) {
@@ -814,44 +811,16 @@ fn count_node(node: &Node, built: &mut Built) {
     }
 }
 
-/// Feeds one entry into its directory's content digest (times are left
-/// out, so `touch` alone does not make a new snapshot).
-fn hash_node(h: &mut blake3::Hasher, node: &Node, sub_digest: Option<&[u8; 32]>) {
-    h.update(&(node.name.len() as u64).to_le_bytes());
-    h.update(&node.name);
-    match node.kind {
-        NodeKind::File => {
-            h.update(b"f");
-            h.update(&node.mode.to_le_bytes());
-            h.update(&node.size.to_le_bytes());
-            for c in &node.content {
-                h.update(&c.0);
-            }
-        }
-        NodeKind::Dir => {
-            h.update(b"d");
-            h.update(&node.mode.to_le_bytes());
-            h.update(sub_digest.unwrap_or(&[0; 32]));
-        }
-        NodeKind::Symlink => {
-            h.update(b"l");
-            h.update(&(node.link_target.len() as u64).to_le_bytes());
-            h.update(&node.link_target);
-        }
-    }
-}
-
 /// The content digest and counts of a subtree kept from the parent.
 fn reused_digest(repo: &Repo, id: &BlobId, built: &mut Built) -> Result<[u8; 32]> {
-    let tree = repo.tree(id)?;
-    let mut h = blake3::Hasher::new();
-    for node in &tree.nodes {
+    let mut dir = DirBuilder::new();
+    for node in repo.tree(id)?.nodes {
         let sub = match &node.subtree {
             Some(s) => Some(reused_digest(repo, s, built)?),
             None => None,
         };
-        count_node(node, built);
-        hash_node(&mut h, node, sub.as_ref());
+        count_node(&node, built);
+        dir.push(node, sub.as_ref());
     }
-    Ok(*h.finalize().as_bytes())
+    Ok(dir.finish().2)
 }

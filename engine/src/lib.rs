@@ -38,6 +38,7 @@ pub mod filter;
 pub mod forget;
 pub mod gc;
 mod hint;
+pub mod import;
 pub mod live;
 pub mod profile;
 pub mod repo;

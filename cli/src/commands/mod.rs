@@ -6,8 +6,10 @@ mod auto;
 mod browse;
 mod check;
 mod create;
+mod export;
 mod forget;
 mod gc;
+mod import;
 mod index;
 mod init;
 mod list;
@@ -35,6 +37,8 @@ pub struct Context {
     pub out: Output,
     /// How long to wait for the repository lock.
     pub lock_wait: Duration,
+    /// `--password-file`.
+    pub password_file: Option<PathBuf>,
 }
 
 impl Context {
@@ -69,6 +73,7 @@ impl Context {
                 quiet: global.quiet,
             },
             lock_wait: Duration::from_secs_f64(global.lock_wait),
+            password_file: global.password_file.clone(),
         })
     }
 
@@ -187,6 +192,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Cat(args) => browse::cat(&ctx, args),
         Command::Diff(args) => browse::diff(&ctx, args),
         Command::Restore(args) => restore::run(&ctx, args),
+        Command::Export(args) => export::run(&ctx, args),
+        Command::Import(args) => import::run(&ctx, args),
         Command::Profile { command } => profile::run(&ctx, command),
     }
 }
