@@ -161,8 +161,12 @@ impl Context {
             repo.store()
                 .lock_named("profiles", LockMode::Exclusive, "profiles", self.lock_wait)?;
         let mut profiles = self.profiles(repo)?;
+        let before = serde_json::to_vec(&profiles)?;
         let out = change(&mut profiles)?;
-        profiles.save(repo.store().root())?;
+        // A create of a known profile changes nothing: no write, no fsync.
+        if serde_json::to_vec(&profiles)? != before {
+            profiles.save(repo.store().root())?;
+        }
         Ok(out)
     }
 
