@@ -208,36 +208,8 @@ pub struct ProfileSettings {
     /// Time between automatic snapshots (`30s`, `15m`, `2h`).
     #[arg(long, value_name = "DUR")]
     pub interval: Option<String>,
-    /// Keep at most this many snapshots.
-    #[arg(long, value_name = "N")]
-    pub max_count: Option<u32>,
-    /// Remove snapshots older than this, measured from the newest (`30d`, `never`).
-    #[arg(long, value_name = "DUR")]
-    pub max_age: Option<String>,
-    /// Keep the newest N (replaces max-count).
-    #[arg(long, value_name = "N")]
-    pub keep_last: Option<u32>,
-    /// Keep everything within this duration of the newest.
-    #[arg(long, value_name = "DUR")]
-    pub keep_within: Option<String>,
-    /// Keep the newest snapshot of each of the last N hours.
-    #[arg(long, value_name = "N")]
-    pub keep_hourly: Option<u32>,
-    /// Keep the newest snapshot of each of the last N days.
-    #[arg(long, value_name = "N")]
-    pub keep_daily: Option<u32>,
-    /// Keep the newest snapshot of each of the last N weeks.
-    #[arg(long, value_name = "N")]
-    pub keep_weekly: Option<u32>,
-    /// Keep the newest snapshot of each of the last N months.
-    #[arg(long, value_name = "N")]
-    pub keep_monthly: Option<u32>,
-    /// Keep the newest snapshot of each of the last N years.
-    #[arg(long, value_name = "N")]
-    pub keep_yearly: Option<u32>,
-    /// Keep snapshots with this tag (repeatable).
-    #[arg(long = "keep-tag", value_name = "TAG")]
-    pub keep_tags: Vec<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Save a named export scope: `NAME=exclude:GLOB,redact:PATTERN,...` (repeatable).
     #[arg(long = "scope", value_name = "SPEC")]
     pub scopes: Vec<String>,
@@ -288,36 +260,8 @@ pub struct ForgetArgs {
     /// Only this profile.
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
-    /// Keep at most N snapshots (not counting pinned and pre-restore ones).
-    #[arg(long, value_name = "N")]
-    pub max_count: Option<u32>,
-    /// Remove snapshots older than DUR, measured from the newest (`30d`, `never`).
-    #[arg(long, value_name = "DUR")]
-    pub max_age: Option<String>,
-    /// Keep the newest N.
-    #[arg(long, value_name = "N")]
-    pub keep_last: Option<u32>,
-    /// Keep those taken within DUR before the newest.
-    #[arg(long, value_name = "DUR")]
-    pub keep_within: Option<String>,
-    /// Keep the newest of each of the N newest hours with snapshots.
-    #[arg(long, value_name = "N")]
-    pub keep_hourly: Option<u32>,
-    /// Keep the newest of each of the N newest days with snapshots.
-    #[arg(long, value_name = "N")]
-    pub keep_daily: Option<u32>,
-    /// Keep the newest of each of the N newest weeks with snapshots.
-    #[arg(long, value_name = "N")]
-    pub keep_weekly: Option<u32>,
-    /// Keep the newest of each of the N newest months with snapshots.
-    #[arg(long, value_name = "N")]
-    pub keep_monthly: Option<u32>,
-    /// Keep the newest of each of the N newest years with snapshots.
-    #[arg(long, value_name = "N")]
-    pub keep_yearly: Option<u32>,
-    /// Keep snapshots carrying this tag.
-    #[arg(long, value_name = "TAG")]
-    pub keep_tag: Vec<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Report what would be removed; remove nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -411,4 +355,39 @@ pub struct ImportArgs {
     /// Import an archive of a newer format: take what is understood.
     #[arg(long)]
     pub force: bool,
+}
+
+/// Retention flags, shared by `forget` and `profile add|set`.
+#[derive(Debug, Args, Default)]
+pub struct PolicyArgs {
+    /// Keep at most N snapshots (not counting pinned and pre-restore ones).
+    #[arg(long, value_name = "N")]
+    pub max_count: Option<u32>,
+    /// Remove snapshots older than DUR, measured from the newest (`30d`, `never`).
+    #[arg(long, value_name = "DUR")]
+    pub max_age: Option<String>,
+    /// Keep the newest N (replaces max-count).
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep those taken within DUR before the newest.
+    #[arg(long, value_name = "DUR")]
+    pub keep_within: Option<String>,
+    /// Keep the newest of each of the N newest hours with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest of each of the N newest days with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest of each of the N newest weeks with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest of each of the N newest months with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest of each of the N newest years with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Keep snapshots carrying this tag (repeatable).
+    #[arg(long = "keep-tag", value_name = "TAG")]
+    pub keep_tags: Vec<String>,
 }

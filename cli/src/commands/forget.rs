@@ -1,7 +1,5 @@
 //! `snap forget`: retention by policy or removal by id.
 
-use anyhow::Context as _;
-use snap_engine::duration::Duration as Dur;
 use snap_engine::forget::{forget, now_from_env, ForgetOptions};
 use snap_engine::retention::Policy;
 use snap_store::OpenOptions;
@@ -10,40 +8,12 @@ use super::gc::open_repo;
 use super::Context;
 use crate::args::ForgetArgs;
 
-fn dur(flag: &str, v: &Option<String>) -> anyhow::Result<Option<Dur>> {
-    v.as_deref()
-        .map(|s| s.parse::<Dur>().with_context(|| format!("--{flag} {s}")))
-        .transpose()
-}
-
 /// The policy the flags describe, or `None` when no policy flag is given.
 fn policy(a: &ForgetArgs) -> anyhow::Result<Option<Policy>> {
-    let any = a.max_count.is_some()
-        || a.max_age.is_some()
-        || a.keep_last.is_some()
-        || a.keep_within.is_some()
-        || a.keep_hourly.is_some()
-        || a.keep_daily.is_some()
-        || a.keep_weekly.is_some()
-        || a.keep_monthly.is_some()
-        || a.keep_yearly.is_some()
-        || !a.keep_tag.is_empty();
-    if !any {
+    let mut p = Policy::default();
+    if !super::apply_policy(&a.policy, &mut p)? {
         return Ok(None);
     }
-    let d = Policy::default();
-    let p = Policy {
-        max_count: a.max_count.or(d.max_count),
-        max_age: dur("max-age", &a.max_age)?.unwrap_or(d.max_age),
-        keep_last: a.keep_last,
-        keep_within: dur("keep-within", &a.keep_within)?,
-        keep_hourly: a.keep_hourly,
-        keep_daily: a.keep_daily,
-        keep_weekly: a.keep_weekly,
-        keep_monthly: a.keep_monthly,
-        keep_yearly: a.keep_yearly,
-        keep_tags: a.keep_tag.clone(),
-    };
     p.validate()?;
     Ok(Some(p))
 }

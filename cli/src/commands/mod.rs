@@ -22,11 +22,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use chrono::{DateTime, Utc};
+use snap_engine::duration::Duration as Span;
 use snap_engine::profile::Profiles;
+use snap_engine::retention::Policy;
 use snap_engine::Repo;
 use snap_store::{LockMode, OpenOptions, Repository};
 
-use crate::args::{Cli, Command, Global, IndexCommand};
+use crate::args::{Cli, Command, Global, IndexCommand, PolicyArgs};
 use crate::render::Output;
 
 /// What every command needs: where the repository is and how to print.
@@ -174,6 +176,46 @@ impl Context {
     pub fn repo_path(&self) -> &Path {
         &self.repo
     }
+}
+
+/// Applies the retention flags given to `policy`; returns whether any was.
+pub fn apply_policy(a: &PolicyArgs, policy: &mut Policy) -> anyhow::Result<bool> {
+    let dur = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<Span>> {
+        v.as_deref()
+            .map(|s| s.parse::<Span>().with_context(|| format!("--{flag}")))
+            .transpose()
+    };
+    let mut any = false;
+    if a.max_count.is_some() {
+        policy.max_count = a.max_count;
+        any = true;
+    }
+    if let Some(age) = dur("max-age", &a.max_age)? {
+        policy.max_age = age;
+        any = true;
+    }
+    if let Some(w) = dur("keep-within", &a.keep_within)? {
+        policy.keep_within = Some(w);
+        any = true;
+    }
+    for (field, value) in [
+        (&mut policy.keep_last, a.keep_last),
+        (&mut policy.keep_hourly, a.keep_hourly),
+        (&mut policy.keep_daily, a.keep_daily),
+        (&mut policy.keep_weekly, a.keep_weekly),
+        (&mut policy.keep_monthly, a.keep_monthly),
+        (&mut policy.keep_yearly, a.keep_yearly),
+    ] {
+        if value.is_some() {
+            *field = value;
+            any = true;
+        }
+    }
+    if !a.keep_tags.is_empty() {
+        policy.keep_tags = a.keep_tags.clone();
+        any = true;
+    }
+    Ok(any)
 }
 
 /// Runs the parsed command.
