@@ -6,6 +6,7 @@ mod util;
 
 mod cli_basics;
 mod lifecycle;
+mod reliability;
 mod snapshot;
 mod store_crash;
 mod store_damage;

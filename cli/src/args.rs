@@ -66,6 +66,9 @@ pub enum Command {
     Gc(GcArgs),
     /// Take snapshots on a schedule and on changes; apply retention; collect garbage.
     Auto(AutoArgs),
+    /// Rebuild the index, find snapshots whose data is gone, and make the
+    /// next create store missing chunks again.
+    Repair(RepairArgs),
     /// Take a snapshot of a profile directory.
     Create(CreateArgs),
     /// List snapshots, newest first.
@@ -93,6 +96,17 @@ pub enum Command {
 }
 
 /// `snap check`.
+/// Arguments of `snap repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// Also forget the snapshots whose data is gone.
+    #[arg(long)]
+    pub drop_broken: bool,
+    /// Change nothing; print what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Also read every blob and verify it against its id.

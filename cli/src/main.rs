@@ -59,6 +59,7 @@ fn main() -> ExitCode {
             exit_code(&err)
         }
     };
+    snap_store::fault::write_counts();
     ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 

@@ -267,7 +267,12 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
             None
         };
         match cached {
-            Some(c) if c.reusable(&f.stat, wal) => {
+            // Reuse only when every chunk is still stored (a lost pack must
+            // not make new snapshots reference missing chunks).
+            Some(c)
+                if c.reusable(&f.stat, wal)
+                    && c.content.iter().all(|b| store.has_blob(b).unwrap_or(false)) =>
+            {
                 stats.files_unchanged += 1;
                 let mut c = c.clone();
                 c.racy = is_racy(&c.stat, scan_started_ns);
@@ -312,8 +317,13 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         && parent
             .as_ref()
             .is_some_and(|p| p.manifest.content_digest == digest);
-    if !unchanged {
+    // Trees are offered even when nothing changed: the writer skips those
+    // already stored, and one lost with a pack is stored again (repair).
+    {
         for (id, bytes) in &built.trees {
+            // Negative control (tests/negative-controls.sh): trees written
+            // after the snapshot that references them.
+            #[cfg(not(snap_broken = "snapshot_before_packs"))]
             writer.put_with_id(*id, BlobKind::Tree, bytes)?;
         }
     }
@@ -409,6 +419,14 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         warnings: all_warnings,
     };
     let id = store.put_snapshot(&manifest.to_bytes())?;
+    #[cfg(snap_broken = "snapshot_before_packs")]
+    {
+        let late = store.writer();
+        for (tid, bytes) in &built.trees {
+            late.put_with_id(*tid, BlobKind::Tree, bytes)?;
+        }
+        late.finish()?;
+    }
     if cache_changed {
         store.stat_cache_replace(&opts.profile, &cache_rows)?;
     }

@@ -29,6 +29,7 @@
 pub mod auto;
 pub mod backup;
 pub mod browse;
+pub mod check;
 pub mod chunker;
 pub mod diff;
 pub mod duration;
@@ -41,6 +42,7 @@ mod hint;
 pub mod import;
 pub mod live;
 pub mod profile;
+pub mod repair;
 pub mod repo;
 pub mod restore;
 pub mod retention;

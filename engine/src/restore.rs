@@ -9,14 +9,13 @@
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use snap_store::{fsutil, LockMode, Repository, SnapshotId};
+use snap_store::{fault, fsutil, LockMode, Repository, SnapshotId};
 
 use crate::backup::{create, CreateOptions, CreateStatus};
 use crate::diff::{diff_trees, Change};
@@ -208,14 +207,28 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
                 swap_paths(&staging, &dest, &opts.paths)?;
             }
         } else {
-            fs::rename(&staging, &dest).map_err(|e| Error::io(&dest, e))?;
+            fault::rename(&staging, &dest).map_err(|e| Error::io(&dest, e))?;
         }
-        fsutil::sync_dir(&parent)?;
+        if let Err(e) = fsutil::sync_dir(&parent) {
+            // The swap is not known to be durable, and the caller is told
+            // it failed: undo it, so a failure leaves the destination as it
+            // was (found by the fault-injection sweep, tests/reliability).
+            if !in_place {
+                let _ = fs::rename(&dest, &staging);
+            } else if opts.paths.is_empty() {
+                let _ = exchange(&staging, &dest);
+            }
+            let _ = fsutil::sync_dir(&parent);
+            return Err(e.into());
+        }
         Ok(())
     })();
     remove_tree(&staging);
-    fsutil::remove_durable(&journal)?;
+    let cleaned = fault::in_cleanup(|| fsutil::remove_durable(&journal));
     result?;
+    // After a completed restore a journal that could not be removed is
+    // harmless (the next open removes it); reporting failure would be false.
+    drop(cleaned);
     Ok(report)
 }
 
@@ -346,7 +359,7 @@ fn write_file(repo: &Repo, node: &Node, p: &Path) -> Result<()> {
             path: p.to_path_buf(),
             detail: format!("cannot restore: {e}"),
         })?;
-        f.write_all(&data).map_err(|e| Error::io(p, e))?;
+        fault::write_all(&mut f, &data).map_err(|e| Error::io(p, e))?;
         written += data.len() as u64;
     }
     if written != node.size {
@@ -521,6 +534,7 @@ fn make_writable(p: &Path) {
 /// Atomically exchanges two paths (Linux `renameat2(RENAME_EXCHANGE)`).
 fn exchange(a: &Path, b: &Path) -> Result<()> {
     use rustix::fs::{renameat_with, RenameFlags, CWD};
+    fault::check(fault::Op::Rename).map_err(|e| Error::io(b, e))?;
     renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| Error::io(b, e.into()))
 }
 
@@ -542,7 +556,7 @@ fn swap_paths(staging: &Path, dest: &Path, paths: &[String]) -> Result<()> {
             if fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
                 remove_tree(&to);
             }
-            fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+            fault::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
             for s in SQLITE_SIDECARS {
                 let mut side = to.as_os_str().to_owned();
                 side.push(s);
@@ -556,6 +570,7 @@ fn swap_paths(staging: &Path, dest: &Path, paths: &[String]) -> Result<()> {
 
 /// Flushes everything written under `p` with one `syncfs`.
 fn sync_fs(p: &Path) -> Result<()> {
+    fault::check(fault::Op::Fsync).map_err(|e| Error::io(p, e))?;
     let f = File::open(p).map_err(|e| Error::io(p, e))?;
     rustix::fs::syncfs(&f).map_err(|e| Error::io(p, e.into()))
 }

@@ -127,6 +127,17 @@ pub fn check(repo: &Repository, opts: CheckOptions) -> Result<CheckReport> {
                 report.problems.push(p);
             }
         }
+        // The other direction: every blob the pack holds must be findable.
+        for e in &header {
+            if repo.index()?.locate(&e.id)?.is_none() {
+                let mut p = named(
+                    "index-mismatch",
+                    format!("blob {} in pack {id} is not in the index", e.id),
+                );
+                p.blob = Some(e.id.to_hex());
+                report.problems.push(p);
+            }
+        }
         if opts.read_data {
             match fs::read(&path) {
                 Ok(bytes) if PackId::of(&bytes) != id => {

@@ -10,6 +10,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::fault::{self, Op};
 
 /// Writes `bytes` to `dest` atomically and durably.
 ///
@@ -39,10 +40,12 @@ pub fn atomic_write_with(
         .tempfile_in(tmp_dir)
         .map_err(|e| Error::io(tmp_dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(tmp.path(), e))?;
+    fault::after_fill(tmp.as_file()).map_err(|e| Error::io(tmp.path(), e))?;
+    // Negative control (tests/negative-controls.sh): no fsync before rename.
+    #[cfg(not(snap_broken = "no_fsync_before_rename"))]
+    fault::sync_all(tmp.as_file()).map_err(|e| Error::io(tmp.path(), e))?;
     let parent = dest.parent().unwrap_or(Path::new("."));
+    fault::check(Op::Rename).map_err(|e| Error::io(dest, e))?;
     tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
     sync_dir(parent)
 }
@@ -52,6 +55,12 @@ pub fn atomic_write_with(
 /// # Errors
 /// [`Error::Io`] naming the directory.
 pub fn sync_dir(dir: &Path) -> Result<()> {
+    // Negative control (tests/negative-controls.sh): no directory fsync.
+    #[cfg(snap_broken = "no_dir_fsync")]
+    if dir.exists() {
+        return Ok(());
+    }
+    fault::check(Op::DirSync).map_err(|e| Error::io(dir, e))?;
     let d = File::open(dir).map_err(|e| Error::io(dir, e))?;
     d.sync_all().map_err(|e| Error::io(dir, e))
 }
@@ -88,6 +97,7 @@ pub fn open_read(path: &Path) -> Result<File> {
 /// # Errors
 /// [`Error::Io`] naming the file or directory.
 pub fn remove_durable(path: &Path) -> Result<()> {
+    fault::check(Op::Unlink).map_err(|e| Error::io(path, e))?;
     match fs::remove_file(path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

@@ -26,6 +26,7 @@ pub mod check;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod fsutil;
 pub mod gc;
 pub mod id;

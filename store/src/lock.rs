@@ -72,6 +72,10 @@ impl LockGuard {
             mode,
         };
         guard.record(command);
+        // Negative control (tests/negative-controls.sh): the lock is let go
+        // as soon as it is taken.
+        #[cfg(snap_broken = "lock_released_early")]
+        let _ = guard.file.unlock();
         Ok(guard)
     }
 

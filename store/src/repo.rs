@@ -213,6 +213,7 @@ impl Repository {
                     let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
                     added.push((*id, size, entries));
                 }
+                Err(e @ Error::Io { .. }) => return Err(e),
                 Err(e) => self.warnings.push(format!("pack not indexed: {e}")),
             }
         }

@@ -268,7 +268,10 @@ pub fn snap_bin() -> &'static Path {
             .expect("test executable in <target>/<profile>/deps");
         let target_dir = profile_dir.parent().expect("target dir");
         let mut cmd = Command::new(env!("CARGO"));
+        // Always with the fault-injecting layer (inert unless SNAP_FAULT is
+        // set), so every test shares one binary and cargo never flips it.
         cmd.args(["build", "--quiet", "-p", "snap-cli", "--bin", "snap"])
+            .args(["--features", "snap-cli/fault-injection"])
             .arg("--manifest-path")
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
             .arg("--target-dir")
@@ -516,4 +519,163 @@ pub fn write_profile(dir: &Path, round: u64, changing_len: usize) {
     std::fs::write(dir.join("settings.json"), br#"{"theme":"dark"}"#).unwrap();
     std::fs::write(dir.join("sub/constant.bin"), noise(7, 150_000)).unwrap();
     std::fs::write(dir.join("changing.bin"), noise(1000 + round, changing_len)).unwrap();
+}
+
+// ---- Profile trees (reliability suite) -------------------------------------
+
+/// What a directory holds, for byte-identical comparison: relative path →
+/// (kind and mode, content or link target). Directories map to empty content.
+pub type TreeImage = std::collections::BTreeMap<String, (u32, Vec<u8>)>;
+
+/// Reads every entry under `dir` (not following symlinks) into a [`TreeImage`].
+pub fn tree_image(dir: &Path) -> TreeImage {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = TreeImage::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            let rel = p
+                .strip_prefix(dir)
+                .expect("under dir")
+                .display()
+                .to_string();
+            let Ok(m) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let content = if m.file_type().is_symlink() {
+                fs::read_link(&p)
+                    .map(|t| t.into_os_string().into_encoded_bytes())
+                    .unwrap_or_default()
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                Vec::new()
+            } else {
+                fs::read(&p).unwrap_or_default()
+            };
+            out.insert(rel, (m.mode(), content));
+        }
+    }
+    out
+}
+
+/// Describes the first difference between two images, or `None`.
+pub fn image_diff(want: &TreeImage, got: &TreeImage) -> Option<String> {
+    for (k, v) in want {
+        match got.get(k) {
+            None => return Some(format!("{k}: missing")),
+            Some(g) if g.0 != v.0 => return Some(format!("{k}: mode {:o} != {:o}", g.0, v.0)),
+            Some(g) if g.1 != v.1 => {
+                return Some(format!(
+                    "{k}: content differs ({} vs {} bytes)",
+                    g.1.len(),
+                    v.1.len()
+                ))
+            }
+            _ => {}
+        }
+    }
+    got.keys()
+        .find(|k| !want.contains_key(*k))
+        .map(|k| format!("{k}: unexpected"))
+}
+
+/// Fills `dir` with a profile-like tree: `files` files totalling about
+/// `bytes` bytes in a few folders (settings JSON, small state files, a few
+/// large incompressible "images"), deterministic in `seed`.
+pub fn make_profile(dir: &Path, files: usize, bytes: usize, seed: u64) {
+    let mut g = Gen(seed);
+    let avg = (bytes / files.max(1)).max(16);
+    for i in 0..files {
+        let sub = match i % 4 {
+            0 => "settings",
+            1 => "state",
+            2 => "images",
+            _ => "cache/deep",
+        };
+        let d = dir.join(sub);
+        fs::create_dir_all(&d).expect("profile dir");
+        // Mostly small files, every 10th one large.
+        let len = if i % 10 == 9 {
+            avg * 6
+        } else {
+            (g.below(avg as u64 / 2 + 1) as usize) + 1
+        };
+        fs::write(
+            d.join(format!("f{i:05}.dat")),
+            data(g.next_u64() | (i as u64 % 2), len),
+        )
+        .expect("profile file");
+    }
+}
+
+/// Changes about `fraction` of the files under `dir` (rewrites some, appends
+/// to others, deletes a few, adds a few), deterministic in `seed`.
+pub fn mutate_profile(dir: &Path, fraction: f64, seed: u64) {
+    let mut g = Gen(seed);
+    let mut files: Vec<PathBuf> = tree_image(dir)
+        .into_iter()
+        .filter(|(_, (mode, _))| mode & 0o170000 == 0o100000)
+        .map(|(k, _)| dir.join(k))
+        .collect();
+    files.sort();
+    for f in &files {
+        if (g.below(1000) as f64) >= fraction * 1000.0 {
+            continue;
+        }
+        match g.below(10) {
+            0 => {
+                let _ = fs::remove_file(f);
+            }
+            1..=3 => {
+                let mut v = fs::read(f).unwrap_or_default();
+                v.extend_from_slice(&data(g.next_u64(), 1000));
+                fs::write(f, v).expect("append");
+            }
+            _ => {
+                let len = fs::metadata(f)
+                    .map(|m| m.len() as usize)
+                    .unwrap_or(100)
+                    .max(1);
+                fs::write(f, data(g.next_u64(), len)).expect("rewrite");
+            }
+        }
+    }
+    fs::create_dir_all(dir.join("new")).expect("new dir");
+    fs::write(
+        dir.join(format!("new/n{}.json", g.below(1 << 20))),
+        data(seed.wrapping_mul(2), 500),
+    )
+    .expect("new file");
+}
+
+/// Copies the tree `from` to `to` (files, folders, symlinks, modes).
+pub fn copy_tree(from: &Path, to: &Path) {
+    let m = fs::symlink_metadata(from).expect("copy source");
+    if m.file_type().is_symlink() {
+        std::os::unix::fs::symlink(fs::read_link(from).expect("link"), to).expect("symlink");
+    } else if m.is_dir() {
+        fs::create_dir_all(to).expect("copy dir");
+        for e in fs::read_dir(from).expect("read dir").flatten() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        }
+        fs::set_permissions(to, m.permissions()).expect("dir mode");
+    } else {
+        fs::copy(from, to).expect("copy file");
+    }
+}
+
+/// Removes `p` if it exists, making read-only folders writable first.
+pub fn remove_tree(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if fs::symlink_metadata(p).is_err() {
+        return;
+    }
+    for e in walkdir::WalkDir::new(p).into_iter().flatten() {
+        if e.file_type().is_dir() {
+            let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o755));
+        }
+    }
+    let _ = fs::remove_dir_all(p);
 }

@@ -1,5 +1,7 @@
 //! `snap check [--read-data]`: one line per problem, then a summary; exit 1
-//! when anything is wrong.
+//! when anything is wrong. The store checks packs, index and snapshot files;
+//! the engine then walks every snapshot's trees (`tree-missing`,
+//! `blob-missing`, ...).
 
 use snap_store::{CheckOptions, OpenOptions, Problem};
 
@@ -10,13 +12,16 @@ use crate::render::count;
 /// Checks the repository; problems are printed (even with `--quiet`) and
 /// turned into an error so the exit code is 1.
 pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<()> {
-    let repo = ctx.open(OpenOptions::shared("check"))?;
-    let report = snap_store::check(
-        &repo,
+    let repo = ctx.open_engine(OpenOptions::shared("check"))?;
+    let mut report = snap_store::check(
+        repo.store(),
         CheckOptions {
             read_data: args.read_data,
         },
     )?;
+    // The engine's half: every snapshot's trees and chunks are still stored.
+    let walked = snap_engine::check::check_snapshots(&repo)?;
+    report.problems.extend(walked.problems);
     ctx.out.emit(&report, |w, quiet| {
         for p in &report.problems {
             writeln!(w, "{}", line(p))?;

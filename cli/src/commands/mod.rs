@@ -14,6 +14,7 @@ mod index;
 mod init;
 mod list;
 mod profile;
+mod repair;
 mod restore;
 mod stats;
 
@@ -231,6 +232,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Forget(args) => forget::run(&ctx, args),
         Command::Gc(args) => gc::run(&ctx, args),
         Command::Auto(args) => auto::run(&ctx, args),
+        Command::Repair(args) => repair::run(&ctx, args),
         Command::Create(args) => create::run(&ctx, args),
         Command::List(args) => list::list(&ctx, args),
         Command::Show(args) => list::show(&ctx, args),

@@ -55,6 +55,9 @@ pub fn rebuild_into_place(root: &Path) -> Result<RebuildReport> {
                     batch.clear();
                 }
             }
+            // An I/O error is not damage: leaving the pack out would make
+            // its blobs look lost. Fail, and keep the old index.
+            Err(e @ Error::Io { .. }) => return Err(e),
             Err(e) => report
                 .skipped
                 .push(format!("pack left out of the index: {e}")),
@@ -87,8 +90,8 @@ pub fn rebuild_into_place(root: &Path) -> Result<RebuildReport> {
         }
     }
     let f = fsutil::open_read(&tmp)?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    fs::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
+    crate::fault::sync_all(&f).map_err(|e| Error::io(&tmp, e))?;
+    crate::fault::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
     tmp.keep().map_err(|e| Error::io(&dest, e.error))?;
     fsutil::sync_dir(root)?;
     Ok(report)

@@ -186,6 +186,15 @@ pub fn parse_header(
             "pack header checksum mismatch",
         ));
     }
+    // Found by the `pack_format` fuzz target: a header shorter than its
+    // count field whose checksum matches (the empty header) panicked.
+    if h.len() < 4 {
+        return Err(Error::corrupt(
+            path,
+            Some(header_start),
+            format!("pack header is {} bytes, shorter than its count", h.len()),
+        ));
+    }
     let n = u32::from_le_bytes(h[0..4].try_into().expect("4 bytes")) as usize;
     if 4 + n * ENTRY_LEN != h.len() {
         return Err(Error::corrupt(
@@ -247,5 +256,8 @@ mod tests {
         let mut bad = h.to_vec();
         bad[10] ^= 1;
         assert!(parse_header(Path::new("p"), 26, &bad, &sum).is_err());
+        // Fuzz regression: an empty header with a matching checksum.
+        let empty = *blake3::hash(b"").as_bytes();
+        assert!(parse_header(Path::new("p"), 26, b"", &empty).is_err());
     }
 }

@@ -12,17 +12,19 @@ use crate::id::{BlobId, PackId};
 /// Reads `len` bytes at `offset`, naming the file on failure.
 pub(crate) fn read_at(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
-    file.read_exact_at(&mut buf, offset).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            Error::corrupt(
-                path,
-                Some(offset),
-                format!("pack ends before {len} bytes could be read"),
-            )
-        } else {
-            Error::io(path, e)
-        }
-    })?;
+    crate::fault::check(crate::fault::Op::Read)
+        .and_then(|()| file.read_exact_at(&mut buf, offset))
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::corrupt(
+                    path,
+                    Some(offset),
+                    format!("pack ends before {len} bytes could be read"),
+                )
+            } else {
+                Error::io(path, e)
+            }
+        })?;
     Ok(buf)
 }
 

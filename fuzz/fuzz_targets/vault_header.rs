@@ -1,0 +1,15 @@
+//! The vault header parser on arbitrary bytes. (Decryption itself runs
+//! PBKDF2 with at least 100 000 iterations per input, far too slow to fuzz;
+//! the v2 segment framing is only reached after the key is derived.)
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use snap_engine::export::{VaultHeader, HEADER_LEN};
+
+fuzz_target!(|data: &[u8]| {
+    if let Some(h) = data.get(..HEADER_LEN) {
+        let h: &[u8; HEADER_LEN] = h.try_into().expect("56 bytes");
+        if let Ok(v) = VaultHeader::parse(h) {
+            assert_eq!(&v.to_bytes(), h, "header round trip");
+        }
+    }
+});

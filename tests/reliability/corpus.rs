@@ -1,0 +1,156 @@
+//! The committed fuzz corpora (`fuzz/corpus/<target>/`) replayed as ordinary
+//! tests: every file goes to the same parser its cargo-fuzz target feeds
+//! (`fuzz/fuzz_targets/<target>.rs`), and none may panic.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
+    let mut out: Vec<_> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| (e.path(), fs::read(e.path()).expect("corpus file")))
+        .collect();
+    out.sort();
+    assert!(!out.is_empty(), "empty corpus {}", dir.display());
+    out
+}
+
+/// Same as `fuzz_targets/pack_format.rs`.
+pub fn pack_format(data: &[u8]) {
+    use snap_store::pack::format::{check_prefix, parse_header, parse_trailer, TRAILER_LEN};
+    let path = Path::new("fuzz");
+    let _ = check_prefix(path, data);
+    if data.len() >= TRAILER_LEN {
+        let t = &data[data.len() - TRAILER_LEN..];
+        if let Ok((hl, sum)) = parse_trailer(path, data.len() as u64, t) {
+            let end = data.len() - TRAILER_LEN;
+            let start = end - hl as usize;
+            let _ = parse_header(path, start as u64, &data[start..end], &sum);
+        }
+    }
+    let sum = *blake3::hash(data).as_bytes();
+    let _ = parse_header(path, 1 << 20, data, &sum);
+}
+
+/// Same as `fuzz_targets/tree_decode.rs`.
+pub fn tree_decode(data: &[u8]) {
+    let id = snap_store::BlobId::of(data);
+    if let Ok(mut t) = snap_engine::tree::Tree::decode(&id, data) {
+        let _ = t.encode();
+    }
+}
+
+/// Same as `fuzz_targets/manifest.rs`.
+pub fn manifest(data: &[u8]) {
+    let id = snap_store::SnapshotId::of(data);
+    if let Ok(m) = snap_engine::snapshot::Manifest::from_bytes(&id, data) {
+        let _ = m.to_bytes();
+        let _ = m.time();
+    }
+}
+
+/// Same as `fuzz_targets/zip_import.rs`.
+pub fn zip_import(data: &[u8]) {
+    use snap_engine::export::{open_archive, ImportOptions};
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    std::io::Write::write_all(&mut f, data).expect("write");
+    let opts = ImportOptions {
+        max_total: 1 << 22,
+        ..ImportOptions::default()
+    };
+    if let Ok(a) = open_archive(f.path(), &opts) {
+        let _ = a.manifest();
+        for e in a.entries() {
+            let mut r = a.read_file(e);
+            let mut buf = [0u8; 8192];
+            let mut total = 0usize;
+            while let Ok(n) = r.read(&mut buf) {
+                if n == 0 || total > 1 << 22 {
+                    break;
+                }
+                total += n;
+            }
+        }
+    }
+}
+
+/// Same as `fuzz_targets/vault_header.rs`.
+pub fn vault_header(data: &[u8]) {
+    use snap_engine::export::{VaultHeader, HEADER_LEN};
+    if let Some(h) = data.get(..HEADER_LEN) {
+        let h: &[u8; HEADER_LEN] = h.try_into().expect("56 bytes");
+        if let Ok(v) = VaultHeader::parse(h) {
+            assert_eq!(&v.to_bytes(), h, "header round trip");
+        }
+    }
+}
+
+fn replay(target: &str, f: fn(&[u8])) {
+    for (path, bytes) in corpus(target) {
+        if std::panic::catch_unwind(|| f(&bytes)).is_err() {
+            panic!("{target}: {} panics", path.display());
+        }
+    }
+}
+
+#[test]
+fn corpus_pack_format() {
+    replay("pack_format", pack_format);
+}
+
+#[test]
+fn corpus_tree_decode() {
+    replay("tree_decode", tree_decode);
+}
+
+#[test]
+fn corpus_manifest() {
+    replay("manifest", manifest);
+}
+
+#[test]
+fn corpus_zip_import() {
+    replay("zip_import", zip_import);
+}
+
+#[test]
+fn corpus_vault_header() {
+    replay("vault_header", vault_header);
+}
+
+/// Writes the seed corpora for the binary formats from a real repository
+/// (packs, trees, manifests; ZIP and vault seeds come from
+/// `fuzz/make_seeds.py` and `tests/fixtures/vault/`). Run by hand:
+/// `cargo test --test tests corpus::write_seed_corpus -- --ignored`.
+#[test]
+#[ignore = "writes fuzz/corpus; run by hand"]
+fn write_seed_corpus() {
+    let z = super::zoo::Zoo::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    for t in ["pack_format", "tree_decode", "manifest"] {
+        fs::create_dir_all(root.join(t)).expect("corpus dir");
+    }
+    let r = z.open();
+    let mut packs: Vec<_> = walkdir::WalkDir::new(z.repo.join("packs"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_path_buf())
+        .collect();
+    packs.sort_by_key(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0));
+    for (i, p) in packs.iter().take(2).enumerate() {
+        fs::copy(p, root.join(format!("pack_format/real-{i}"))).expect("copy pack");
+    }
+    for (i, (id, _)) in z.snaps.iter().enumerate() {
+        let bytes = r.store().read_snapshot(id).expect("snapshot");
+        fs::write(root.join(format!("manifest/real-{i}.json")), &bytes).expect("write");
+        let info = r.resolve(&id.to_hex(), None).expect("resolve");
+        let t = r.store().read_blob(&info.manifest.tree).expect("tree");
+        fs::write(root.join(format!("tree_decode/root-{i}")), t).expect("write");
+    }
+}

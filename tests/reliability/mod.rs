@@ -1,0 +1,13 @@
+//! The reliability suite (issue 6): fault injection, kill -9 crash loops,
+//! a zoo of damaged repositories, random byte flips, and the fuzz corpora
+//! replayed as ordinary tests. `oracle` is what every one of them checks.
+//! The figures are recorded in `docs/reliability.md`.
+
+pub mod oracle;
+
+mod corpus;
+mod crash;
+mod faults;
+mod flips;
+mod repair;
+mod zoo;

@@ -1,0 +1,200 @@
+//! The oracle of issue 6, checked after every injected fault and crash.
+//!
+//! After the repository is reopened (which recovers):
+//! (a) `snap check --read-data` exits 0 (store check + engine snapshot walk);
+//! (b) every snapshot whose id `create` printed restores byte-identically to
+//!     the tree it was taken from;
+//! (c) every listed snapshot is complete (the engine walk finds nothing
+//!     missing, and it restores without error);
+//! (d) no temporary files in `tmp/`, no restore journal, no staging folder
+//!     beside the profile remain after the reopen;
+//! (e) the exclusive lock can be taken within 1 s;
+//! (f) `index rebuild` on a copy gives the same blobs and snapshots as the
+//!     live index.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use snap_engine::restore::{restore, RestoreOptions};
+use snap_engine::Repo;
+use snap_store::{LockMode, OpenOptions, Repository};
+
+use crate::util::{copy_tree, image_diff, remove_tree, snap_bin, tree_image, Run, TreeImage};
+
+/// A snapshot `create` acknowledged (printed its id), with what it must hold.
+#[derive(Clone)]
+pub struct Acked {
+    /// The full id printed by `create`.
+    pub id: String,
+    /// The tree the snapshot was taken from.
+    pub image: TreeImage,
+}
+
+/// Runs `snap --repo REPO args` with extra environment.
+pub fn snap_env(repo: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(snap_bin());
+    cmd.arg("--repo").arg(repo).args(args);
+    cmd.env_remove("SNAP_FAULT").env_remove("SNAP_FAULT_COUNTS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Run::of(cmd, Some(repo.to_path_buf()))
+}
+
+/// The id a successful `snap create` printed (a new snapshot), if any.
+pub fn created_id(run: &Run) -> Option<String> {
+    let line = run.stdout.lines().next()?.trim();
+    (run.code == 0 && line.len() == 64 && line.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| line.to_string())
+}
+
+/// Checks the whole oracle; `profile` is the profile folder (its parent is
+/// searched for staging leftovers). `scratch` is an empty folder the oracle
+/// may use. Returns the first violation.
+pub fn check(repo: &Path, acked: &[Acked], profile: &Path, scratch: &Path) -> Result<(), String> {
+    check_with(repo, acked, profile, scratch, true)
+}
+
+/// [`check`]; with `restore_all` false, only the acknowledged snapshots are
+/// restored (the others are still walked by the engine check and their data
+/// read by `check --read-data`), which keeps long crash loops fast.
+pub fn check_with(
+    repo: &Path,
+    acked: &[Acked],
+    profile: &Path,
+    scratch: &Path,
+    restore_all: bool,
+) -> Result<(), String> {
+    // (e) + reopen: the exclusive lock within 1 s; the open sweeps tmp/ and
+    // finishes interrupted restores.
+    {
+        let opts = OpenOptions {
+            lock: LockMode::Exclusive,
+            command: "oracle".into(),
+            wait: Duration::from_secs(1),
+        };
+        let r = Repo::open(repo, &opts).map_err(|e| format!("(e) reopen/lock: {e}"))?;
+        drop(r);
+    }
+    // (d) leftovers.
+    let tmp: Vec<_> = fs::read_dir(repo.join("tmp"))
+        .map_err(|e| format!("(d) tmp/: {e}"))?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    if !tmp.is_empty() {
+        return Err(format!("(d) tmp/ not empty after reopen: {tmp:?}"));
+    }
+    if let Ok(rd) = fs::read_dir(repo.join(snap_engine::restore::JOURNAL_DIR)) {
+        let j: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
+        if !j.is_empty() {
+            return Err(format!("(d) restore journal left: {j:?}"));
+        }
+    }
+    if let Some(parent) = profile.parent() {
+        for e in fs::read_dir(parent).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().contains(".snap-staging-") {
+                return Err(format!("(d) staging left: {}", e.path().display()));
+            }
+        }
+    }
+    // (a) check --read-data through the binary.
+    let run = crate::reliability::oracle::snap_env(repo, &["check", "--read-data"], &[]);
+    if run.code != 0 {
+        return Err(format!("(a) check --read-data failed\n{}", run.dump()));
+    }
+    // (b), (c): every listed snapshot restores; acknowledged ones exactly.
+    let r = Repo::open(repo, &OpenOptions::shared("oracle")).map_err(|e| format!("open: {e}"))?;
+    let listed = r.snapshots().map_err(|e| format!("list: {e}"))?;
+    let walk = snap_engine::check::check_snapshots(&r).map_err(|e| format!("walk: {e}"))?;
+    if !walk.problems.is_empty() {
+        return Err(format!("(c) partial snapshot: {:?}", walk.problems[0]));
+    }
+    for a in acked {
+        if !listed.iter().any(|s| s.id.to_hex() == a.id) {
+            return Err(format!("(b) acknowledged snapshot {} lost", a.id));
+        }
+    }
+    for (i, s) in listed.iter().enumerate() {
+        let is_acked = acked.iter().any(|a| a.id == s.id.to_hex());
+        if !restore_all && !is_acked {
+            continue;
+        }
+        let target = scratch.join(format!("restore-{i}"));
+        remove_tree(&target);
+        let opts = RestoreOptions {
+            target: Some(target.clone()),
+            ..RestoreOptions::default()
+        };
+        restore(&r, s, &opts)
+            .map_err(|e| format!("(c) snapshot {} does not restore: {e}", s.id))?;
+        if let Some(a) = acked.iter().find(|a| a.id == s.id.to_hex()) {
+            if let Some(d) = image_diff(&a.image, &tree_image(&target)) {
+                return Err(format!("(b) snapshot {} restores differently: {d}", a.id));
+            }
+        }
+        remove_tree(&target);
+    }
+    // (f) rebuild on a copy: same blobs and snapshots.
+    let live = r.store().stats().map_err(|e| format!("stats: {e}"))?;
+    let mut live_snaps: Vec<_> = listed.iter().map(|s| s.id).collect();
+    live_snaps.sort();
+    drop(r);
+    let copy = scratch.join("rebuild-copy");
+    remove_tree(&copy);
+    copy_tree(repo, &copy);
+    let _ = fs::remove_file(copy.join("lock"));
+    let mut c = Repository::open(&copy, &OpenOptions::exclusive("oracle"))
+        .map_err(|e| format!("(f) open copy: {e}"))?;
+    c.rebuild_index().map_err(|e| format!("(f) rebuild: {e}"))?;
+    let rebuilt = c.stats().map_err(|e| format!("(f) stats: {e}"))?;
+    let mut snaps: Vec<_> = c
+        .snapshots()
+        .map_err(|e| format!("(f) {e}"))?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    snaps.sort();
+    drop(c);
+    remove_tree(&copy);
+    if (rebuilt.blobs, rebuilt.packs) != (live.blobs, live.packs) || snaps != live_snaps {
+        return Err(format!(
+            "(f) rebuild differs: {} blobs/{} packs/{} snapshots live, {}/{}/{} rebuilt",
+            live.blobs,
+            live.packs,
+            live_snaps.len(),
+            rebuilt.blobs,
+            rebuilt.packs,
+            snaps.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A working area: `repo/`, `profile/` and `scratch/` in one temp dir.
+pub struct World {
+    _dir: tempfile::TempDir,
+    /// The repository.
+    pub repo: PathBuf,
+    /// The profile folder.
+    pub profile: PathBuf,
+    /// Space for the oracle.
+    pub scratch: PathBuf,
+}
+
+impl World {
+    /// An empty world (nothing created yet but `scratch/`).
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let scratch = dir.path().join("scratch");
+        fs::create_dir_all(&scratch).expect("scratch");
+        Self {
+            repo: dir.path().join("repo"),
+            profile: dir.path().join("profile"),
+            scratch,
+            _dir: dir,
+        }
+    }
+}
