@@ -650,15 +650,16 @@ pub fn mutate_profile(dir: &Path, fraction: f64, seed: u64) {
     .expect("new file");
 }
 
-/// Copies the tree `from` to `to` (files, folders, symlinks, modes).
-pub fn copy_tree(from: &Path, to: &Path) {
+/// Copies the tree `from` into `to`, creating or merging into it (files,
+/// folders, symlinks, modes; not times: see [`copy_tree`] for an exact copy).
+pub fn copy_into(from: &Path, to: &Path) {
     let m = fs::symlink_metadata(from).expect("copy source");
     if m.file_type().is_symlink() {
         std::os::unix::fs::symlink(fs::read_link(from).expect("link"), to).expect("symlink");
     } else if m.is_dir() {
         fs::create_dir_all(to).expect("copy dir");
         for e in fs::read_dir(from).expect("read dir").flatten() {
-            copy_tree(&e.path(), &to.join(e.file_name()));
+            copy_into(&e.path(), &to.join(e.file_name()));
         }
         fs::set_permissions(to, m.permissions()).expect("dir mode");
     } else {
