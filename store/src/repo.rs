@@ -180,7 +180,20 @@ impl Repository {
             lock,
         };
         let mut repo = repo;
-        repo.reconcile()?;
+        match repo.reconcile() {
+            // The index opened but answers with errors (a damaged page the
+            // header check did not catch; found by the byte-flip test): it
+            // is a cache, so rebuild it instead of refusing to open, which
+            // would also block `index rebuild` and `repair`.
+            Err(e @ Error::Index { .. }) => {
+                repo.warnings.push(format!(
+                    "index was unusable ({e}); rebuilt it from packs and snapshots"
+                ));
+                repo.rebuild_index()?;
+                repo.reconcile()?;
+            }
+            r => r?,
+        }
         Ok(repo)
     }
 
