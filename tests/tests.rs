@@ -1,13 +1,16 @@
-//! End-to-end tests: the store library and the `snap` binary against real
-//! temporary directories. One binary, one module per scenario; `util` is the
-//! harness.
+//! End-to-end tests: the store library, the engine and the `snap` binary
+//! against real temporary directories. One binary, one module per scenario;
+//! `util` is the harness.
 
 mod util;
 
 mod cli_basics;
+mod lifecycle;
 mod reliability;
+mod snapshot;
 mod store_crash;
 mod store_damage;
 mod store_index;
 mod store_lock;
 mod store_props;
+mod views;

@@ -60,6 +60,12 @@ pub enum Command {
     },
     /// Totals: packs, blobs, stored and raw bytes, snapshots.
     Stats,
+    /// Remove snapshots by retention policy or by id (their data stays until gc).
+    Forget(ForgetArgs),
+    /// Delete unreferenced data: drop empty packs, repack mostly-garbage ones.
+    Gc(GcArgs),
+    /// Take snapshots on a schedule and on changes; apply retention; collect garbage.
+    Auto(AutoArgs),
     /// Rebuild the index, find snapshots whose data is gone, and make the
     /// next create store missing chunks again.
     Repair(RepairArgs),
@@ -77,6 +83,10 @@ pub enum Command {
     Diff(DiffArgs),
     /// Restore a snapshot in place or into a new directory.
     Restore(RestoreArgs),
+    /// Export a snapshot as a ZIP file or an encrypted vault.
+    Export(ExportArgs),
+    /// Import a ZIP or vault file as a new snapshot.
+    Import(ImportArgs),
     /// Manage profiles.
     Profile {
         /// What to do.
@@ -212,36 +222,8 @@ pub struct ProfileSettings {
     /// Time between automatic snapshots (`30s`, `15m`, `2h`).
     #[arg(long, value_name = "DUR")]
     pub interval: Option<String>,
-    /// Keep at most this many snapshots.
-    #[arg(long, value_name = "N")]
-    pub max_count: Option<u32>,
-    /// Remove snapshots older than this, measured from the newest (`30d`, `never`).
-    #[arg(long, value_name = "DUR")]
-    pub max_age: Option<String>,
-    /// Keep the newest N (replaces max-count).
-    #[arg(long, value_name = "N")]
-    pub keep_last: Option<u32>,
-    /// Keep everything within this duration of the newest.
-    #[arg(long, value_name = "DUR")]
-    pub keep_within: Option<String>,
-    /// Keep the newest snapshot of each of the last N hours.
-    #[arg(long, value_name = "N")]
-    pub keep_hourly: Option<u32>,
-    /// Keep the newest snapshot of each of the last N days.
-    #[arg(long, value_name = "N")]
-    pub keep_daily: Option<u32>,
-    /// Keep the newest snapshot of each of the last N weeks.
-    #[arg(long, value_name = "N")]
-    pub keep_weekly: Option<u32>,
-    /// Keep the newest snapshot of each of the last N months.
-    #[arg(long, value_name = "N")]
-    pub keep_monthly: Option<u32>,
-    /// Keep the newest snapshot of each of the last N years.
-    #[arg(long, value_name = "N")]
-    pub keep_yearly: Option<u32>,
-    /// Keep snapshots with this tag (repeatable).
-    #[arg(long = "keep-tag", value_name = "TAG")]
-    pub keep_tags: Vec<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     /// Save a named export scope: `NAME=exclude:GLOB,redact:PATTERN,...` (repeatable).
     #[arg(long = "scope", value_name = "SPEC")]
     pub scopes: Vec<String>,
@@ -284,4 +266,142 @@ pub enum ProfileCommand {
         #[arg(long)]
         purge: bool,
     },
+}
+
+/// `snap forget`: retention policy flags and ids.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Only this profile.
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Report what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove `keep`-pinned snapshots named by id too.
+    #[arg(long)]
+    pub force: bool,
+    /// Remove exactly these snapshots instead of applying a policy.
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+/// `snap gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Report what would be reclaimed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `snap auto`.
+#[derive(Debug, Args)]
+pub struct AutoArgs {
+    /// Only these profiles (default: every profile with auto on).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Vec<String>,
+    /// Run one round (snapshot, retention, maybe gc) and exit.
+    #[arg(long)]
+    pub once: bool,
+    /// Quiet time after a change before a snapshot, in milliseconds.
+    #[arg(
+        long,
+        hide = true,
+        env = "SNAP_AUTO_DEBOUNCE_MS",
+        default_value_t = 10_000
+    )]
+    pub debounce_ms: u64,
+    /// Minimum time between two change-triggered snapshots, in milliseconds.
+    #[arg(
+        long,
+        hide = true,
+        env = "SNAP_AUTO_MIN_GAP_MS",
+        default_value_t = 60_000
+    )]
+    pub min_gap_ms: u64,
+}
+
+/// `snap export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The snapshot (id, name, `latest`).
+    #[command(flatten)]
+    pub snapshot: SnapshotArg,
+    /// Write a ZIP file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "vault",
+        conflicts_with = "vault"
+    )]
+    pub zip: Option<PathBuf>,
+    /// Write an encrypted `.stvault` vault.
+    #[arg(long, value_name = "FILE")]
+    pub vault: Option<PathBuf>,
+    /// Leave out paths matching this glob (repeatable).
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub excludes: Vec<String>,
+    /// Remove JSON keys whose names match this glob (repeatable).
+    #[arg(long = "redact-keys", value_name = "PAT")]
+    pub redact_keys: Vec<String>,
+    /// Use the profile's saved scope NAME (its excludes and redactions).
+    #[arg(long, value_name = "NAME")]
+    pub scope: Option<String>,
+    /// Force vault version 1 or 2 (default: 1 up to 256 MiB, else 2).
+    #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2), requires = "vault")]
+    pub vault_version: Option<u8>,
+    /// Skip the export when the content equals the last export of the same
+    /// scope to the same file.
+    #[arg(long)]
+    pub if_changed: bool,
+}
+
+/// `snap import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The ZIP or vault file.
+    pub file: PathBuf,
+    /// The profile to import into (default: the archive's profile, else its
+    /// file name).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Import an archive of a newer format: take what is understood.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Retention flags, shared by `forget` and `profile add|set`.
+#[derive(Debug, Args, Default)]
+pub struct PolicyArgs {
+    /// Keep at most N snapshots (not counting pinned and pre-restore ones).
+    #[arg(long, value_name = "N")]
+    pub max_count: Option<u32>,
+    /// Remove snapshots older than DUR, measured from the newest (`30d`, `never`).
+    #[arg(long, value_name = "DUR")]
+    pub max_age: Option<String>,
+    /// Keep the newest N (replaces max-count).
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep those taken within DUR before the newest.
+    #[arg(long, value_name = "DUR")]
+    pub keep_within: Option<String>,
+    /// Keep the newest of each of the N newest hours with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest of each of the N newest days with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest of each of the N newest weeks with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest of each of the N newest months with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest of each of the N newest years with snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Keep snapshots carrying this tag (repeatable).
+    #[arg(long = "keep-tag", value_name = "TAG")]
+    pub keep_tags: Vec<String>,
 }

@@ -13,6 +13,7 @@
 
 mod args;
 mod commands;
+mod password;
 mod render;
 
 /// A command that did its job but with warnings (exit code 3: a snapshot

@@ -4,8 +4,9 @@
 //! the stat cache (and, for a WAL-mode SQLite database, whose `-wal` file is
 //! unchanged too) reuses its chunk ids without being opened, unless it was
 //! modified within [`RACY_NS`] of the scan that cached it (the "racy" case),
-//! in which case it is read again. The cache is cleared by gc, the only
-//! operation that removes blobs, so cached ids always name stored chunks.
+//! in which case it is read again. gc, the only operation that removes
+//! blobs, first drops every entry naming a blob it will delete, so cached
+//! ids always name stored chunks.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -25,11 +26,13 @@ use crate::filter::Filter;
 use crate::repo::Repo;
 use crate::scan::{scan_dir, ScanEntry, ScanNotes, Stat};
 use crate::snapshot::{snapshot_name, Manifest, Source, Summary, MANIFEST_VERSION};
-use crate::tree::{Node, NodeKind, Tree};
-use crate::{chunker, sqlite};
+use crate::tree::{DirBuilder, Node, NodeKind, Tree};
+use crate::{chunker, hint, sqlite};
 
 /// Files modified less than this long before a scan are read again next time.
 pub const RACY_NS: i64 = 2_000_000_000;
+/// With `changed_paths` hints, one create in this many still walks everything.
+pub const FULL_WALK_EVERY: u32 = 10;
 /// How often a file that changes while read is read before it is stored as read.
 const READ_ATTEMPTS: usize = 3;
 
@@ -69,6 +72,13 @@ pub struct CreateOptions<'a> {
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
     /// Set to stop between files; the snapshot is then abandoned cleanly.
     pub cancel: Option<&'a AtomicBool>,
+    /// Paths (relative to `source`, or absolute inside it) the caller knows
+    /// changed. When set, only those paths are looked at: every other entry
+    /// is kept as the parent snapshot has it, and directories holding none
+    /// of them are not walked. Every [`FULL_WALK_EVERY`]-th create (and the
+    /// first, and whenever a hint cannot be placed inside the source) walks
+    /// everything anyway. `None`: a full walk.
+    pub changed_paths: Option<Vec<PathBuf>>,
 }
 
 impl<'a> CreateOptions<'a> {
@@ -85,6 +95,7 @@ impl<'a> CreateOptions<'a> {
             free_space_limit: None,
             progress: None,
             cancel: None,
+            changed_paths: None,
         }
     }
 }
@@ -159,6 +170,13 @@ impl Cached {
     }
 }
 
+/// The chunk ids a stat-cache entry names (`None` when it does not decode).
+pub(crate) fn cached_ids(entry: &[u8]) -> Option<Vec<BlobId>> {
+    postcard::from_bytes::<Cached>(entry)
+        .ok()
+        .map(|c| c.content)
+}
+
 fn wal_stat(path: &Path) -> Option<Stat> {
     let mut p = path.as_os_str().to_owned();
     p.push("-wal");
@@ -205,12 +223,35 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let filter = Filter::new(&opts.excludes)?;
     let scan_started_ns = now_ns();
     let mut notes = ScanNotes::default();
-    let entries = scan_dir(&src, b"", &filter, &mut notes);
+    let parent = repo.latest(&opts.profile)?;
+    let mut raw_cache = store.stat_cache_load(&opts.profile)?;
+    let hinted_since_full = hint::take_counter(&mut raw_cache);
+    let hints = match (&opts.changed_paths, &parent, hinted_since_full) {
+        (Some(paths), Some(_), Some(n)) if n + 1 < FULL_WALK_EVERY => {
+            hint::relative(paths, &src, &opts.source)
+        }
+        _ => None,
+    };
+    let entries = match (&hints, &parent) {
+        (Some(h), Some(p)) => hint::scan(
+            repo,
+            &src,
+            b"",
+            Some(&p.manifest.tree),
+            h,
+            &filter,
+            &mut notes,
+        )?,
+        _ => scan_dir(&src, b"", &filter, &mut notes),
+    };
+    let counter = hints
+        .as_ref()
+        .map_or(0, |_| hinted_since_full.unwrap_or(0) + 1);
 
-    let cache: HashMap<Vec<u8>, Cached> = store
-        .stat_cache_load(&opts.profile)?
-        .into_iter()
-        .filter_map(|(k, v)| postcard::from_bytes(&v).ok().map(|c| (k, c)))
+    let cached_rows: HashMap<Vec<u8>, Vec<u8>> = raw_cache.into_iter().collect();
+    let cache: HashMap<&[u8], Cached> = cached_rows
+        .iter()
+        .filter_map(|(k, v)| postcard::from_bytes(v).ok().map(|c| (k.as_slice(), c)))
         .collect();
 
     let mut files = Vec::new();
@@ -219,7 +260,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let mut to_read: Vec<(&ScanEntry, Option<&Cached>)> = Vec::new();
     let mut stats = CreateStats::default();
     for f in files {
-        let cached = cache.get(&f.rel);
+        let cached = cache.get(f.rel.as_slice());
         let wal = if cached.is_some_and(|c| c.sqlite) {
             wal_stat(&f.path)
         } else {
@@ -269,9 +310,8 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     }
 
     let mut built = Built::default();
-    let (root_tree, digest) = build_tree(&entries, &contents, &mut built);
+    let (root_tree, digest) = build_tree(repo, &entries, &contents, &mut built)?;
     let digest = hex::encode(digest);
-    let parent = repo.latest(&opts.profile)?;
 
     let unchanged = !opts.force
         && parent
@@ -290,7 +330,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let wstats = writer.finish()?;
     stats.bytes_stored = wstats.stored_bytes;
 
-    let cache_rows: Vec<(Vec<u8>, Vec<u8>)> = contents
+    let mut cache_rows: Vec<(Vec<u8>, Vec<u8>)> = contents
         .iter()
         .filter_map(|(rel, fc)| {
             fc.cache.as_ref().map(|c| {
@@ -301,9 +341,26 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
             })
         })
         .collect();
+    if hints.is_some() {
+        // Files that were not looked at keep their cache entries.
+        for (rel, v) in &cached_rows {
+            if !contents.contains_key(rel.as_slice()) {
+                cache_rows.push((rel.clone(), v.clone()));
+            }
+        }
+    }
+    // The no-change path writes nothing when every entry is as it was.
+    let cache_changed = cache_rows.len() != cached_rows.len()
+        || cache_rows
+            .iter()
+            .any(|(k, v)| cached_rows.get(k) != Some(v))
+        || hinted_since_full != Some(counter);
+    cache_rows.push(hint::counter_row(counter));
 
     if let (true, Some(p)) = (unchanged, parent.as_ref()) {
-        store.stat_cache_replace(&opts.profile, &cache_rows)?;
+        if cache_changed {
+            store.stat_cache_replace(&opts.profile, &cache_rows)?;
+        }
         stats.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(CreateOutcome {
             status: CreateStatus::Unchanged,
@@ -370,7 +427,9 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         }
         late.finish()?;
     }
-    store.stat_cache_replace(&opts.profile, &cache_rows)?;
+    if cache_changed {
+        store.stat_cache_replace(&opts.profile, &cache_rows)?;
+    }
     stats.duration_ms = started.elapsed().as_millis() as u64;
     Ok(CreateOutcome {
         status: CreateStatus::Created,
@@ -385,6 +444,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
 fn collect_files<'e>(entries: &'e [ScanEntry], out: &mut Vec<&'e ScanEntry>) {
     for e in entries {
         match e.kind {
+            _ if e.reused.is_some() => {}
             NodeKind::File => out.push(e),
             NodeKind::Dir => collect_files(&e.children, out),
             NodeKind::Symlink => {}
@@ -419,7 +479,7 @@ fn check_space(repo_root: &Path, needed_raw: u64, limit: Option<u64>) -> Result<
     Ok(())
 }
 
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_string())
@@ -702,15 +762,26 @@ struct Built {
     bytes: u64,
 }
 
-/// Builds the tree of `entries` bottom-up; returns its id and content digest.
+/// Builds the tree of `entries` bottom-up; returns its id and content digest
+/// (the rule is [`DirBuilder`]'s, shared with import). Entries kept from the
+/// parent by a hinted create are taken as they are.
 fn build_tree(
+    repo: &Repo,
     entries: &[ScanEntry],
     contents: &HashMap<&[u8], FileContent>,
     built: &mut Built,
-) -> (BlobId, [u8; 32]) {
-    let mut tree = Tree::default();
-    let mut h = blake3::Hasher::new();
+) -> Result<(BlobId, [u8; 32])> {
+    let mut dir = DirBuilder::new();
     for e in entries {
+        if let Some(node) = &e.reused {
+            let sub = match &node.subtree {
+                Some(id) => Some(reused_digest(repo, id, built)?),
+                None => None,
+            };
+            count_node(node, built);
+            dir.push((**node).clone(), sub.as_ref());
+            continue;
+        }
         let mut node = Node {
             name: e.name.clone(),
             kind: e.kind,
@@ -721,8 +792,7 @@ fn build_tree(
             subtree: None,
             link_target: Vec::new(),
         };
-        h.update(&(e.name.len() as u64).to_le_bytes());
-        h.update(&e.name);
+        let mut sub_digest = None;
         match e.kind {
             NodeKind::File => {
                 let Some(fc) = contents.get(e.rel.as_slice()) else {
@@ -732,36 +802,43 @@ fn build_tree(
                 node.mode = fc.stat.mode;
                 node.mtime_ns = fc.stat.mtime_ns;
                 node.content = fc.content.clone();
-                built.files += 1;
-                built.bytes += node.size;
-                h.update(b"f");
-                h.update(&node.mode.to_le_bytes());
-                h.update(&node.size.to_le_bytes());
-                for c in &node.content {
-                    h.update(&c.0);
-                }
             }
             NodeKind::Dir => {
-                let (sub, digest) = build_tree(&e.children, contents, built);
+                let (sub, digest) = build_tree(repo, &e.children, contents, built)?;
                 node.subtree = Some(sub);
-                built.dirs += 1;
-                h.update(b"d");
-                h.update(&node.mode.to_le_bytes());
-                h.update(&digest);
+                sub_digest = Some(digest);
             }
-            NodeKind::Symlink => {
-                node.link_target = e.link_target.clone();
-                built.symlinks += 1;
-                h.update(b"l");
-                h.update(&(e.link_target.len() as u64).to_le_bytes());
-                h.update(&e.link_target);
-            }
+            NodeKind::Symlink => node.link_target = e.link_target.clone(),
         }
-        tree.nodes.push(node);
+        count_node(&node, built);
+        dir.push(node, sub_digest.as_ref());
     }
-    let bytes = tree.encode();
-    let id = BlobId::of(&bytes);
-
+    let (id, bytes, digest) = dir.finish();
     built.trees.push((id, bytes));
-    (id, *h.finalize().as_bytes())
+    Ok((id, digest))
+}
+
+fn count_node(node: &Node, built: &mut Built) {
+    match node.kind {
+        NodeKind::File => {
+            built.files += 1;
+            built.bytes += node.size;
+        }
+        NodeKind::Dir => built.dirs += 1,
+        NodeKind::Symlink => built.symlinks += 1,
+    }
+}
+
+/// The content digest and counts of a subtree kept from the parent.
+fn reused_digest(repo: &Repo, id: &BlobId, built: &mut Built) -> Result<[u8; 32]> {
+    let mut dir = DirBuilder::new();
+    for node in repo.tree(id)?.nodes {
+        let sub = match &node.subtree {
+            Some(s) => Some(reused_digest(repo, s, built)?),
+            None => None,
+        };
+        count_node(&node, built);
+        dir.push(node, sub.as_ref());
+    }
+    Ok(dir.finish().2)
 }

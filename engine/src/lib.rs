@@ -26,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod auto;
 pub mod backup;
 pub mod browse;
 pub mod check;
@@ -35,6 +36,10 @@ pub mod duration;
 pub mod error;
 pub mod export;
 pub mod filter;
+pub mod forget;
+pub mod gc;
+mod hint;
+pub mod import;
 pub mod live;
 pub mod profile;
 pub mod repair;

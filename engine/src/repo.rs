@@ -50,10 +50,25 @@ impl Repo {
     ///
     /// # Errors
     /// As [`Repo::init`] and [`Repo::open`].
+    ///
+    /// Concurrent first runs (four `snap create` at once on a fresh machine)
+    /// are serialised by an OS lock on the parent directory held while the
+    /// repository is made, so exactly one of them creates it and the others
+    /// open it.
     pub fn open_or_init(path: &Path, opts: &OpenOptions) -> Result<Self> {
-        if !path.join(snap_store::layout::CONFIG).exists() && (!path.exists() || is_empty_dir(path))
-        {
-            Self::init(path)?;
+        let config = path.join(snap_store::layout::CONFIG);
+        if !config.exists() {
+            let parent = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            std::fs::create_dir_all(parent).map_err(|e| crate::Error::io(parent, e))?;
+            let guard = std::fs::File::open(parent).map_err(|e| crate::Error::io(parent, e))?;
+            guard.lock().map_err(|e| crate::Error::io(parent, e))?;
+            if !config.exists() && (!path.exists() || is_empty_dir(path)) {
+                Self::init(path)?;
+            }
+            drop(guard);
         }
         Self::open(path, opts)
     }

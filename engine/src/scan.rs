@@ -57,6 +57,9 @@ pub struct ScanEntry {
     pub children: Vec<ScanEntry>,
     /// The symlink's target.
     pub link_target: Vec<u8>,
+    /// Set when the entry was not walked but kept as is from the parent
+    /// snapshot (a create with `changed_paths` hints).
+    pub reused: Option<Box<crate::tree::Node>>,
 }
 
 /// Warnings and notes gathered during a walk.
@@ -160,6 +163,7 @@ pub fn scan_dir(dir: &Path, rel: &[u8], filter: &Filter, notes: &mut ScanNotes) 
             stat: Stat::of(&meta),
             children,
             link_target,
+            reused: None,
         });
     }
     out

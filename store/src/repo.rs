@@ -232,7 +232,7 @@ impl Repository {
         }
         if !added.is_empty() {
             self.warnings.push(format!(
-                "indexed {} pack(s) the index did not list (left by an interrupted write)",
+                "indexed {} pack(s) the index did not list (left by an interrupted write, or still being written by another process)",
                 added.len()
             ));
             self.index()?.add_packs(&added)?;
@@ -460,6 +460,29 @@ impl Repository {
     /// [`Error::Index`].
     pub fn stat_cache_replace(&self, profile: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
         self.index()?.stat_cache_replace(profile, entries)
+    }
+
+    /// Empties the stat cache of every profile (after gc: cached blob ids
+    /// may name deleted blobs).
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_clear(&self) -> Result<()> {
+        self.index()?.stat_cache_clear()
+    }
+
+    /// Closes cached pack file handles (after packs were deleted).
+    pub(crate) fn forget_open_packs(&self) {
+        self.files.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Keeps only the stat-cache entries for which `keep` returns true
+    /// (gc drops the entries naming blobs it is about to delete).
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_retain(&self, keep: &dyn Fn(&[u8]) -> bool) -> Result<u64> {
+        self.index()?.stat_cache_retain(keep)
     }
 
     /// Recreates the index from packs and snapshots alone (into a temporary

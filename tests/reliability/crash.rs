@@ -190,8 +190,14 @@ fn crash_loop(op: Op) -> Figures {
                 }
                 if has_forget {
                     snap_env(&w.repo, &["forget", "--keep-last", "3"], &[]);
-                    let listed = snap_env(&w.repo, &["--json", "list"], &[]).stdout;
-                    acked.retain(|a| listed.contains(&a.id));
+                    // Ids of the listed snapshots (not a text search: a
+                    // forgotten id still appears as the next one's parent).
+                    let listed = snap_env(&w.repo, &["--json", "list"], &[]).json();
+                    let ids: Vec<&str> = listed
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
+                        .unwrap_or_default();
+                    acked.retain(|a| ids.contains(&a.id.as_str()));
                 }
                 run_and_kill(&w.repo, &["gc"], delay)
             }

@@ -23,7 +23,7 @@ use std::path::Path;
 use snap_store::fault::{Kind, Mode, Op, Spec};
 
 use super::oracle::{self, created_id, snap_env, Acked, World};
-use crate::util::{copy_tree, make_profile, mutate_profile, remove_tree, tree_image, TreeImage};
+use crate::util::{copy_into, make_profile, mutate_profile, remove_tree, tree_image, TreeImage};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -78,8 +78,8 @@ fn build_base() -> Base {
     mutate_profile(&world.profile, 0.3, 12);
     let live = tree_image(&world.profile);
     let saved = tempfile::tempdir().expect("temp dir");
-    copy_tree(&world.repo, &saved.path().join("repo"));
-    copy_tree(&world.profile, &saved.path().join("profile"));
+    copy_into(&world.repo, &saved.path().join("repo"));
+    copy_into(&world.profile, &saved.path().join("profile"));
     Base {
         world,
         saved,
@@ -99,8 +99,8 @@ fn reset(base: &Base, w: &World) {
     remove_tree(&w.profile);
     remove_tree(&w.scratch);
     fs::create_dir_all(&w.scratch).expect("scratch");
-    copy_tree(&base.saved.path().join("repo"), &w.repo);
-    copy_tree(&base.saved.path().join("profile"), &w.profile);
+    copy_into(&base.saved.path().join("repo"), &w.repo);
+    copy_into(&base.saved.path().join("profile"), &w.profile);
     let _ = fs::remove_file(w.repo.join("lock"));
 }
 

@@ -21,7 +21,7 @@ use snap_engine::restore::{restore, RestoreOptions};
 use snap_engine::Repo;
 use snap_store::{LockMode, OpenOptions, Repository};
 
-use crate::util::{copy_tree, image_diff, remove_tree, snap_bin, tree_image, Run, TreeImage};
+use crate::util::{copy_into, image_diff, remove_tree, snap_bin, tree_image, Run, TreeImage};
 
 /// A snapshot `create` acknowledged (printed its id), with what it must hold.
 #[derive(Clone)]
@@ -144,7 +144,7 @@ pub fn check_with(
     drop(r);
     let copy = scratch.join("rebuild-copy");
     remove_tree(&copy);
-    copy_tree(repo, &copy);
+    copy_into(repo, &copy);
     let _ = fs::remove_file(copy.join("lock"));
     let mut c = Repository::open(&copy, &OpenOptions::exclusive("oracle"))
         .map_err(|e| format!("(f) open copy: {e}"))?;

@@ -545,7 +545,7 @@ impl Zoo {
     pub fn new_copy_of(other: &Zoo) -> Zoo {
         let dir = tempfile::tempdir().expect("temp dir");
         let repo = dir.path().join("repo");
-        crate::util::copy_tree(&other.repo, &repo);
+        crate::util::copy_into(&other.repo, &repo);
         let _ = fs::remove_file(repo.join("lock"));
         let scratch = dir.path().join("scratch");
         fs::create_dir_all(&scratch).expect("scratch");

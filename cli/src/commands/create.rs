@@ -27,6 +27,21 @@ pub fn run(ctx: &Context, args: &CreateArgs) -> anyhow::Result<()> {
             bail!("source {} {why}", p.display());
         }
     }
+    if ctx.repo_path().join(snap_store::layout::CONFIG).exists() {
+        if let Some(low) = snap_engine::gc::make_room_if_low(ctx.repo_path(), ctx.lock_wait)? {
+            ctx.out.warn(&format!(
+                "{} has only {} free of {}{}",
+                ctx.repo_path().display(),
+                bytes(low.free),
+                bytes(low.total),
+                if low.reclaimed > 0 {
+                    format!("; gc reclaimed {} first", bytes(low.reclaimed))
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    }
     let repo = ctx.open_or_init_engine(OpenOptions::shared("create"))?;
     let profile = ctx.update_profiles(&repo, |profiles| {
         let path = args.path.as_deref().map(canonical).transpose()?;

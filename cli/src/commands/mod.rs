@@ -2,9 +2,14 @@
 //! options, calls the library, and renders the result; errors propagate to
 //! `main`, which reports them once.
 
+mod auto;
 mod browse;
 mod check;
 mod create;
+mod export;
+mod forget;
+mod gc;
+mod import;
 mod index;
 mod init;
 mod list;
@@ -18,11 +23,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use chrono::{DateTime, Utc};
+use snap_engine::duration::Duration as Span;
 use snap_engine::profile::Profiles;
+use snap_engine::retention::Policy;
 use snap_engine::Repo;
 use snap_store::{LockMode, OpenOptions, Repository};
 
-use crate::args::{Cli, Command, Global, IndexCommand};
+use crate::args::{Cli, Command, Global, IndexCommand, PolicyArgs};
 use crate::render::Output;
 
 /// What every command needs: where the repository is and how to print.
@@ -33,6 +40,8 @@ pub struct Context {
     pub out: Output,
     /// How long to wait for the repository lock.
     pub lock_wait: Duration,
+    /// `--password-file`.
+    pub password_file: Option<PathBuf>,
 }
 
 impl Context {
@@ -67,6 +76,7 @@ impl Context {
                 quiet: global.quiet,
             },
             lock_wait: Duration::from_secs_f64(global.lock_wait),
+            password_file: global.password_file.clone(),
         })
     }
 
@@ -123,17 +133,23 @@ impl Context {
         for w in &warnings {
             self.out.warn(w);
         }
-        if !warnings.is_empty() {
+        // Both files gone reads as "no profiles" without a warning; the
+        // snapshots still name them.
+        let both_gone = profiles.is_empty() && warnings.is_empty();
+        if !warnings.is_empty() || both_gone {
             let found: Vec<(String, String)> = repo
                 .snapshots()?
                 .into_iter()
                 .map(|s| (s.manifest.profile, s.manifest.source.path))
                 .collect();
-            for name in profiles.merge_recovered(found) {
+            let recovered = profiles.merge_recovered(found);
+            for name in &recovered {
                 self.out
                     .warn(&format!("recovered profile {name} from its snapshots"));
             }
-            profiles.save(repo.store().root())?;
+            if !warnings.is_empty() || !recovered.is_empty() {
+                profiles.save(repo.store().root())?;
+            }
         }
         Ok(profiles)
     }
@@ -148,8 +164,12 @@ impl Context {
             repo.store()
                 .lock_named("profiles", LockMode::Exclusive, "profiles", self.lock_wait)?;
         let mut profiles = self.profiles(repo)?;
+        let before = serde_json::to_vec(&profiles)?;
         let out = change(&mut profiles)?;
-        profiles.save(repo.store().root())?;
+        // A create of a known profile changes nothing: no write, no fsync.
+        if serde_json::to_vec(&profiles)? != before {
+            profiles.save(repo.store().root())?;
+        }
         Ok(out)
     }
 
@@ -157,6 +177,46 @@ impl Context {
     pub fn repo_path(&self) -> &Path {
         &self.repo
     }
+}
+
+/// Applies the retention flags given to `policy`; returns whether any was.
+pub fn apply_policy(a: &PolicyArgs, policy: &mut Policy) -> anyhow::Result<bool> {
+    let dur = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<Span>> {
+        v.as_deref()
+            .map(|s| s.parse::<Span>().with_context(|| format!("--{flag}")))
+            .transpose()
+    };
+    let mut any = false;
+    if a.max_count.is_some() {
+        policy.max_count = a.max_count;
+        any = true;
+    }
+    if let Some(age) = dur("max-age", &a.max_age)? {
+        policy.max_age = age;
+        any = true;
+    }
+    if let Some(w) = dur("keep-within", &a.keep_within)? {
+        policy.keep_within = Some(w);
+        any = true;
+    }
+    for (field, value) in [
+        (&mut policy.keep_last, a.keep_last),
+        (&mut policy.keep_hourly, a.keep_hourly),
+        (&mut policy.keep_daily, a.keep_daily),
+        (&mut policy.keep_weekly, a.keep_weekly),
+        (&mut policy.keep_monthly, a.keep_monthly),
+        (&mut policy.keep_yearly, a.keep_yearly),
+    ] {
+        if value.is_some() {
+            *field = value;
+            any = true;
+        }
+    }
+    if !a.keep_tags.is_empty() {
+        policy.keep_tags = a.keep_tags.clone();
+        any = true;
+    }
+    Ok(any)
 }
 
 /// Runs the parsed command.
@@ -169,6 +229,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
             command: IndexCommand::Rebuild,
         } => index::rebuild(&ctx),
         Command::Stats => stats::run(&ctx),
+        Command::Forget(args) => forget::run(&ctx, args),
+        Command::Gc(args) => gc::run(&ctx, args),
+        Command::Auto(args) => auto::run(&ctx, args),
         Command::Repair(args) => repair::run(&ctx, args),
         Command::Create(args) => create::run(&ctx, args),
         Command::List(args) => list::list(&ctx, args),
@@ -177,6 +240,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Cat(args) => browse::cat(&ctx, args),
         Command::Diff(args) => browse::diff(&ctx, args),
         Command::Restore(args) => restore::run(&ctx, args),
+        Command::Export(args) => export::run(&ctx, args),
+        Command::Import(args) => import::run(&ctx, args),
         Command::Profile { command } => profile::run(&ctx, command),
     }
 }

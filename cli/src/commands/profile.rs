@@ -149,31 +149,7 @@ fn apply(p: &mut Profile, s: &ProfileSettings, adding: bool) -> anyhow::Result<(
         }
         p.interval = i;
     }
-    let r = &mut p.retention;
-    if s.max_count.is_some() {
-        r.max_count = s.max_count;
-    }
-    if let Some(a) = dur(&s.max_age)? {
-        r.max_age = a;
-    }
-    for (field, value) in [
-        (&mut r.keep_last, s.keep_last),
-        (&mut r.keep_hourly, s.keep_hourly),
-        (&mut r.keep_daily, s.keep_daily),
-        (&mut r.keep_weekly, s.keep_weekly),
-        (&mut r.keep_monthly, s.keep_monthly),
-        (&mut r.keep_yearly, s.keep_yearly),
-    ] {
-        if value.is_some() {
-            *field = value;
-        }
-    }
-    if let Some(k) = dur(&s.keep_within)? {
-        r.keep_within = Some(k);
-    }
-    if !s.keep_tags.is_empty() {
-        r.keep_tags = s.keep_tags.clone();
-    }
+    super::apply_policy(&s.policy, &mut p.retention)?;
     for spec in &s.scopes {
         let (name, rules) = spec.split_once('=').ok_or_else(|| {
             anyhow::anyhow!("--scope {spec:?}: expected NAME=exclude:GLOB,redact:PATTERN")

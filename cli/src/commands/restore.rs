@@ -12,6 +12,9 @@ use crate::render::bytes;
 
 /// Restores a snapshot in place (the profile's directory) or into `--target`.
 pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
+    if super::import::names_archive(ctx, &args.snapshot) {
+        return super::import::restore_file(ctx, args);
+    }
     let repo = ctx.open_engine(OpenOptions::shared("restore"))?;
     let s = repo.resolve(&args.snapshot.id, args.snapshot.profile.as_deref())?;
     let profiles = ctx.profiles(&repo)?;

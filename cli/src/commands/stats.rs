@@ -1,15 +1,18 @@
-//! `snap stats`: repository totals.
+//! `snap stats`: repository totals, per-profile usage and garbage.
 
 use snap_store::OpenOptions;
 
+use super::gc::open_repo;
 use super::Context;
 use crate::render::bytes;
 
-/// Prints packs, blobs, stored and raw bytes and snapshots.
+/// Prints totals, then per profile: snapshots, logical and stored size and
+/// the deduplication ratio; then the reclaimable garbage.
 pub fn run(ctx: &Context) -> anyhow::Result<()> {
-    let repo = ctx.open(OpenOptions::shared("stats"))?;
-    let s = repo.stats()?;
-    ctx.out.emit(&s, |w, quiet| {
+    let repo = open_repo(ctx, OpenOptions::shared("stats"))?;
+    let u = snap_engine::gc::usage(&repo)?;
+    let s = u.totals;
+    ctx.out.emit(&u, |w, quiet| {
         if quiet {
             return Ok(());
         }
@@ -26,6 +29,32 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
         };
         writeln!(w, "raw        {}{ratio}", bytes(s.raw_bytes))?;
         writeln!(w, "snapshots  {}", s.snapshots)?;
+        if !u.profiles.is_empty() {
+            writeln!(w)?;
+            writeln!(
+                w,
+                "{:<24} {:>9} {:>12} {:>12} {:>7}",
+                "PROFILE", "SNAPSHOTS", "LOGICAL", "STORED", "DEDUP"
+            )?;
+            for p in &u.profiles {
+                writeln!(
+                    w,
+                    "{:<24} {:>9} {:>12} {:>12} {:>6.1}x",
+                    p.profile,
+                    p.snapshots,
+                    bytes(p.logical_bytes),
+                    bytes(p.stored_bytes),
+                    p.dedup_ratio
+                )?;
+            }
+            writeln!(w)?;
+        }
+        writeln!(
+            w,
+            "garbage    {} ({:.0}% of stored; `snap gc` reclaims it)",
+            bytes(u.garbage_bytes),
+            u.garbage_fraction * 100.0
+        )?;
         Ok(())
     })
 }

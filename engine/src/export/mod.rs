@@ -14,9 +14,13 @@
 //! name's bytes as they are stored (no CP437 decoding).
 
 mod cdir;
+pub mod history;
 mod import;
 mod manifest;
 mod redact;
+mod snapshot_view;
+#[doc(hidden)]
+pub mod testing;
 mod vault;
 mod zip;
 
@@ -33,11 +37,26 @@ pub use self::import::{
     extract_to, open_archive, open_vault_archive, Archive, ArchiveEntry, FileReader, ImportOptions,
 };
 pub use self::manifest::{Manifest, ManifestEntry, ManifestSnapshot, ManifestSummary, Redaction};
+pub use self::snapshot_view::{
+    export_snapshot_to_file, export_snapshot_vault, export_snapshot_zip, FileExport, FileFormat,
+    SnapshotView, VaultSummary,
+};
 pub use self::vault::{
     decrypt_vault, encrypt_vault, VaultHeader, VaultVersion, DEFAULT_ITERATIONS, HEADER_LEN,
     MAX_ITERATIONS, MIN_ITERATIONS, MIN_PASSWORD_CHARS, SEGMENT_LEN, V1_MAX_PAYLOAD,
 };
 pub use self::zip::{export_zip, ExportSummary};
+
+/// Whether the file at `path` starts with the vault magic `STVAULT`.
+///
+/// # Errors
+/// [`crate::Error::Io`] when it cannot be opened or read.
+pub fn is_vault_file(path: &std::path::Path) -> crate::Result<bool> {
+    let mut f = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;
+    let mut magic = [0u8; 7];
+    let n = vault::fill(&mut f, &mut magic).map_err(|e| crate::Error::io(path, e))?;
+    Ok(n == 7 && &magic == b"STVAULT")
+}
 
 /// The kind of an entry of a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

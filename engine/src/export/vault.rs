@@ -351,7 +351,7 @@ fn derive(password: &str, header: &VaultHeader) -> Aes256Gcm {
     Aes256Gcm::new(&key.into())
 }
 
-fn check_password(password: &str) -> Result<()> {
+pub(crate) fn check_password(password: &str) -> Result<()> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(Error::Invalid {
             what: "password",

@@ -41,6 +41,10 @@ pub struct ExportSummary {
     pub excluded: Vec<String>,
     /// Keys removed from JSON files.
     pub redacted: Vec<Redaction>,
+    /// Blake3 (hex) of the manifest's `files` list as compact JSON: equal
+    /// digests mean the same paths, kinds, modes, mtimes and bytes were
+    /// exported (used by `--if-changed`; independent of the vault bytes).
+    pub files_digest: String,
 }
 
 /// Writes the ZIP view of a snapshot to `writer`.
@@ -130,6 +134,12 @@ pub fn export_zip<W: Write + Seek>(
         files.push(m);
         kept.push((entry, path));
     }
+    let files_digest = blake3::hash(&serde_json::to_vec(&files).map_err(|e| Error::Format {
+        path: "manifest.json".into(),
+        detail: e.to_string(),
+    })?)
+    .to_hex()
+    .to_string();
     let manifest = Manifest {
         format_version: FORMAT_VERSION,
         tool: "snap".into(),
@@ -180,6 +190,7 @@ pub fn export_zip<W: Write + Seek>(
         summary,
         excluded,
         redacted,
+        files_digest,
     })
 }
 

@@ -3,6 +3,7 @@
 //! `snapshots/`; see [`rebuild`] for how it is recreated.
 
 pub mod rebuild;
+mod relocate;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -394,6 +395,46 @@ impl Index {
             }
         }
         tx.commit().map_err(e)
+    }
+
+    /// Keeps only the stat-cache entries (of every profile) for which `keep`
+    /// returns true, in one transaction; returns how many were removed.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_retain(&mut self, keep: &dyn Fn(&[u8]) -> bool) -> Result<u64> {
+        let path = self.path.clone();
+        let e = |source| Error::Index {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        let mut gone = Vec::new();
+        {
+            let mut all = tx
+                .prepare("SELECT profile, path, entry FROM stat_cache")
+                .map_err(e)?;
+            let mut rows = all.query([]).map_err(e)?;
+            while let Some(r) = rows.next().map_err(e)? {
+                let entry: Vec<u8> = r.get(2).map_err(e)?;
+                if !keep(&entry) {
+                    gone.push((
+                        r.get::<_, String>(0).map_err(e)?,
+                        r.get::<_, Vec<u8>>(1).map_err(e)?,
+                    ));
+                }
+            }
+        }
+        {
+            let mut del = tx
+                .prepare("DELETE FROM stat_cache WHERE profile = ?1 AND path = ?2")
+                .map_err(e)?;
+            for (profile, p) in &gone {
+                del.execute(params![profile, p]).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)?;
+        Ok(gone.len() as u64)
     }
 
     /// Empties the stat cache of every profile (after gc: cached blob ids may

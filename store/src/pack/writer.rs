@@ -181,3 +181,55 @@ impl<'r> BlobWriter<'r> {
         Ok(st.stats)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{BlobKind, InitOptions, OpenOptions, Repository};
+
+    #[test]
+    fn two_threads_offering_the_same_blobs_store_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            pack_target_size: Some(8 * 1024),
+            ..InitOptions::default()
+        };
+        Repository::init(dir.path(), &opts).unwrap();
+        let repo = Repository::open(dir.path(), &OpenOptions::shared("test")).unwrap();
+        let blobs: Vec<Vec<u8>> = (0..200u32)
+            .map(|i| {
+                let mut v = vec![0u8; 100 + 10 * i as usize];
+                let mut h = blake3::Hasher::new();
+                h.update(&i.to_le_bytes());
+                h.finalize_xof().fill(&mut v);
+                v
+            })
+            .collect();
+        let w = repo.writer();
+        let new: u64 = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        blobs
+                            .iter()
+                            .filter(|b| w.put(BlobKind::Data, b).unwrap().1)
+                            .count() as u64
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        let stats = w.finish().unwrap();
+        assert_eq!(new, 200);
+        assert_eq!(stats.blobs_offered, 400);
+        assert_eq!(stats.blobs_stored, 200);
+        assert!(stats.packs > 1);
+        assert_eq!(repo.stats().unwrap().blobs, 200);
+        for b in &blobs {
+            assert_eq!(&repo.read_blob(&crate::BlobId::of(b)).unwrap(), b);
+        }
+        // A second session finds them all in the index.
+        let w = repo.writer();
+        assert!(blobs.iter().all(|b| !w.put(BlobKind::Data, b).unwrap().1));
+        assert_eq!(w.finish().unwrap().packs, 0);
+    }
+}

@@ -6,9 +6,11 @@
 //! that owns the binary (`snap-cli`), and a package without a library cannot
 //! be a dev-dependency, so this root package cannot name it at compile time.
 //! [`snap_bin`] instead runs `cargo build -p snap-cli --bin snap` once per
-//! test process (a no-op when it is up to date), with the same target
-//! directory and profile as the running test executable, and uses
-//! `<target>/<profile>/snap`. Set `SNAP_BIN` to use another binary.
+//! test process (a no-op when it is up to date; cargo releases its build
+//! lock before running tests, so this does not deadlock), with the same
+//! target directory and profile as the running test executable (`--profile
+//! test`, or `--release`), and uses `<target>/<profile>/snap`. Set
+//! `SNAP_BIN` to use another binary.
 //!
 //! # Child processes
 //! Crash and lock tests re-invoke this test executable on one named test
@@ -17,6 +19,12 @@
 //! once, so it passes as an ordinary test.
 
 #![allow(dead_code)]
+
+mod env;
+mod tree;
+
+pub use env::Env;
+pub use tree::*;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -113,6 +121,17 @@ pub struct Run {
 }
 
 impl Run {
+    /// A finished process's output as a run.
+    pub fn from_output(cmd: String, out: Output) -> Self {
+        Self {
+            cmd,
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            repo: None,
+        }
+    }
+
     /// Runs `cmd` to completion, capturing its output.
     pub fn of(mut cmd: Command, repo: Option<PathBuf>) -> Self {
         let text = format!("{cmd:?}");
@@ -163,6 +182,52 @@ impl Run {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", self.dump()))
     }
+
+    /// Asserts exit code 0.
+    #[track_caller]
+    pub fn ok(self) -> Self {
+        self.code(0)
+    }
+
+    /// Asserts the exit code.
+    #[track_caller]
+    pub fn code(self, code: i32) -> Self {
+        assert_eq!(self.code, code, "unexpected exit code\n{}", self.dump());
+        self
+    }
+
+    /// Asserts a failure reported as exactly one line on stderr containing
+    /// every one of `words`.
+    #[track_caller]
+    pub fn one_line_error(self, words: &[&str]) -> Self {
+        assert_ne!(self.code, 0, "expected a failure\n{}", self.dump());
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one line on stderr\n{}",
+            self.dump()
+        );
+        for w in words {
+            assert!(
+                lines[0].contains(w),
+                "stderr does not mention {w:?}\n{}",
+                self.dump()
+            );
+        }
+        self
+    }
+
+    /// The snapshot id `create` printed (new or unchanged).
+    #[track_caller]
+    pub fn id(&self) -> String {
+        let last = self.stdout.lines().last().unwrap_or_default();
+        last.split_whitespace()
+            .last()
+            .filter(|s| s.len() >= 8 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+            .unwrap_or_else(|| panic!("no snapshot id on stdout\n{}", self.dump()))
+            .to_string()
+    }
 }
 
 /// Every file under `dir` with its size, one per line.
@@ -211,8 +276,12 @@ pub fn snap_bin() -> &'static Path {
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
             .arg("--target-dir")
             .arg(target_dir);
+        // The `test` profile builds into `debug/` like `dev`, and reuses
+        // the libraries this test executable was built from.
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
+        } else {
+            cmd.args(["--profile", "test"]);
         }
         let status = cmd.status().expect("run cargo build");
         assert!(status.success(), "cargo build -p snap-cli failed");
@@ -295,6 +364,161 @@ pub fn put_all(repo: &Repository, blobs: &[(u64, usize)]) -> Vec<BlobId> {
         .collect();
     w.finish().expect("finish");
     ids
+}
+
+// Helpers for the lifecycle scenarios (forget, gc, auto).
+use std::collections::BTreeMap;
+use std::process::Output;
+
+use chrono::{DateTime, Utc};
+use snap_engine::backup::{create, CreateOptions, CreateStatus};
+use snap_engine::restore::{restore, RestoreOptions};
+use snap_engine::Repo;
+
+/// `snap --repo REPO args...` with extra environment.
+pub fn snap(repo: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(snap_bin());
+    c.arg("--repo").arg(repo).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("running snap")
+}
+
+/// Like [`snap`], failing the test with stdout and stderr unless it exits 0.
+pub fn snap_ok(repo: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = snap(repo, args, env);
+    assert!(
+        out.status.success(),
+        "snap {args:?} on {} failed ({}):\nstdout: {}\nstderr: {}",
+        repo.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A fresh repository at `dir/repo`.
+pub fn init_repo(dir: &Path) -> PathBuf {
+    let repo = dir.join("repo");
+    Repo::init(&repo).unwrap();
+    repo
+}
+
+/// Takes a snapshot of `src` as `profile` at time `t` (`None`: now).
+pub fn snapshot_at(
+    repo: &Path,
+    profile: &str,
+    src: &Path,
+    t: Option<DateTime<Utc>>,
+    tags: &[&str],
+) -> String {
+    let r = Repo::open(repo, &OpenOptions::shared("test")).unwrap();
+    let mut o = CreateOptions::new(profile, src);
+    o.now = t;
+    o.tags = tags.iter().map(|s| s.to_string()).collect();
+    let out = create(&r, &o).unwrap();
+    assert_eq!(out.status, CreateStatus::Created);
+    out.id.to_hex()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), incompressible enough to
+/// exercise the chunker.
+pub fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+pub fn read_tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    for e in walkdir(dir) {
+        let rel = e.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+        out.insert(rel, std::fs::read(&e).unwrap());
+    }
+    out
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Restores every snapshot into `scratch/<id>` and returns their trees.
+pub fn restore_all(repo: &Path, scratch: &Path) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
+    let r = Repo::open(repo, &OpenOptions::shared("test")).unwrap();
+    let mut out = BTreeMap::new();
+    for s in r.snapshots().unwrap() {
+        let target = scratch.join(s.id.to_hex());
+        let _ = std::fs::remove_dir_all(&target);
+        restore(
+            &r,
+            &s,
+            &RestoreOptions {
+                target: Some(target.clone()),
+                ..Default::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("restoring {} from {}: {e}", s.id, repo.display()));
+        out.insert(s.id.to_hex(), read_tree(&target));
+    }
+    out
+}
+
+/// Bytes of every pack file.
+pub fn pack_bytes(repo: &Path) -> u64 {
+    walkdir(&repo.join("packs"))
+        .iter()
+        .map(|p| std::fs::metadata(p).unwrap().len())
+        .sum()
+}
+
+/// Number of snapshot files.
+pub fn snapshot_count(repo: &Path) -> usize {
+    std::fs::read_dir(repo.join("snapshots")).unwrap().count()
+}
+
+/// Copies a directory tree (files and folders only).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        let dest = to.join(e.file_name());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
+}
+
+/// A profile of constant files plus `changing.bin` whose content depends on `round`.
+pub fn write_profile(dir: &Path, round: u64, changing_len: usize) {
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("settings.json"), br#"{"theme":"dark"}"#).unwrap();
+    std::fs::write(dir.join("sub/constant.bin"), noise(7, 150_000)).unwrap();
+    std::fs::write(dir.join("changing.bin"), noise(1000 + round, changing_len)).unwrap();
 }
 
 // ---- Profile trees (reliability suite) -------------------------------------
@@ -426,15 +650,16 @@ pub fn mutate_profile(dir: &Path, fraction: f64, seed: u64) {
     .expect("new file");
 }
 
-/// Copies the tree `from` to `to` (files, folders, symlinks, modes).
-pub fn copy_tree(from: &Path, to: &Path) {
+/// Copies the tree `from` into `to`, creating or merging into it (files,
+/// folders, symlinks, modes; not times: see [`copy_tree`] for an exact copy).
+pub fn copy_into(from: &Path, to: &Path) {
     let m = fs::symlink_metadata(from).expect("copy source");
     if m.file_type().is_symlink() {
         std::os::unix::fs::symlink(fs::read_link(from).expect("link"), to).expect("symlink");
     } else if m.is_dir() {
         fs::create_dir_all(to).expect("copy dir");
         for e in fs::read_dir(from).expect("read dir").flatten() {
-            copy_tree(&e.path(), &to.join(e.file_name()));
+            copy_into(&e.path(), &to.join(e.file_name()));
         }
         fs::set_permissions(to, m.permissions()).expect("dir mode");
     } else {

@@ -1,0 +1,149 @@
+//! `snap export ID (--zip FILE | --vault FILE) [--exclude GLOB]...
+//! [--redact-keys PAT]... [--scope NAME] [--vault-version 1|2] [--if-changed]`.
+
+use anyhow::{bail, Context as _};
+use serde::Serialize;
+use snap_engine::export::history::{self, ExportRecord};
+use snap_engine::export::{
+    export_snapshot_to_file, ExportOptions, ExportSummary, FileFormat, VaultVersion,
+};
+use snap_store::OpenOptions;
+
+use super::Context;
+use crate::args::ExportArgs;
+use crate::render::bytes;
+
+/// The `--json` document.
+#[derive(Serialize)]
+struct Report<'a> {
+    /// `written` or `unchanged`.
+    status: &'a str,
+    dest: String,
+    format: &'a str,
+    vault_version: Option<u8>,
+    snapshot: String,
+    scope: Option<&'a str>,
+    bytes: u64,
+    #[serde(flatten)]
+    export: &'a ExportSummary,
+}
+
+/// Exports a snapshot to a ZIP or vault file, atomically.
+pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<()> {
+    let repo = ctx.open_engine(OpenOptions::shared("export"))?;
+    let s = repo.resolve(&args.snapshot.id, args.snapshot.profile.as_deref())?;
+    let mut options = ExportOptions::default();
+    if let Some(name) = &args.scope {
+        let profiles = ctx.profiles(&repo)?;
+        let profile = profiles.require(&s.manifest.profile)?;
+        let Some(scope) = profile.scopes.get(name) else {
+            bail!(
+                "profile {} has no scope {name:?} (known: {}); add one with `snap profile set {} --scope {name}=exclude:GLOB,redact:PATTERN`",
+                profile.name,
+                profile.scopes.keys().cloned().collect::<Vec<_>>().join(", "),
+                profile.name
+            );
+        };
+        options.exclude = scope.exclude.clone();
+        options.redact_keys = scope.redact_keys.clone();
+    }
+    options.exclude.extend(args.excludes.iter().cloned());
+    options.redact_keys.extend(args.redact_keys.iter().cloned());
+
+    let (dest, password) = match (&args.zip, &args.vault) {
+        (Some(z), None) => (z.clone(), None),
+        (None, Some(v)) => (
+            v.clone(),
+            Some(crate::password::read(ctx.password_file.as_deref(), true)?),
+        ),
+        _ => bail!("give exactly one of --zip FILE and --vault FILE"),
+    };
+    let format = match &password {
+        None => FileFormat::Zip,
+        Some(pw) => FileFormat::Vault {
+            password: pw,
+            version: args.vault_version.map(|v| match v {
+                1 => VaultVersion::V1,
+                _ => VaultVersion::V2,
+            }),
+        },
+    };
+    let scope_key = args.scope.clone().unwrap_or_default();
+    let unless = if args.if_changed {
+        history::last_digest(&repo, &dest, &scope_key)
+    } else {
+        None
+    };
+    let done = export_snapshot_to_file(&repo, &s, &options, format, &dest, unless.as_deref())
+        .with_context(|| {
+            format!(
+                "export of snapshot {} to {} failed; nothing was written there",
+                s.short_id,
+                dest.display()
+            )
+        })?;
+    if done.written {
+        history::record(
+            &repo,
+            ExportRecord {
+                dest: history::record_key(&dest),
+                scope: scope_key,
+                files_digest: done.zip.files_digest.clone(),
+                snapshot: s.id.to_hex(),
+                time_ms: ctx
+                    .now()?
+                    .unwrap_or_else(chrono::Utc::now)
+                    .timestamp_millis(),
+            },
+        )?;
+    }
+    let report = Report {
+        status: if done.written { "written" } else { "unchanged" },
+        dest: dest.display().to_string(),
+        format: if password.is_some() { "vault" } else { "zip" },
+        vault_version: done.vault_version,
+        snapshot: s.id.to_hex(),
+        scope: args.scope.as_deref(),
+        bytes: done.bytes,
+        export: &done.zip,
+    };
+    ctx.out.emit(&report, |w, quiet| {
+        if quiet {
+            return Ok(());
+        }
+        if !done.written {
+            return writeln!(
+                w,
+                "unchanged since the last export{} to {}; not written",
+                args.scope
+                    .as_deref()
+                    .map(|n| format!(" of scope {n}"))
+                    .unwrap_or_default(),
+                dest.display()
+            );
+        }
+        let sum = &done.zip.summary;
+        let kind = match done.vault_version {
+            Some(v) => format!("vault v{v}"),
+            None => "zip".into(),
+        };
+        writeln!(
+            w,
+            "exported {} to {} ({kind}, {}): {} files ({}), {} dirs, {} symlinks",
+            s.short_id,
+            dest.display(),
+            bytes(done.bytes),
+            sum.files,
+            bytes(sum.bytes),
+            sum.dirs,
+            sum.symlinks
+        )?;
+        if !done.zip.excluded.is_empty() {
+            writeln!(w, "excluded: {}", done.zip.excluded.len())?;
+        }
+        if !done.zip.redacted.is_empty() {
+            writeln!(w, "redacted keys: {}", done.zip.redacted.len())?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,62 @@
+//! `snap gc [--dry-run]`: garbage collection under the exclusive lock.
+
+use snap_engine::gc::{gc, GcOptions};
+use snap_engine::Repo;
+use snap_store::OpenOptions;
+
+use super::Context;
+use crate::args::GcArgs;
+use crate::render::bytes;
+
+/// Opens the engine's handle with `opts` (wait from `--lock-wait`) and
+/// prints the repairs made while opening as warnings.
+pub fn open_repo(ctx: &Context, mut opts: OpenOptions) -> anyhow::Result<Repo> {
+    opts.wait = ctx.lock_wait;
+    let repo = Repo::open(ctx.repo_path(), &opts)?;
+    for w in repo.store().warnings() {
+        ctx.out.warn(w);
+    }
+    Ok(repo)
+}
+
+/// Collects garbage and reports packs deleted and repacked and bytes reclaimed.
+pub fn run(ctx: &Context, args: &GcArgs) -> anyhow::Result<()> {
+    let opts = if args.dry_run {
+        OpenOptions::shared("gc --dry-run")
+    } else {
+        OpenOptions::exclusive("gc")
+    };
+    let repo = open_repo(ctx, opts)?;
+    let out = gc(
+        &repo,
+        &GcOptions {
+            dry_run: args.dry_run,
+            ..GcOptions::default()
+        },
+    )?;
+    ctx.out.emit(&out, |w, quiet| {
+        if quiet {
+            return Ok(());
+        }
+        match &out.report {
+            None => writeln!(
+                w,
+                "would delete {} pack(s), repack {}, reclaiming about {} ({} unreferenced)",
+                out.packs_to_delete,
+                out.packs_to_repack,
+                bytes(out.reclaimable_bytes),
+                bytes(out.garbage_bytes)
+            ),
+            Some(r) => writeln!(
+                w,
+                "deleted {} pack(s), repacked {} into {}, reclaimed {} ({} -> {})",
+                r.packs_deleted,
+                r.packs_repacked,
+                r.packs_written,
+                bytes(r.bytes_reclaimed),
+                bytes(r.pack_bytes_before),
+                bytes(r.pack_bytes_after)
+            ),
+        }
+    })
+}

@@ -1,0 +1,191 @@
+//! `snap import FILE [--profile NAME] [--force]`, and `snap restore FILE
+//! --target DIR` (restore straight from a ZIP or vault, no repository).
+//!
+//! The profile an import goes to: `--profile`, else the archive manifest's
+//! profile, else the file's stem. When that profile does not exist it is
+//! registered after the snapshot is committed, with `auto` off and the
+//! placeholder path `<repo>/imported/<NAME>` (an archive does not say where
+//! the files lived on this machine); point it at the real directory with
+//! `snap profile set NAME --path DIR` before restoring in place.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use snap_engine::export::{self, extract_to, is_vault_file, ExportKind};
+use snap_engine::import::{self, ImportOptions};
+use snap_engine::profile::Profile;
+use snap_store::OpenOptions;
+
+use super::Context;
+use crate::args::{ImportArgs, RestoreArgs, SnapshotArg};
+use crate::render::bytes;
+
+fn open_archive(ctx: &Context, file: &Path, force: bool) -> anyhow::Result<export::Archive> {
+    let password = if is_vault_file(file)? {
+        Some(crate::password::read(ctx.password_file.as_deref(), false)?)
+    } else {
+        None
+    };
+    let opts = export::ImportOptions {
+        force,
+        ..Default::default()
+    };
+    Ok(import::open(file, password.as_deref(), &opts)?)
+}
+
+/// Imports an archive as a new snapshot.
+pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
+    if !args.file.is_file() {
+        bail!("{}: no such file", args.file.display());
+    }
+    let archive = open_archive(ctx, &args.file, args.force)?;
+    let repo = ctx.open_or_init_engine(OpenOptions::shared("import"))?;
+    let name = match &args.profile {
+        Some(p) => snap_engine::profile::sanitize_name(p)?,
+        None => import::default_profile_name(&archive),
+    };
+    let existing = ctx.profiles(&repo)?.get(&name).map(|p| p.path.clone());
+    let path = match &existing {
+        Some(p) => p.clone(),
+        None => std::fs::canonicalize(repo.store().root())
+            .unwrap_or_else(|_| repo.store().root().to_path_buf())
+            .join("imported")
+            .join(&name),
+    };
+    let options = ImportOptions {
+        now: ctx.now()?,
+        source_path: path.to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    let out = import::import(&repo, &archive, &name, &options).with_context(|| {
+        format!(
+            "import of {} failed; nothing was added",
+            args.file.display()
+        )
+    })?;
+    if existing.is_none() {
+        ctx.update_profiles(&repo, |ps| {
+            if ps.get(&name).is_none() {
+                let mut p = Profile::new(&name, &path)?;
+                p.auto = false;
+                ps.add(p)?;
+            }
+            Ok(())
+        })?;
+    }
+    for s in &out.skipped {
+        ctx.out.warn(&format!("not imported (newer format): {s}"));
+    }
+    ctx.out.emit(&out, |w, quiet| {
+        if quiet {
+            return writeln!(w, "{}", out.id.to_hex());
+        }
+        let m = &out.manifest;
+        writeln!(
+            w,
+            "imported {} as snapshot {} of profile {}: {} files ({}), {} new",
+            args.file.display(),
+            out.id.short(),
+            m.profile,
+            m.summary.files,
+            bytes(m.summary.bytes),
+            bytes(m.summary.new_bytes)
+        )?;
+        if existing.is_none() {
+            writeln!(
+                w,
+                "registered profile {} (path {}; set the real one with `snap profile set {} --path DIR`)",
+                m.profile,
+                path.display(),
+                m.profile
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Whether `restore`'s ID names an archive file rather than a snapshot:
+/// an existing file that is not a snapshot of the repository (or there is
+/// no repository).
+pub fn names_archive(ctx: &Context, id: &SnapshotArg) -> bool {
+    if !Path::new(&id.id).is_file() {
+        return false;
+    }
+    match snap_engine::Repo::open(&ctx.repo, &OpenOptions::shared("restore")) {
+        Ok(repo) => repo.resolve(&id.id, id.profile.as_deref()).is_err(),
+        Err(_) => true,
+    }
+}
+
+/// The `--json` document of a restore from a file.
+#[derive(serde::Serialize)]
+struct FileRestore {
+    archive: PathBuf,
+    target: PathBuf,
+    files: u64,
+    dirs: u64,
+    symlinks: u64,
+    bytes: u64,
+}
+
+/// `snap restore FILE --target DIR`: checks and extracts a ZIP or vault.
+pub fn restore_file(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
+    let file = PathBuf::from(&args.snapshot.id);
+    let Some(target) = &args.target else {
+        bail!(
+            "restoring from the file {} needs --target DIR (an empty or new directory)",
+            file.display()
+        );
+    };
+    if !args.paths.is_empty() {
+        bail!("--path is not supported when restoring from a file");
+    }
+    let archive = open_archive(ctx, &file, false)?;
+    let mut r = FileRestore {
+        archive: file.clone(),
+        target: target.clone(),
+        files: 0,
+        dirs: 0,
+        symlinks: 0,
+        bytes: 0,
+    };
+    for e in archive.entries() {
+        match e.kind {
+            ExportKind::File => {
+                r.files += 1;
+                r.bytes += e.size;
+            }
+            ExportKind::Dir => r.dirs += 1,
+            ExportKind::Symlink => r.symlinks += 1,
+        }
+    }
+    if !args.dry_run {
+        extract_to(&archive, target).with_context(|| {
+            format!(
+                "restore from {} failed; nothing was left in {}",
+                file.display(),
+                target.display()
+            )
+        })?;
+    }
+    ctx.out.emit(&r, |w, quiet| {
+        if quiet {
+            return Ok(());
+        }
+        let verb = if args.dry_run {
+            "would restore"
+        } else {
+            "restored"
+        };
+        writeln!(
+            w,
+            "{verb} {} files ({}), {} dirs, {} symlinks from {} into {}",
+            r.files,
+            bytes(r.bytes),
+            r.dirs,
+            r.symlinks,
+            file.display(),
+            target.display()
+        )
+    })
+}

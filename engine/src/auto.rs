@@ -1,0 +1,484 @@
+//! Auto-snapshots: a foreground scheduler for a service manager or an
+//! application's child process.
+//!
+//! For each selected profile: a snapshot every `interval`, and soon after
+//! the profile changes (filesystem events, debounced: `debounce` of quiet,
+//! at most one change-triggered snapshot per `min_gap`); `create` skips it
+//! when nothing changed. After each new snapshot the profile's retention is
+//! applied. When unreferenced data exceeds `gc_threshold` of the stored
+//! bytes, or the repository's filesystem is short of space and there is
+//! garbage, the repository is re-opened exclusively (with a short wait) and
+//! collected; when another process holds the lock, gc is skipped with a log
+//! line and tried again later.
+//!
+//! The repository is opened (shared) only for the duration of a round, so
+//! other processes, including a `snap gc`, get their turn in between.
+//! Setting `stop` abandons a snapshot in progress cleanly (nothing is
+//! committed) and makes [`run`] return `Ok`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use notify::{EventKind, RecursiveMode, Watcher};
+use serde::Serialize;
+use snap_store::OpenOptions;
+
+use crate::backup::{create, CreateOptions, CreateStatus};
+use crate::error::{Error, Result};
+use crate::forget::{forget, now_from_env, ForgetOptions};
+use crate::gc::{gc, usage, GcOptions};
+use crate::profile::{Profile, Profiles};
+use crate::repo::Repo;
+
+/// Below this fraction of free space on the repository's filesystem, `auto`
+/// warns and collects garbage first.
+pub const LOW_SPACE_FRACTION: f64 = 0.10;
+
+/// How `auto` runs.
+#[derive(Debug, Clone)]
+pub struct AutoOptions {
+    /// Only these profiles (default: every profile with auto on).
+    pub profiles: Vec<String>,
+    /// One round for every selected profile, then return.
+    pub once: bool,
+    /// Quiet time after a change before a snapshot.
+    pub debounce: Duration,
+    /// Minimum time between two change-triggered snapshots of a profile.
+    pub min_gap: Duration,
+    /// Collect garbage when unreferenced bytes exceed this fraction of the
+    /// stored bytes.
+    pub gc_threshold: f64,
+    /// How long to wait for the repository and profile locks for a round.
+    pub lock_wait: Duration,
+    /// How long to wait for the exclusive lock for gc before skipping it.
+    pub gc_lock_wait: Duration,
+}
+
+impl Default for AutoOptions {
+    fn default() -> Self {
+        Self {
+            profiles: Vec::new(),
+            once: false,
+            debounce: Duration::from_secs(10),
+            min_gap: Duration::from_secs(60),
+            gc_threshold: 0.20,
+            lock_wait: Duration::from_secs(30),
+            gc_lock_wait: Duration::from_secs(2),
+        }
+    }
+}
+
+/// One action, logged as one line (or one JSON object).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// The scheduler started.
+    Started {
+        /// The profiles it serves.
+        profiles: Vec<String>,
+    },
+    /// A snapshot was taken.
+    Snapshot {
+        /// The profile.
+        profile: String,
+        /// The new snapshot's short id.
+        id: String,
+        /// Its name.
+        name: String,
+        /// `interval`, `change` or `once`.
+        trigger: String,
+    },
+    /// Nothing changed; no snapshot.
+    Unchanged {
+        /// The profile.
+        profile: String,
+        /// `interval`, `change` or `once`.
+        trigger: String,
+    },
+    /// Retention removed snapshots.
+    Forgot {
+        /// The profile.
+        profile: String,
+        /// How many.
+        removed: u64,
+    },
+    /// Garbage was collected.
+    Gc {
+        /// Packs deleted.
+        packs_deleted: u64,
+        /// Packs repacked.
+        packs_repacked: u64,
+        /// Bytes reclaimed.
+        bytes_reclaimed: u64,
+    },
+    /// Garbage collection was due but skipped.
+    GcSkipped {
+        /// Why.
+        reason: String,
+    },
+    /// The repository's filesystem is short of space.
+    LowSpace {
+        /// Free bytes.
+        free_bytes: u64,
+        /// Size of the filesystem.
+        total_bytes: u64,
+    },
+    /// Something failed; the scheduler carries on.
+    Failed {
+        /// The profile involved, if any.
+        profile: Option<String>,
+        /// The error.
+        error: String,
+    },
+    /// The scheduler stopped (signal, or `once` done).
+    Stopped,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Started { profiles } => write!(f, "watching {}", profiles.join(", ")),
+            Event::Snapshot {
+                profile,
+                id,
+                name,
+                trigger,
+            } => write!(f, "{profile}: snapshot {id} {name} ({trigger})"),
+            Event::Unchanged { profile, trigger } => {
+                write!(f, "{profile}: unchanged ({trigger})")
+            }
+            Event::Forgot { profile, removed } => {
+                write!(f, "{profile}: retention removed {removed} snapshot(s)")
+            }
+            Event::Gc {
+                packs_deleted,
+                packs_repacked,
+                bytes_reclaimed,
+            } => write!(
+                f,
+                "gc: deleted {packs_deleted} pack(s), repacked {packs_repacked}, reclaimed {bytes_reclaimed} bytes"
+            ),
+            Event::GcSkipped { reason } => write!(f, "gc skipped: {reason}"),
+            Event::LowSpace {
+                free_bytes,
+                total_bytes,
+            } => write!(
+                f,
+                "warning: repository filesystem has {free_bytes} of {total_bytes} bytes free"
+            ),
+            Event::Failed {
+                profile: Some(p),
+                error,
+            } => write!(f, "{p}: error: {error}"),
+            Event::Failed {
+                profile: None,
+                error,
+            } => write!(f, "error: {error}"),
+            Event::Stopped => f.write_str("stopped"),
+        }
+    }
+}
+
+struct State {
+    profile: Profile,
+    root: PathBuf,
+    next_interval: Option<Instant>,
+    last_change: Option<Instant>,
+    last_change_snapshot: Option<Instant>,
+}
+
+/// Runs the scheduler until `stop` is set (or one round with `once`).
+///
+/// # Errors
+/// No repository, unreadable `profiles.json`, an unknown profile named in
+/// `opts.profiles`, or no profile to serve. Failures during a round are
+/// logged as [`Event::Failed`] and do not stop the scheduler.
+pub fn run(
+    repo_path: &Path,
+    opts: &AutoOptions,
+    stop: &AtomicBool,
+    log: &dyn Fn(Event),
+) -> Result<()> {
+    // Fail early and clearly when there is no repository.
+    drop(Repo::open(repo_path, &OpenOptions::shared("auto"))?);
+    let (profiles, _) = Profiles::load(repo_path)?;
+    let selected: Vec<Profile> = if opts.profiles.is_empty() {
+        profiles.iter().filter(|p| p.auto).cloned().collect()
+    } else {
+        opts.profiles
+            .iter()
+            .map(|n| profiles.require(n).cloned())
+            .collect::<Result<_>>()?
+    };
+    if selected.is_empty() {
+        return Err(Error::Invalid {
+            what: "profiles",
+            value: String::new(),
+            reason: "no profile has auto on (turn it on with `snap profile set NAME --auto on`, or name profiles with --profile)".into(),
+        });
+    }
+    let now = Instant::now();
+    let mut states: Vec<State> = selected
+        .into_iter()
+        .map(|p| State {
+            root: std::fs::canonicalize(&p.path).unwrap_or_else(|_| p.path.clone()),
+            next_interval: Some(now),
+            last_change: None,
+            last_change_snapshot: None,
+            profile: p,
+        })
+        .collect();
+    log(Event::Started {
+        profiles: states.iter().map(|s| s.profile.name.clone()).collect(),
+    });
+    if opts.once {
+        let due: Vec<usize> = (0..states.len()).collect();
+        round(repo_path, opts, stop, log, &mut states, &due, "once", true);
+        log(Event::Stopped);
+        return Ok(());
+    }
+    let (tx, rx) = mpsc::channel();
+    let mut watcher = match notify::recommended_watcher(move |res| {
+        let _ = tx.send(res);
+    }) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            log(Event::Failed {
+                profile: None,
+                error: format!("file events unavailable, using the interval only: {e}"),
+            });
+            None
+        }
+    };
+    if let Some(w) = watcher.as_mut() {
+        for s in &states {
+            if let Err(e) = w.watch(&s.root, RecursiveMode::Recursive) {
+                log(Event::Failed {
+                    profile: Some(s.profile.name.clone()),
+                    error: format!("cannot watch {}: {e}", s.root.display()),
+                });
+            }
+        }
+    }
+    let mut first = true;
+    while !stop.load(Ordering::Relaxed) {
+        while let Ok(res) = rx.try_recv() {
+            let Ok(ev) = res else { continue };
+            if matches!(ev.kind, EventKind::Access(_)) {
+                continue;
+            }
+            let t = Instant::now();
+            for s in states.iter_mut() {
+                if ev.paths.iter().any(|p| p.starts_with(&s.root)) {
+                    s.last_change = Some(t);
+                }
+            }
+        }
+        let now = Instant::now();
+        let mut interval_due = Vec::new();
+        let mut change_due = Vec::new();
+        for (i, s) in states.iter().enumerate() {
+            if s.next_interval.is_some_and(|t| now >= t) {
+                interval_due.push(i);
+            } else if s.last_change.is_some_and(|c| {
+                debounced(c, s.last_change_snapshot, now, opts.debounce, opts.min_gap)
+            }) {
+                change_due.push(i);
+            }
+        }
+        for (due, trigger) in [(interval_due, "interval"), (change_due, "change")] {
+            if due.is_empty() || stop.load(Ordering::Relaxed) {
+                continue;
+            }
+            round(
+                repo_path,
+                opts,
+                stop,
+                log,
+                &mut states,
+                &due,
+                trigger,
+                first,
+            );
+            first = false;
+            let after = Instant::now();
+            for i in due {
+                let s = &mut states[i];
+                s.last_change = None;
+                if trigger == "change" {
+                    s.last_change_snapshot = Some(after);
+                }
+                s.next_interval = s.profile.interval.to_std().map(|d| after + d);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    log(Event::Stopped);
+    Ok(())
+}
+
+/// One round for the profiles `due`: space check, snapshot, retention, then
+/// gc when worthwhile. Errors are logged, never returned.
+#[allow(clippy::too_many_arguments)]
+fn round(
+    repo_path: &Path,
+    opts: &AutoOptions,
+    stop: &AtomicBool,
+    log: &dyn Fn(Event),
+    states: &mut [State],
+    due: &[usize],
+    trigger: &str,
+    check_garbage: bool,
+) {
+    let fail = |profile: Option<&str>, e: &dyn fmt::Display| {
+        log(Event::Failed {
+            profile: profile.map(str::to_string),
+            error: e.to_string(),
+        })
+    };
+    if let Some((free, total)) = free_space(repo_path) {
+        if (free as f64) < LOW_SPACE_FRACTION * total as f64 {
+            log(Event::LowSpace {
+                free_bytes: free,
+                total_bytes: total,
+            });
+            maybe_gc(repo_path, opts, log, 0.0);
+        }
+    }
+    let mut removed_any = false;
+    {
+        let mut open = OpenOptions::shared("auto");
+        open.wait = opts.lock_wait;
+        let repo = match Repo::open(repo_path, &open) {
+            Ok(r) => r,
+            Err(e) => return fail(None, &e),
+        };
+        let now_ms = match now_from_env() {
+            Ok(t) => t.timestamp_millis(),
+            Err(e) => return fail(None, &e),
+        };
+        for &i in due {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let p = &states[i].profile;
+            let mut c = CreateOptions::new(&p.name, &p.path);
+            c.excludes = p.excludes.clone();
+            c.cancel = Some(stop);
+            match create(&repo, &c) {
+                Ok(o) if o.status == CreateStatus::Created => {
+                    log(Event::Snapshot {
+                        profile: p.name.clone(),
+                        id: o.id.short(),
+                        name: o.manifest.name.clone(),
+                        trigger: trigger.into(),
+                    });
+                    let f = ForgetOptions {
+                        profile: Some(p.name.clone()),
+                        now_ms,
+                        lock_wait: opts.lock_wait,
+                        ..ForgetOptions::default()
+                    };
+                    match forget(&repo, &f) {
+                        Ok(r) if r.removed > 0 => {
+                            removed_any = true;
+                            log(Event::Forgot {
+                                profile: p.name.clone(),
+                                removed: r.removed,
+                            });
+                        }
+                        Ok(_) => {}
+                        Err(e) => fail(Some(&p.name), &e),
+                    }
+                }
+                Ok(_) => log(Event::Unchanged {
+                    profile: p.name.clone(),
+                    trigger: trigger.into(),
+                }),
+                Err(Error::Cancelled) => return,
+                Err(e) => fail(Some(&p.name), &e),
+            }
+        }
+    }
+    if (removed_any || check_garbage) && !stop.load(Ordering::Relaxed) {
+        maybe_gc(repo_path, opts, log, opts.gc_threshold);
+    }
+}
+
+/// Collects garbage when it exceeds `threshold` of the stored bytes (and is
+/// not zero). Skips, with a log line, when the exclusive lock is busy.
+fn maybe_gc(repo_path: &Path, opts: &AutoOptions, log: &dyn Fn(Event), threshold: f64) {
+    let fraction = {
+        let mut open = OpenOptions::shared("auto");
+        open.wait = opts.lock_wait;
+        match Repo::open(repo_path, &open).and_then(|r| usage(&r)) {
+            Ok(u) if u.garbage_bytes > 0 => u.garbage_fraction,
+            Ok(_) => return,
+            Err(e) => {
+                return log(Event::Failed {
+                    profile: None,
+                    error: e.to_string(),
+                })
+            }
+        }
+    };
+    if fraction <= threshold {
+        return;
+    }
+    let mut open = OpenOptions::exclusive("auto gc");
+    open.wait = opts.gc_lock_wait;
+    let repo = match Repo::open(repo_path, &open) {
+        Ok(r) => r,
+        Err(Error::Store(e @ snap_store::Error::Locked { .. })) => {
+            return log(Event::GcSkipped {
+                reason: e.to_string(),
+            })
+        }
+        Err(e) => {
+            return log(Event::Failed {
+                profile: None,
+                error: e.to_string(),
+            })
+        }
+    };
+    match gc(&repo, &GcOptions::default()) {
+        Ok(o) => {
+            let r = o.report.unwrap_or_default();
+            log(Event::Gc {
+                packs_deleted: r.packs_deleted,
+                packs_repacked: r.packs_repacked,
+                bytes_reclaimed: r.bytes_reclaimed,
+            })
+        }
+        Err(e) => log(Event::Failed {
+            profile: None,
+            error: e.to_string(),
+        }),
+    }
+}
+
+/// (free, total) bytes of the filesystem holding `path`.
+pub fn free_space(path: &Path) -> Option<(u64, u64)> {
+    let st = rustix::fs::statvfs(path).ok()?;
+    Some((
+        st.f_bavail.saturating_mul(st.f_frsize),
+        st.f_blocks.saturating_mul(st.f_frsize),
+    ))
+}
+
+/// The debounce rule: a change-triggered snapshot is due when the profile
+/// has been quiet for `debounce` since its last change and the last
+/// change-triggered snapshot is at least `min_gap` old.
+pub fn debounced(
+    last_change: Instant,
+    last_snapshot: Option<Instant>,
+    now: Instant,
+    debounce: Duration,
+    min_gap: Duration,
+) -> bool {
+    now.duration_since(last_change) >= debounce
+        && last_snapshot.is_none_or(|l| now.duration_since(l) >= min_gap)
+}

@@ -1,0 +1,103 @@
+//! `exports.json`: the last export of each (destination, scope), for
+//! `--if-changed`. A cache, not truth: losing it only means the next
+//! export is written again.
+//!
+//! ```json
+//! {"version": 1, "exports": [{"dest": "/abs/path.zip", "scope": "sync",
+//!   "files_digest": "<blake3 hex>", "snapshot": "<id hex>", "time_ms": 0}]}
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use snap_store::LockMode;
+
+use crate::repo::Repo;
+use crate::{Error, Result};
+
+/// The file's name in the repository.
+pub const EXPORTS_FILE: &str = "exports.json";
+const VERSION: u32 = 1;
+
+/// One remembered export.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    /// The destination, absolute.
+    pub dest: String,
+    /// The scope's name (`""` for an export without `--scope`).
+    pub scope: String,
+    /// [`super::ExportSummary::files_digest`] of what was written.
+    pub files_digest: String,
+    /// The snapshot exported (hex id).
+    pub snapshot: String,
+    /// When, ms since the epoch.
+    pub time_ms: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct File {
+    version: u32,
+    exports: Vec<ExportRecord>,
+}
+
+/// The absolute form of `dest` recorded in the file (its directory made
+/// canonical when it exists).
+pub fn record_key(dest: &Path) -> String {
+    let abs = match dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => std::fs::canonicalize(p)
+            .map(|c| c.join(dest.file_name().unwrap_or_default()))
+            .unwrap_or_else(|_| dest.to_path_buf()),
+        None => std::env::current_dir()
+            .map(|c| c.join(dest))
+            .unwrap_or_else(|_| dest.to_path_buf()),
+    };
+    abs.to_string_lossy().into_owned()
+}
+
+fn load(root: &Path) -> Vec<ExportRecord> {
+    std::fs::read(root.join(EXPORTS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<File>(&b).ok())
+        .filter(|f| f.version == VERSION)
+        .map(|f| f.exports)
+        .unwrap_or_default()
+}
+
+/// The files digest of the last export of `scope` to `dest`, if any.
+pub fn last_digest(repo: &Repo, dest: &Path, scope: &str) -> Option<String> {
+    let key = record_key(dest);
+    load(repo.store().root())
+        .into_iter()
+        .find(|r| r.dest == key && r.scope == scope)
+        .map(|r| r.files_digest)
+}
+
+/// Records an export, replacing the previous one of the same destination
+/// and scope; written atomically under the `exports` lock.
+///
+/// # Errors
+/// Lock and I/O errors.
+pub fn record(repo: &Repo, rec: ExportRecord) -> Result<()> {
+    let store = repo.store();
+    let _lock = store.lock_named(
+        "exports",
+        LockMode::Exclusive,
+        "export",
+        Duration::from_secs(30),
+    )?;
+    let root: PathBuf = store.root().to_path_buf();
+    let mut all = load(&root);
+    all.retain(|r| !(r.dest == rec.dest && r.scope == rec.scope));
+    all.push(rec);
+    let bytes = serde_json::to_vec_pretty(&File {
+        version: VERSION,
+        exports: all,
+    })
+    .map_err(|e| Error::Format {
+        path: root.join(EXPORTS_FILE),
+        detail: e.to_string(),
+    })?;
+    snap_store::fsutil::atomic_write(&store.tmp_dir(), &root.join(EXPORTS_FILE), &bytes)?;
+    Ok(())
+}

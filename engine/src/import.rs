@@ -1,0 +1,347 @@
+//! `import`: an archive (a ZIP made by snap, a `.stvault` vault, or any other
+//! ZIP with files at its root) becomes a new snapshot of a profile, tagged
+//! `import`, deduplicated against what the repository holds.
+//!
+//! Order, as for `create`: the archive is validated whole before anything is
+//! read ([`crate::export::open_archive`]); each file streams through the
+//! chunker into the pack writer while its CRC-32, size and (with a snap
+//! manifest) blake3 are checked; any failure stops the import before the
+//! snapshot file is written, so nothing becomes visible (chunks already
+//! packed are orphans that `gc` reclaims). The snapshot file is the commit
+//! point. The content digest follows [`DirBuilder`]'s rule, so importing a
+//! snap ZIP of a snapshot (made without excludes or redaction) gives a
+//! snapshot with the same digest as the original.
+//!
+//! Directories the archive implies but does not list (foreign ZIPs often
+//! have no directory entries) get mode `0755` and the import time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use snap_store::{BlobId, BlobKind, BlobWriter, LockMode, SnapshotId};
+
+use crate::diff::{diff_trees, ChangeKind};
+use crate::export::{self, Archive, ArchiveEntry, ExportKind};
+use crate::repo::Repo;
+use crate::snapshot::{snapshot_name, Manifest, Source, Summary, MANIFEST_VERSION};
+use crate::tree::{DirBuilder, Node, NodeKind, Tree};
+use crate::{chunker, Error, Result};
+
+/// The tag every imported snapshot carries.
+pub const TAG_IMPORT: &str = "import";
+
+/// How to import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Limits of the archive validator, and `force` for newer manifests.
+    pub archive: export::ImportOptions,
+    /// Tags besides `import`.
+    pub tags: Vec<String>,
+    /// The snapshot time; `None` means now.
+    pub now: Option<DateTime<Utc>>,
+    /// The path recorded as the snapshot's source (the profile's directory).
+    pub source_path: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportOutcome {
+    /// The new snapshot.
+    pub id: SnapshotId,
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// The snapshot the archive was exported from (snap ZIPs only).
+    pub original_id: Option<String>,
+    /// Entries of a newer format not imported (with `force`).
+    pub skipped: Vec<String>,
+    /// Chunks offered / newly stored.
+    pub chunks: u64,
+    /// Chunks that were new to the repository.
+    pub chunks_new: u64,
+}
+
+/// Opens `path` as a vault when it starts with `STVAULT` (then `password`
+/// is required), as a ZIP otherwise, and validates it whole.
+///
+/// # Errors
+/// [`Error::Invalid`] for a vault without a password; those of
+/// [`export::open_archive`] and [`export::open_vault_archive`].
+pub fn open(
+    path: &Path,
+    password: Option<&str>,
+    options: &export::ImportOptions,
+) -> Result<Archive> {
+    if export::is_vault_file(path)? {
+        let password = password.ok_or_else(|| Error::Invalid {
+            what: "password",
+            value: path.display().to_string(),
+            reason: "the file is a vault; a password is needed".into(),
+        })?;
+        export::open_vault_archive(path, password, options)
+    } else {
+        export::open_archive(path, options)
+    }
+}
+
+/// The profile an archive imports into by default: the manifest's profile,
+/// else the archive's file stem made into a valid name.
+pub fn default_profile_name(archive: &Archive) -> String {
+    if let Some(m) = archive.manifest() {
+        if let Ok(n) = crate::profile::sanitize_name(&m.snapshot.profile) {
+            return n;
+        }
+    }
+    let stem = archive
+        .path()
+        .file_stem()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    crate::profile::default_name_for(&stem)
+}
+
+/// An item of the directory structure being assembled.
+enum Item {
+    Leaf(Node),
+    Dir(Dir),
+}
+
+#[derive(Default)]
+struct Dir {
+    meta: Option<(u32, i64)>,
+    children: BTreeMap<Vec<u8>, Item>,
+}
+
+impl Dir {
+    /// The directory holding `path`, creating implicit ones; the entry's
+    /// own name.
+    fn parent_of<'a>(&mut self, path: &'a [u8]) -> Result<(&mut Dir, &'a [u8])> {
+        let mut parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+        let name = parts.pop().unwrap_or_default();
+        let mut dir = self;
+        for p in parts {
+            let item = dir
+                .children
+                .entry(p.to_vec())
+                .or_insert_with(|| Item::Dir(Dir::default()));
+            dir = match item {
+                Item::Dir(d) => d,
+                Item::Leaf(_) => return Err(clash(path)),
+            };
+        }
+        Ok((dir, name))
+    }
+}
+
+fn clash(path: &[u8]) -> Error {
+    Error::Invalid {
+        what: "archive entry",
+        value: String::from_utf8_lossy(path).into_owned(),
+        reason: "its parent is not a directory".into(),
+    }
+}
+
+enum ChunkErr {
+    Read(std::io::Error),
+    Repo(Error),
+}
+
+impl From<std::io::Error> for ChunkErr {
+    fn from(e: std::io::Error) -> Self {
+        ChunkErr::Read(e)
+    }
+}
+
+/// Imports a validated archive as a new snapshot of `profile`.
+///
+/// Holds the profile's lock, like `create`. Nothing is committed unless
+/// every file was read and verified.
+///
+/// # Errors
+/// [`Error::Unsafe`] for a file whose bytes do not match its CRC-32, size
+/// or blake3; [`snap_store::Error::Locked`]; I/O and repository errors.
+pub fn import(
+    repo: &Repo,
+    archive: &Archive,
+    profile: &str,
+    options: &ImportOptions,
+) -> Result<ImportOutcome> {
+    let store = repo.store();
+    let _lock = store.lock_named(
+        &format!("profile-{profile}"),
+        LockMode::Exclusive,
+        "import",
+        Duration::from_secs(30),
+    )?;
+    let time = options.now.unwrap_or_else(Utc::now);
+    let time_ns = time.timestamp_nanos_opt().unwrap_or(0);
+    let params = store.config().chunker;
+    let writer = store.writer();
+    let mut root = Dir::default();
+    for e in archive.entries() {
+        let (dir, name) = root.parent_of(&e.path)?;
+        let node = |kind| Node {
+            name: name.to_vec(),
+            kind,
+            mode: e.mode & 0o7777,
+            mtime_ns: e.mtime_ns,
+            size: 0,
+            content: Vec::new(),
+            subtree: None,
+            link_target: Vec::new(),
+        };
+        match e.kind {
+            ExportKind::Dir => match dir
+                .children
+                .entry(name.to_vec())
+                .or_insert_with(|| Item::Dir(Dir::default()))
+            {
+                Item::Dir(d) => d.meta = Some((e.mode & 0o7777, e.mtime_ns)),
+                Item::Leaf(_) => return Err(clash(&e.path)),
+            },
+            ExportKind::Symlink => {
+                let mut n = node(NodeKind::Symlink);
+                n.link_target = e.link_target.clone().unwrap_or_default();
+                dir.children.insert(name.to_vec(), Item::Leaf(n));
+            }
+            ExportKind::File => {
+                let mut n = node(NodeKind::File);
+                let (ids, size) = chunk_file(archive, e, &writer, &params)?;
+                n.content = ids;
+                n.size = size;
+                dir.children.insert(name.to_vec(), Item::Leaf(n));
+            }
+        }
+    }
+    let mut built = Built::default();
+    let (tree, digest) = build(root, time_ns, &mut built);
+    for (id, bytes) in &built.trees {
+        writer.put_with_id(*id, BlobKind::Tree, bytes)?;
+    }
+    let wstats = writer.finish()?;
+
+    let parent = repo.latest(profile)?;
+    let trees: HashMap<BlobId, Vec<u8>> = built.trees.into_iter().collect();
+    let load = |id: &BlobId| match trees.get(id) {
+        Some(b) => Tree::decode(id, b),
+        None => repo.tree(id),
+    };
+    let changes = diff_trees(
+        &load,
+        parent.as_ref().map(|p| &p.manifest.tree),
+        Some(&tree),
+    )?;
+    let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count() as u64;
+    let mut tags = vec![TAG_IMPORT.to_string()];
+    tags.extend(options.tags.iter().filter(|t| *t != TAG_IMPORT).cloned());
+    let manifest = Manifest {
+        version: MANIFEST_VERSION,
+        profile: profile.to_string(),
+        name: snapshot_name("import", time),
+        time_ms: time.timestamp_millis(),
+        tree,
+        parent: parent.as_ref().map(|p| p.id),
+        tags,
+        source: Source {
+            path: options.source_path.clone(),
+            host: crate::backup::hostname(),
+        },
+        summary: Summary {
+            files: built.files,
+            dirs: built.dirs,
+            symlinks: built.symlinks,
+            bytes: built.bytes,
+            new_bytes: wstats.raw_bytes,
+            added: count(ChangeKind::Added),
+            changed: count(ChangeKind::Modified),
+            removed: count(ChangeKind::Removed),
+        },
+        content_digest: hex::encode(digest),
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        warnings: archive
+            .skipped()
+            .iter()
+            .map(|s| format!("not imported: {s}"))
+            .collect(),
+    };
+    let id = store.put_snapshot(&manifest.to_bytes())?;
+    Ok(ImportOutcome {
+        id,
+        manifest,
+        original_id: archive.manifest().map(|m| m.snapshot.id.clone()),
+        skipped: archive.skipped().to_vec(),
+        chunks: wstats.blobs_offered,
+        chunks_new: wstats.blobs_stored,
+    })
+}
+
+/// Streams one file through the chunker into the writer; its reader checks
+/// the bytes at the end (the chunks are only referenced after that).
+fn chunk_file(
+    archive: &Archive,
+    entry: &ArchiveEntry,
+    writer: &BlobWriter<'_>,
+    params: &snap_store::ChunkerParams,
+) -> Result<(Vec<BlobId>, u64)> {
+    let mut ids = Vec::new();
+    let r = chunker::for_each_chunk(archive.read_file(entry), params, |data| {
+        let (id, _) = writer
+            .put(BlobKind::Data, data)
+            .map_err(|e| ChunkErr::Repo(e.into()))?;
+        ids.push(id);
+        Ok::<(), ChunkErr>(())
+    });
+    match r {
+        Ok(size) => Ok((ids, size)),
+        Err(ChunkErr::Read(e)) => Err(archive.map_read_error(entry, e)),
+        Err(ChunkErr::Repo(e)) => Err(e),
+    }
+}
+
+#[derive(Default)]
+struct Built {
+    trees: Vec<(BlobId, Vec<u8>)>,
+    files: u64,
+    dirs: u64,
+    symlinks: u64,
+    bytes: u64,
+}
+
+fn build(dir: Dir, time_ns: i64, built: &mut Built) -> (BlobId, [u8; 32]) {
+    let mut out = DirBuilder::new();
+    for (name, item) in dir.children {
+        match item {
+            Item::Leaf(node) => {
+                match node.kind {
+                    NodeKind::File => {
+                        built.files += 1;
+                        built.bytes += node.size;
+                    }
+                    _ => built.symlinks += 1,
+                }
+                out.push(node, None);
+            }
+            Item::Dir(d) => {
+                let (mode, mtime_ns) = d.meta.unwrap_or((0o755, time_ns));
+                let (sub, digest) = build(d, time_ns, built);
+                built.dirs += 1;
+                let node = Node {
+                    name,
+                    kind: NodeKind::Dir,
+                    mode,
+                    mtime_ns,
+                    size: 0,
+                    content: Vec::new(),
+                    subtree: Some(sub),
+                    link_target: Vec::new(),
+                };
+                out.push(node, Some(&digest));
+            }
+        }
+    }
+    let (id, bytes, digest) = out.finish();
+    built.trees.push((id, bytes));
+    (id, digest)
+}

@@ -1,0 +1,85 @@
+//! Index operations used by garbage collection: listing every blob row, and
+//! moving blobs to the packs they were copied into.
+
+use rusqlite::params;
+
+use super::{blobid, packid, Index};
+use crate::error::{Error, Result};
+use crate::id::PackId;
+use crate::pack::{BlobKind, PackEntry};
+
+impl Index {
+    /// Every blob row with the pack it is indexed in.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn blob_rows(&self) -> Result<Vec<(PackId, PackEntry)>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT p.id, b.id, b.offset, b.stored_len, b.raw_len, b.kind, b.codec FROM blobs b JOIN packs p ON p.num = b.pack")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                let kind: u8 = r.get(5)?;
+                Ok((
+                    packid(r.get(0)?)?,
+                    PackEntry {
+                        id: blobid(r.get(1)?)?,
+                        kind: BlobKind::from_byte(kind).unwrap_or(BlobKind::Data),
+                        codec: r.get(6)?,
+                        offset: r.get::<_, i64>(2)? as u64,
+                        stored_len: r.get(3)?,
+                        raw_len: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<rusqlite::Result<_>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// In one transaction: records `packs` (already durable on disk), points
+    /// every blob they hold at its new location (replacing the old one).
+    ///
+    /// # Errors
+    /// [`Error::Index`]; on failure nothing changes.
+    pub fn relocate(&mut self, packs: &[(PackId, u64, Vec<PackEntry>)]) -> Result<()> {
+        let path = self.path.clone();
+        let e = |source| Error::Index {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut ins_pack = tx
+                .prepare_cached("INSERT OR IGNORE INTO packs(id, size) VALUES (?1, ?2)")
+                .map_err(e)?;
+            let mut get_num = tx
+                .prepare_cached("SELECT num FROM packs WHERE id = ?1")
+                .map_err(e)?;
+            let mut put_blob = tx
+                .prepare_cached("INSERT OR REPLACE INTO blobs(id, pack, offset, stored_len, raw_len, kind, codec) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .map_err(e)?;
+            for (id, size, entries) in packs {
+                ins_pack
+                    .execute(params![&id.0[..], *size as i64])
+                    .map_err(e)?;
+                let num: i64 = get_num.query_row([&id.0[..]], |r| r.get(0)).map_err(e)?;
+                for b in entries {
+                    put_blob
+                        .execute(params![
+                            &b.id.0[..],
+                            num,
+                            b.offset as i64,
+                            b.stored_len,
+                            b.raw_len,
+                            b.kind.to_byte(),
+                            b.codec
+                        ])
+                        .map_err(e)?;
+                }
+            }
+        }
+        tx.commit().map_err(e)
+    }
+}

@@ -1,0 +1,10 @@
+//! Issue 3: snapshots of a profile: create, inspect, restore.
+
+mod bad_input;
+mod change;
+mod concurrency;
+mod hint;
+mod inspect;
+mod restore_crash;
+mod roundtrip;
+mod sqlite;
