@@ -3,8 +3,8 @@
 //! Change detection: a file whose size, mtime, ctime, inode and device match
 //! the stat cache (and, for a WAL-mode SQLite database, whose `-wal` file is
 //! unchanged too) reuses its chunk ids without being opened, unless it was
-//! modified within [`RACY_NS`] of the scan that cached it (the "racy" case),
-//! in which case it is read again. gc, the only operation that removes
+//! modified within the timestamp granularity of the scan that cached it (the
+//! "racy" case, [`racy_window_ns`]), in which case it is read again. gc, the only operation that removes
 //! blobs, first drops every entry naming a blob it will delete, so cached
 //! ids always name stored chunks.
 
@@ -29,8 +29,23 @@ use crate::snapshot::{snapshot_name, Manifest, Source, Summary, MANIFEST_VERSION
 use crate::tree::{DirBuilder, Node, NodeKind, Tree};
 use crate::{chunker, hint, sqlite};
 
-/// Files modified less than this long before a scan are read again next time.
-pub const RACY_NS: i64 = 2_000_000_000;
+/// The racy window for filesystems with sub-second timestamps: Linux stamps
+/// files from a clock that ticks every 4 to 10 ms, so a file modified
+/// within this long before a scan may change again without its mtime moving.
+pub const RACY_FINE_NS: i64 = 100_000_000;
+/// The racy window for filesystems that keep whole seconds only (FAT keeps
+/// 2 s; HFS+ and some network filesystems 1 s).
+pub const RACY_COARSE_NS: i64 = 2_000_000_000;
+
+/// The timestamp granularity to assume for a file: coarse when neither its
+/// mtime nor its ctime has a sub-second part.
+pub fn racy_window_ns(stat: &Stat) -> i64 {
+    if stat.mtime_ns % 1_000_000_000 == 0 && stat.ctime_ns % 1_000_000_000 == 0 {
+        RACY_COARSE_NS
+    } else {
+        RACY_FINE_NS
+    }
+}
 /// With `changed_paths` hints, one create in this many still walks everything.
 pub const FULL_WALK_EVERY: u32 = 10;
 /// How often a file that changes while read is read before it is stored as read.
@@ -457,7 +472,8 @@ fn now_ns() -> i64 {
 }
 
 fn is_racy(stat: &Stat, scan_started_ns: i64) -> bool {
-    stat.mtime_ns >= scan_started_ns - RACY_NS || stat.ctime_ns >= scan_started_ns - RACY_NS
+    let since = scan_started_ns - racy_window_ns(stat);
+    stat.mtime_ns >= since || stat.ctime_ns >= since
 }
 
 /// Fails early when the files to read could not fit, with a margin for

@@ -9,5 +9,6 @@ mod corpus;
 mod crash;
 mod faults;
 mod flips;
+mod powercut;
 mod repair;
 mod zoo;

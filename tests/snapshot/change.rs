@@ -6,7 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::util::{age_tree, noise, set_mtime_ago, write, Env};
 
-/// Files are "racy" while their mtime or ctime is within 2 s of the scan.
+/// Files are "racy" while their mtime or ctime is within the timestamp
+/// granularity of the scan (100 ms here, 2 s on whole-second filesystems).
 const RACY_WINDOW: Duration = Duration::from_millis(2_100);
 
 fn small_profile(env: &Env) -> std::path::PathBuf {
@@ -44,6 +45,13 @@ fn racy_clean_files_are_read_again() {
     let env = Env::new();
     let p = env.path("profile");
     write(&p, "prefs.js", b"aaaa");
+    // An mtime just ahead of the scan is racy however slow the machine is.
+    fs::File::options()
+        .write(true)
+        .open(p.join("prefs.js"))
+        .unwrap()
+        .set_modified(SystemTime::now() + Duration::from_secs(1))
+        .unwrap();
     let first = env.create_json(&p);
     // Just written: the stat cache cannot be trusted yet, so it is re-read
     // even though nothing about it changed.

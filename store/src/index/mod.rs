@@ -133,6 +133,16 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn add_packs(&mut self, packs: &[(PackId, u64, Vec<PackEntry>)]) -> Result<()> {
+        self.insert_packs(packs, "IGNORE")
+    }
+
+    /// Records `packs` and their entries in one transaction; `on_conflict`
+    /// (`IGNORE` or `REPLACE`) says what happens to a blob already indexed.
+    fn insert_packs(
+        &mut self,
+        packs: &[(PackId, u64, Vec<PackEntry>)],
+        on_conflict: &str,
+    ) -> Result<()> {
         let path = self.path.clone();
         let e = |source| Error::Index {
             path: path.clone(),
@@ -147,7 +157,7 @@ impl Index {
                 .prepare_cached("SELECT num FROM packs WHERE id = ?1")
                 .map_err(e)?;
             let mut ins_blob = tx
-                .prepare_cached("INSERT OR IGNORE INTO blobs(id, pack, offset, stored_len, raw_len, kind, codec) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .prepare_cached(&format!("INSERT OR {on_conflict} INTO blobs(id, pack, offset, stored_len, raw_len, kind, codec) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"))
                 .map_err(e)?;
             for (id, size, entries) in packs {
                 ins_pack

@@ -1,10 +1,8 @@
 //! Index operations used by garbage collection: listing every blob row, and
 //! moving blobs to the packs they were copied into.
 
-use rusqlite::params;
-
 use super::{blobid, packid, Index};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::id::PackId;
 use crate::pack::{BlobKind, PackEntry};
 
@@ -44,42 +42,6 @@ impl Index {
     /// # Errors
     /// [`Error::Index`]; on failure nothing changes.
     pub fn relocate(&mut self, packs: &[(PackId, u64, Vec<PackEntry>)]) -> Result<()> {
-        let path = self.path.clone();
-        let e = |source| Error::Index {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        {
-            let mut ins_pack = tx
-                .prepare_cached("INSERT OR IGNORE INTO packs(id, size) VALUES (?1, ?2)")
-                .map_err(e)?;
-            let mut get_num = tx
-                .prepare_cached("SELECT num FROM packs WHERE id = ?1")
-                .map_err(e)?;
-            let mut put_blob = tx
-                .prepare_cached("INSERT OR REPLACE INTO blobs(id, pack, offset, stored_len, raw_len, kind, codec) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
-                .map_err(e)?;
-            for (id, size, entries) in packs {
-                ins_pack
-                    .execute(params![&id.0[..], *size as i64])
-                    .map_err(e)?;
-                let num: i64 = get_num.query_row([&id.0[..]], |r| r.get(0)).map_err(e)?;
-                for b in entries {
-                    put_blob
-                        .execute(params![
-                            &b.id.0[..],
-                            num,
-                            b.offset as i64,
-                            b.stored_len,
-                            b.raw_len,
-                            b.kind.to_byte(),
-                            b.codec
-                        ])
-                        .map_err(e)?;
-                }
-            }
-        }
-        tx.commit().map_err(e)
+        self.insert_packs(packs, "REPLACE")
     }
 }
