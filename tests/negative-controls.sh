@@ -23,6 +23,8 @@ export RUSTC_WRAPPER=$PWD/tests/rustc-broken-wrapper.sh
 controls=(
     "no_dir_fsync|--test tests reliability::faults::durability_protocol"
     "no_fsync_before_rename|--test tests reliability::faults::durability_protocol"
+    "no_dir_fsync|--test tests reliability::powercut::"
+    "no_fsync_before_rename|--test tests reliability::powercut::"
     "snapshot_before_packs|--test tests reliability::faults::fault_sweep"
     "lock_released_early|--test tests store_lock::"
     "zip_validator_off|-p snap-engine --lib export::"
@@ -35,7 +37,7 @@ missed=0
 for c in "${controls[@]}"; do
     variant=${c%%|*}
     args=${c#*|}
-    [ -n "$want" ] && [ "$want" != "$variant" ] && continue
+    [ -n "$want" ] && [ "$want" != "$variant" ] && [ "$want" != "$c" ] && continue
     touch store/src/lib.rs engine/src/lib.rs
     # The fault sweep only needs create's writes to see this one.
     if SNAP_BROKEN=$variant SNAP_FAULT_ONLY=create:write \

@@ -103,3 +103,87 @@ fn create_on_a_nearly_full_disk_collects_garbage_first_and_fails_cleanly() {
     std::fs::remove_file(&filler).unwrap();
     snap_ok(&repo, &["check", "--read-data"], &[]);
 }
+
+/// Fills the filesystem holding `dir` completely, with `dir/filler`.
+fn fill_completely(dir: &Path) {
+    use std::io::Write;
+    let mut f = std::fs::File::create(dir.join("filler")).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    while f.write_all(&block).is_ok() {}
+    while f.write_all(&block[..512]).is_ok() {}
+    let _ = f.sync_all();
+}
+
+/// The repository's truth: snapshot files and pack files, by name.
+fn truth(repo: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for d in ["snapshots", "packs"] {
+        for e in walk(&repo.join(d)) {
+            out.push(e.strip_prefix(repo).unwrap().display().to_string());
+        }
+    }
+    out.sort();
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn forget_and_gc_on_a_full_disk_succeed_or_change_nothing() {
+    let scratch = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&scratch.path().join("fs"), 16) else {
+        eprintln!("SKIPPED (not counted as passed): cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let repo = fs.0.join("repo");
+    let profile = scratch.path().join("profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    for round in 0..3 {
+        std::fs::write(profile.join("big.bin"), noise(10 + round, 2 << 20)).unwrap();
+        snap_ok(&repo, &["create", profile.to_str().unwrap()], &[]);
+    }
+    fill_completely(&fs.0);
+    assert!(free_bytes(&fs.0) < 64 * 1024, "the disk should be full");
+    for args in [&["forget", "--keep-last", "1"][..], &["gc"][..]] {
+        let before = truth(&repo);
+        let out = snap(&repo, args, &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        println!("snap {args:?} on a full disk: exit {:?} {}", out.status.code(), err.trim());
+        if !out.status.success() {
+            assert_eq!(
+                truth(&repo),
+                before,
+                "snap {args:?} failed on a full disk ({err}) but changed the repository"
+            );
+        }
+    }
+    std::fs::remove_file(fs.0.join("filler")).unwrap();
+    snap_ok(&repo, &["check", "--read-data"], &[]);
+    let listed = snap_ok(&repo, &["--json", "list"], &[]);
+    let n = serde_json::from_str::<serde_json::Value>(&listed)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len();
+    assert!((1..=3).contains(&n), "{n} snapshots listed");
+    let target = scratch.path().join("restored");
+    snap_ok(
+        &repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(
+        std::fs::read(target.join("big.bin")).unwrap(),
+        noise(12, 2 << 20)
+    );
+}
