@@ -23,7 +23,6 @@ export RUSTC_WRAPPER=$PWD/tests/rustc-broken-wrapper.sh
 controls=(
     "no_dir_fsync|--test tests reliability::faults::durability_protocol"
     "no_fsync_before_rename|--test tests reliability::faults::durability_protocol"
-    "no_dir_fsync|--test tests reliability::powercut::"
     "no_fsync_before_rename|--test tests reliability::powercut::"
     "snapshot_before_packs|--test tests reliability::faults::fault_sweep"
     "lock_released_early|--test tests store_lock::"
