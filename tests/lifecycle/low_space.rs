@@ -158,7 +158,11 @@ fn forget_and_gc_on_a_full_disk_succeed_or_change_nothing() {
         let before = truth(&repo);
         let out = snap(&repo, args, &[]);
         let err = String::from_utf8_lossy(&out.stderr);
-        println!("snap {args:?} on a full disk: exit {:?} {}", out.status.code(), err.trim());
+        println!(
+            "snap {args:?} on a full disk: exit {:?} {}",
+            out.status.code(),
+            err.trim()
+        );
         if !out.status.success() {
             assert_eq!(
                 truth(&repo),
