@@ -131,6 +131,7 @@ enum Op {
     Create,
     Restore,
     Gc,
+    Import,
 }
 
 fn crash_loop(op: Op) -> Figures {
@@ -201,6 +202,37 @@ fn crash_loop(op: Op) -> Figures {
                 }
                 run_and_kill(&w.repo, &["gc"], delay)
             }
+            Op::Import => {
+                // A snapshot, its ZIP, then an import of that ZIP killed at
+                // a random moment: all or nothing.
+                let run = snap_env(&w.repo, &["create", &p], &[]);
+                if let Some(id) = created_id(&run) {
+                    acked.push(Acked {
+                        id,
+                        image: before.clone(),
+                    });
+                }
+                let zip = w.profile.with_file_name("export.zip");
+                let zip = zip.to_str().expect("utf-8");
+                let _ = std::fs::remove_file(zip);
+                let exported = snap_env(
+                    &w.repo,
+                    &["export", "latest", "--profile", "profile", "--zip", zip],
+                    &[],
+                );
+                assert_eq!(exported.code, 0, "export\n{}", exported.dump());
+                let t = Instant::now();
+                let r = run_and_kill(
+                    &w.repo,
+                    &["--quiet", "import", zip, "--profile", "imported"],
+                    delay,
+                );
+                if !r.0 {
+                    // Aim later kills at a clean import's length.
+                    took = t.elapsed();
+                }
+                r
+            }
         };
         f.points += 1;
         f.killed += killed as u64;
@@ -209,7 +241,7 @@ fn crash_loop(op: Op) -> Figures {
             // change 30% of the files and are faster than the first).
             took = started.elapsed();
         }
-        if op == Op::Create {
+        if op == Op::Create || op == Op::Import {
             if let Some(id) = created_id(&as_run(code, out)) {
                 acked.push(Acked { id, image: before });
             }
@@ -239,6 +271,11 @@ fn crash_loop_create() {
 #[test]
 fn crash_loop_restore_in_place() {
     report("restore in place", &crash_loop(Op::Restore));
+}
+
+#[test]
+fn crash_loop_import() {
+    report("import", &crash_loop(Op::Import));
 }
 
 #[test]
