@@ -798,16 +798,7 @@ fn build_tree(
             dir.push((**node).clone(), sub.as_ref());
             continue;
         }
-        let mut node = Node {
-            name: e.name.clone(),
-            kind: e.kind,
-            mode: e.stat.mode,
-            mtime_ns: e.stat.mtime_ns,
-            size: 0,
-            content: Vec::new(),
-            subtree: None,
-            link_target: Vec::new(),
-        };
+        let mut node = e.bare_node();
         let mut sub_digest = None;
         match e.kind {
             NodeKind::File => {

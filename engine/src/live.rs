@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::filter::Filter;
 use crate::repo::Repo;
 use crate::scan::{scan_dir, ScanEntry, ScanNotes};
-use crate::tree::{Node, NodeKind, Tree};
+use crate::tree::{NodeKind, Tree};
 
 /// In-memory trees of a live directory, by id.
 pub struct LiveTree {
@@ -69,16 +69,7 @@ fn build(
     let mut tree = Tree::default();
     for e in entries {
         let old = reference.get(&e.name);
-        let mut node = Node {
-            name: e.name.clone(),
-            kind: e.kind,
-            mode: e.stat.mode,
-            mtime_ns: e.stat.mtime_ns,
-            size: 0,
-            content: Vec::new(),
-            subtree: None,
-            link_target: Vec::new(),
-        };
+        let mut node = e.bare_node();
         match e.kind {
             NodeKind::File => {
                 node.size = e.stat.size;

@@ -180,3 +180,20 @@ fn is_sidecar(name: &[u8], siblings: &[Vec<u8>]) -> bool {
         }
     })
 }
+
+impl ScanEntry {
+    /// The tree node for this entry as scanned, without content, subtree or
+    /// link target (the caller fills in what its kind needs).
+    pub fn bare_node(&self) -> crate::tree::Node {
+        crate::tree::Node {
+            name: self.name.clone(),
+            kind: self.kind,
+            mode: self.stat.mode,
+            mtime_ns: self.stat.mtime_ns,
+            size: 0,
+            content: Vec::new(),
+            subtree: None,
+            link_target: Vec::new(),
+        }
+    }
+}

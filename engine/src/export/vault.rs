@@ -204,21 +204,8 @@ pub fn encrypt_vault(
         let mut carry: Option<u8> = None;
         let mut index: u32 = 0;
         loop {
-            let mut n = 0;
-            if let Some(b) = carry.take() {
-                buf[0] = b;
-                n = 1;
-            }
-            n += fill(&mut payload, &mut buf[n..]).map_err(|e| Error::io("<payload>", e))?;
-            let mut last = n < SEGMENT_LEN;
-            if !last {
-                let mut one = [0u8; 1];
-                if fill(&mut payload, &mut one).map_err(|e| Error::io("<payload>", e))? == 0 {
-                    last = true;
-                } else {
-                    carry = Some(one[0]);
-                }
-            }
+            let (n, last) = next_segment(&mut payload, &mut buf, &mut carry)
+                .map_err(|e| Error::io("<payload>", e))?;
             let tag = cipher
                 .encrypt_inout_detached(
                     &segment_nonce(&nonce, index, last),
@@ -290,21 +277,8 @@ pub fn decrypt_vault(
         let mut carry: Option<u8> = None;
         let mut index: u32 = 0;
         loop {
-            let mut n = 0;
-            if let Some(b) = carry.take() {
-                buf[0] = b;
-                n = 1;
-            }
-            n += fill(&mut input, &mut buf[n..]).map_err(|e| Error::io("<vault>", e))?;
-            let mut last = n < full;
-            if !last {
-                let mut one = [0u8; 1];
-                if fill(&mut input, &mut one).map_err(|e| Error::io("<vault>", e))? == 0 {
-                    last = true;
-                } else {
-                    carry = Some(one[0]);
-                }
-            }
+            let (n, last) = next_segment(&mut input, &mut buf, &mut carry)
+                .map_err(|e| Error::io("<vault>", e))?;
             // A final segment is empty only when it is the only one.
             if n < TAG_LEN || (n == TAG_LEN && index > 0) {
                 return Err(damaged());
@@ -374,6 +348,32 @@ pub(crate) fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+/// Reads the next segment into `buf` (starting with the byte carried over
+/// from the previous call) and peeks one byte further to learn whether it
+/// is the last: returns its length and that answer. A segment is last when
+/// it is short, or full with nothing after it.
+fn next_segment(
+    r: &mut impl Read,
+    buf: &mut [u8],
+    carry: &mut Option<u8>,
+) -> io::Result<(usize, bool)> {
+    let mut n = 0;
+    if let Some(b) = carry.take() {
+        buf[0] = b;
+        n = 1;
+    }
+    n += fill(r, &mut buf[n..])?;
+    if n < buf.len() {
+        return Ok((n, true));
+    }
+    let mut one = [0u8; 1];
+    if fill(r, &mut one)? == 0 {
+        return Ok((n, true));
+    }
+    *carry = Some(one[0]);
+    Ok((n, false))
 }
 
 fn format_err(detail: &str) -> Error {
