@@ -313,6 +313,8 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     }
 
     let bytes_total: u64 = to_read.iter().map(|(f, _)| f.stat.size).sum();
+    // Put back a space reserve that `forget` or `gc` used (when it fits).
+    store.replenish_reserve()?;
     check_space(store.root(), bytes_total, opts.free_space_limit)?;
 
     let writer = store.writer();

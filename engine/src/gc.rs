@@ -137,6 +137,7 @@ pub fn gc(repo: &Repo, opts: &GcOptions) -> Result<GcOutcome> {
                 .is_some_and(|ids| ids.iter().all(|id| live_blobs.contains(id)))
         })?;
         out.report = Some(store_gc::execute(repo.store(), &plan)?);
+        repo.store().replenish_reserve()?;
     }
     Ok(out)
 }

@@ -5,29 +5,34 @@
 //! # Order of operations (crash safety)
 //!
 //! [`execute`] requires the exclusive repository lock, so no other process
-//! reads or writes blobs meanwhile. It proceeds in four steps; a crash (or
+//! reads or writes blobs meanwhile. It proceeds in steps; a crash (or
 //! kill -9, or power cut) between any two leaves every live blob readable:
 //!
-//! 1. **Copy.** The live blobs of the packs to repack are read, verified
+//! 1. **Drop dead packs.** Packs without a live blob are removed (each
+//!    followed by an fsync of its directory), then their rows leave the
+//!    index in one transaction. This needs no new space, so it runs first:
+//!    on a full disk it is what makes room for the rest.
+//!    *Crash here:* the index lists packs whose files are gone; the next
+//!    open notices and rebuilds the index from the pack files.
+//! 2. **Copy.** The live blobs of the packs to repack are read, verified
 //!    against their ids, and their stored bytes (same codec, same nonce)
 //!    are written into new packs, each made durable by `atomic_write`
 //!    (tmp file, fsync, rename, fsync of the directory). The index is not
-//!    touched. *Crash here:* the new packs are orphans; the next open
-//!    indexes them as duplicates (the index keeps the first copy, in the old
-//!    pack), and the next gc deletes them as packs without an indexed blob.
-//! 2. **Relocate.** One SQLite transaction records the new packs and points
+//!    touched. When the disk has no room for the copies (plus the space
+//!    reserve), the repack is skipped and reported, not attempted.
+//!    *Crash here:* the new packs are orphans; the next open indexes them
+//!    as duplicates (the index keeps the first copy, in the old pack), and
+//!    the next gc deletes them as packs without an indexed blob.
+//! 3. **Relocate.** One SQLite transaction records the new packs and points
 //!    every copied blob at its new location. (Before any of this, the engine
 //!    drops the stat-cache entries that name blobs about to be deleted, so a
 //!    later `create` cannot reuse ids of data that is gone.)
 //!    *Crash here:* the transaction either committed or did not; both states
 //!    are complete.
-//! 3. **Delete.** The old pack files (repacked, and those without a live
-//!    blob) are removed, each followed by an fsync of its directory. Only
-//!    dead blobs, or blobs that now have a durable indexed copy, go away.
-//!    *Crash here:* the index lists packs whose files are gone; the next
-//!    open notices and rebuilds the index from the pack files, where every
-//!    live blob still has a copy (in a new pack or an untouched old one).
-//! 4. **Forget.** The deleted packs' rows (and the rows of their dead
+//! 4. **Delete.** The repacked pack files are removed, each followed by an
+//!    fsync of its directory. Only dead blobs, or blobs that now have a
+//!    durable indexed copy, go away. *Crash here:* as in step 1.
+//! 5. **Forget.** The deleted packs' rows (and the rows of their dead
 //!    blobs) are removed from the index in one transaction.
 //!
 //! Nothing is ever modified in place; a pack is only deleted after every
@@ -103,6 +108,8 @@ pub struct GcReport {
     pub packs_deleted: u64,
     /// Packs whose live blobs were copied out before they were deleted.
     pub packs_repacked: u64,
+    /// Packs not repacked because the disk had no room for the copies.
+    pub packs_repack_skipped: u64,
     /// New packs written by the repack.
     pub packs_written: u64,
     /// Live blobs copied.
@@ -243,7 +250,20 @@ pub fn execute(repo: &Repository, plan: &GcPlan) -> Result<GcReport> {
         report.pack_bytes_after = plan.pack_bytes_before;
         return Ok(report);
     }
-    // 1. Copy the live blobs of the packs to repack into new durable packs.
+    // 1. Packs without a live blob: no copy needed, and it frees room.
+    let dead: Vec<PackId> = plan.delete.iter().map(|u| u.pack).collect();
+    remove_packs(repo, &dead)?;
+    report.blobs_removed += plan.delete.iter().map(|u| u.dead_blobs).sum::<u64>();
+    let copy_bytes: u64 = plan.repack.iter().map(|u| u.live_bytes).sum();
+    let free = crate::reserve::free_bytes(repo.root()).unwrap_or(u64::MAX);
+    let repack: &[PackUsage] = if free < copy_bytes + copy_bytes / 64 + crate::reserve::RESERVE_LEN
+    {
+        report.packs_repack_skipped = plan.repack.len() as u64;
+        &[]
+    } else {
+        &plan.repack
+    };
+    // 2. Copy the live blobs of the packs to repack into new durable packs.
     let target = repo.config().pack_target_size;
     let mut written: Vec<(PackId, u64, Vec<PackEntry>)> = Vec::new();
     let mut open = NewPack::new();
@@ -257,7 +277,7 @@ pub fn execute(repo: &Repository, plan: &GcPlan) -> Result<GcReport> {
         written.push((id, buf.len() as u64, open.entries));
         Ok(())
     };
-    for u in &plan.repack {
+    for u in repack {
         let path = repo.pack_path(&u.pack);
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         for e in &u.live {
@@ -287,29 +307,39 @@ pub fn execute(repo: &Repository, plan: &GcPlan) -> Result<GcReport> {
     }
     seal(open, &mut written)?;
     report.packs_written = written.len() as u64;
-    // 2. Point the copied blobs at their new packs.
-    repo.index()?.relocate(&written)?;
-    // 3. Delete the old pack files (never one that was just written).
-    let new_ids: HashSet<PackId> = written.iter().map(|(id, _, _)| *id).collect();
-    let mut gone = Vec::new();
-    for u in plan.delete.iter().chain(&plan.repack) {
-        if new_ids.contains(&u.pack) {
-            continue;
-        }
-        fsutil::remove_durable(&repo.pack_path(&u.pack))?;
-        gone.push(u.pack);
-        report.blobs_removed += u.dead_blobs;
+    // 3. Point the copied blobs at their new packs.
+    if !written.is_empty() {
+        repo.index()?.relocate(&written)?;
     }
-    repo.forget_open_packs();
-    // 4. Forget them in the index.
-    repo.index()?.remove_packs(&gone)?;
+    // 4. and 5. Delete the repacked pack files (never one that was just
+    // written) and forget them.
+    let new_ids: HashSet<PackId> = written.iter().map(|(id, _, _)| *id).collect();
+    let repacked: Vec<PackId> = repack
+        .iter()
+        .map(|u| u.pack)
+        .filter(|p| !new_ids.contains(p))
+        .collect();
+    remove_packs(repo, &repacked)?;
+    report.blobs_removed += repack.iter().map(|u| u.dead_blobs).sum::<u64>();
     report.packs_deleted = plan.delete.len() as u64;
-    report.packs_repacked = plan.repack.len() as u64;
+    report.packs_repacked = repack.len() as u64;
     report.pack_bytes_after = repo.index()?.packs()?.iter().map(|(_, s)| s).sum();
     report.bytes_reclaimed = report
         .pack_bytes_before
         .saturating_sub(report.pack_bytes_after);
     Ok(report)
+}
+
+/// Removes pack files durably, then their rows from the index.
+fn remove_packs(repo: &Repository, packs: &[PackId]) -> Result<()> {
+    if packs.is_empty() {
+        return Ok(());
+    }
+    for p in packs {
+        fsutil::remove_durable(&repo.pack_path(p))?;
+    }
+    repo.forget_open_packs();
+    repo.index()?.remove_packs(packs)
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub mod index;
 pub mod lock;
 pub mod pack;
 pub mod repo;
+pub mod reserve;
 
 pub use check::{check, CheckOptions, CheckReport, Problem};
 pub use config::{ChunkerParams, Compression, Config, InitOptions};

@@ -14,6 +14,7 @@ use crate::id::{BlobId, PackId, SnapshotId};
 use crate::index::{BlobLocation, Index};
 use crate::lock::{LockGuard, LockMode};
 use crate::pack::{reader, BlobWriter, PackEntry};
+use crate::reserve;
 
 /// File and folder names inside a repository (FORMAT.md, "Layout").
 pub mod layout {
@@ -31,6 +32,8 @@ pub mod layout {
     pub const LOCKS: &str = "locks";
     /// Temporary files; garbage after a crash.
     pub const TMP: &str = "tmp";
+    /// The space reserve ([`crate::reserve`]).
+    pub const RESERVE: &str = "reserve";
 }
 
 /// How to open a repository.
@@ -42,6 +45,9 @@ pub struct OpenOptions {
     pub command: String,
     /// How long to wait for the lock.
     pub wait: Duration,
+    /// The command frees space (`forget`, `gc`): on a full disk the space
+    /// reserve is released so that the index can open.
+    pub frees_space: bool,
 }
 
 impl Default for OpenOptions {
@@ -50,6 +56,7 @@ impl Default for OpenOptions {
             lock: LockMode::Shared,
             command: "snap".into(),
             wait: Duration::from_secs(30),
+            frees_space: false,
         }
     }
 }
@@ -69,6 +76,16 @@ impl OpenOptions {
             lock: LockMode::Exclusive,
             command: command.into(),
             ..Self::default()
+        }
+    }
+
+    /// The same options for a command that frees space
+    /// ([`frees_space`](Self::frees_space)).
+    #[must_use]
+    pub fn freeing_space(self) -> Self {
+        Self {
+            frees_space: true,
+            ..self
         }
     }
 }
@@ -117,6 +134,7 @@ impl Repository {
         let bytes = serde_json::to_vec_pretty(&config).expect("config serialises");
         // An empty index, so that the first open has nothing to repair.
         crate::index::rebuild::rebuild_into_place(path)?;
+        reserve::replenish(path, &path.join(layout::TMP), layout::RESERVE)?;
         // config.json last: its presence is what makes this a repository.
         atomic_write(&path.join(layout::TMP), &path.join(layout::CONFIG), &bytes)?;
         Ok(config)
@@ -157,9 +175,22 @@ impl Repository {
             sweep_tmp(&path.join(layout::TMP))?;
         }
         let mut warnings = Vec::new();
+        if opts.frees_space {
+            if let Some(free) = reserve::release_if_full(path, layout::RESERVE)? {
+                warnings.push(format!(
+                    "the disk is full ({free} bytes free): released the {} MiB space reserve so `{}` can run",
+                    reserve::RESERVE_LEN >> 20,
+                    opts.command
+                ));
+            }
+        }
         let index_path = path.join(layout::INDEX);
         let index = match Index::open(&index_path) {
             Ok(i) => i,
+            // Rebuilding cannot help on a full disk, and the file is fine.
+            Err(_) if reserve::free_bytes(path).is_some_and(|f| f < reserve::RESERVE_LEN / 4) => {
+                return Err(reserve::index_disk_full(&index_path));
+            }
             Err(e) => {
                 warnings.push(if index_path.exists() {
                     format!("index was unusable ({e}); rebuilt it from packs and snapshots")
@@ -264,6 +295,15 @@ impl Repository {
     /// The parsed `config.json`.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Puts the space reserve back when it is missing and there is room for
+    /// it twice over; returns whether it did ([`crate::reserve`]).
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the reserve.
+    pub fn replenish_reserve(&self) -> Result<bool> {
+        reserve::replenish(&self.root, &self.root.join(layout::TMP), layout::RESERVE)
     }
 
     /// Repairs made while opening (index rebuilt, packs added), one line each.

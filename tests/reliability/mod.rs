@@ -7,6 +7,7 @@ pub mod oracle;
 
 mod corpus;
 mod crash;
+mod disk_full;
 mod faults;
 mod flips;
 mod powercut;

@@ -54,18 +54,32 @@ pub fn created_id(run: &Run) -> Option<String> {
 /// searched for staging leftovers). `scratch` is an empty folder the oracle
 /// may use. Returns the first violation.
 pub fn check(repo: &Path, acked: &[Acked], profile: &Path, scratch: &Path) -> Result<(), String> {
-    check_with(repo, acked, profile, scratch, true)
+    check_with(repo, acked, profile, scratch, Verify::All)
 }
 
-/// [`check`]; with `restore_all` false, only the acknowledged snapshots are
-/// restored (the others are still walked by the engine check and their data
-/// read by `check --read-data`), which keeps long crash loops fast.
+/// Which snapshots the oracle restores. Every listed snapshot is always
+/// walked by the engine check (trees and chunks present) and has every blob
+/// read and hashed by `check --read-data`; snapshots, trees and blobs are
+/// content-addressed and never modified, so a snapshot that restored
+/// byte-identically once and still passes both restores the same again.
+/// That is what lets long loops restore each acknowledged snapshot once.
+#[derive(Clone, Copy)]
+pub enum Verify<'a> {
+    /// Every listed snapshot (the acknowledged ones compared byte for byte).
+    All,
+    /// The acknowledged snapshots.
+    Acked,
+    /// These acknowledged snapshots.
+    Only(&'a [&'a str]),
+}
+
+/// [`check`], restoring the snapshots `verify` names.
 pub fn check_with(
     repo: &Path,
     acked: &[Acked],
     profile: &Path,
     scratch: &Path,
-    restore_all: bool,
+    verify: Verify,
 ) -> Result<(), String> {
     // (e) + reopen: the exclusive lock within 1 s; the open sweeps tmp/ and
     // finishes interrupted restores.
@@ -74,6 +88,7 @@ pub fn check_with(
             lock: LockMode::Exclusive,
             command: "oracle".into(),
             wait: Duration::from_secs(1),
+            frees_space: false,
         };
         let r = Repo::open(repo, &opts).map_err(|e| format!("(e) reopen/lock: {e}"))?;
         drop(r);
@@ -118,8 +133,13 @@ pub fn check_with(
         }
     }
     for (i, s) in listed.iter().enumerate() {
-        let is_acked = acked.iter().any(|a| a.id == s.id.to_hex());
-        if !restore_all && !is_acked {
+        let hex = s.id.to_hex();
+        let wanted = match verify {
+            Verify::All => true,
+            Verify::Acked => acked.iter().any(|a| a.id == hex),
+            Verify::Only(ids) => ids.contains(&hex.as_str()),
+        };
+        if !wanted {
             continue;
         }
         let target = scratch.join(format!("restore-{i}"));
@@ -144,7 +164,7 @@ pub fn check_with(
     drop(r);
     let copy = scratch.join("rebuild-copy");
     remove_tree(&copy);
-    copy_into(repo, &copy);
+    link_or_copy(repo, &copy);
     let _ = fs::remove_file(copy.join("lock"));
     let mut c = Repository::open(&copy, &OpenOptions::exclusive("oracle"))
         .map_err(|e| format!("(f) open copy: {e}"))?;
@@ -173,6 +193,28 @@ pub fn check_with(
     Ok(())
 }
 
+/// Copies the repository `from` into `to`, hard-linking the pack files
+/// (immutable; `index rebuild` only reads them) when both are on one
+/// filesystem.
+fn link_or_copy(from: &Path, to: &Path) {
+    fs::create_dir_all(to).expect("copy dir");
+    for e in fs::read_dir(from).expect("read repository").flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_name() != "packs" {
+            copy_into(&e.path(), &dest);
+            continue;
+        }
+        for f in walkdir::WalkDir::new(e.path()).into_iter().flatten() {
+            let d = dest.join(f.path().strip_prefix(e.path()).expect("under packs"));
+            if f.file_type().is_dir() {
+                fs::create_dir_all(&d).expect("packs dir");
+            } else if fs::hard_link(f.path(), &d).is_err() {
+                fs::copy(f.path(), &d).expect("copy pack");
+            }
+        }
+    }
+}
+
 /// A working area: `repo/`, `profile/` and `scratch/` in one temp dir.
 pub struct World {
     _dir: tempfile::TempDir,
@@ -187,7 +229,25 @@ pub struct World {
 impl World {
     /// An empty world (nothing created yet but `scratch/`).
     pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::in_dir(tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// An empty world in RAM (`/dev/shm`, when it is a tmpfs with room for
+    /// `need` bytes), else as [`World::new`]. For kill -9 loops: killing a
+    /// process leaves the page cache intact, so a RAM filesystem tests the
+    /// same thing as a disk, without waiting on every fsync. (Power cuts,
+    /// which do lose unflushed data, run on a real ext4 instead.)
+    pub fn in_ram(need: u64) -> Self {
+        let shm = Path::new("/dev/shm");
+        let is_tmpfs = rustix::fs::statfs(shm).is_ok_and(|s| s.f_type == 0x0102_1994);
+        let roomy = rustix::fs::statvfs(shm).is_ok_and(|s| s.f_bavail * s.f_frsize > need);
+        match tempfile::tempdir_in(shm) {
+            Ok(dir) if is_tmpfs && roomy => Self::in_dir(dir),
+            _ => Self::new(),
+        }
+    }
+
+    fn in_dir(dir: tempfile::TempDir) -> Self {
         let scratch = dir.path().join("scratch");
         fs::create_dir_all(&scratch).expect("scratch");
         Self {

@@ -219,7 +219,13 @@ fn power_cuts(op: Op) -> Option<String> {
                 image: before.clone(),
             });
         }
-        let r = oracle::check_with(&repo, &acked, &profile, scratch.path(), false);
+        let r = oracle::check_with(
+            &repo,
+            &acked,
+            &profile,
+            scratch.path(),
+            oracle::Verify::Acked,
+        );
         if let Err(e) = r {
             if e.starts_with("(b) acknowledged") {
                 acked_lost += 1;

@@ -20,9 +20,11 @@
 
 #![allow(dead_code)]
 
+mod disk;
 mod env;
 mod tree;
 
+pub use disk::{fill_completely, free_bytes, Tmpfs};
 pub use env::Env;
 pub use tree::*;
 
@@ -525,7 +527,27 @@ pub fn write_profile(dir: &Path, round: u64, changing_len: usize) {
 
 /// What a directory holds, for byte-identical comparison: relative path →
 /// (kind and mode, content or link target). Directories map to empty content.
-pub type TreeImage = std::collections::BTreeMap<String, (u32, Vec<u8>)>;
+/// Content is kept as its length and blake3 digest, so that images of
+/// 200 MB profiles stay small.
+pub type TreeImage = std::collections::BTreeMap<String, (u32, Content)>;
+
+/// A file's content (or a link's target) as length and blake3 digest.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Content {
+    /// Bytes.
+    pub len: u64,
+    /// blake3 of the bytes.
+    pub hash: blake3::Hash,
+}
+
+impl Content {
+    fn of(bytes: &[u8]) -> Self {
+        Self {
+            len: bytes.len() as u64,
+            hash: blake3::hash(bytes),
+        }
+    }
+}
 
 /// Reads every entry under `dir` (not following symlinks) into a [`TreeImage`].
 pub fn tree_image(dir: &Path) -> TreeImage {
@@ -544,7 +566,7 @@ pub fn tree_image(dir: &Path) -> TreeImage {
             let Ok(m) = fs::symlink_metadata(&p) else {
                 continue;
             };
-            let content = if m.file_type().is_symlink() {
+            let content = Content::of(&if m.file_type().is_symlink() {
                 fs::read_link(&p)
                     .map(|t| t.into_os_string().into_encoded_bytes())
                     .unwrap_or_default()
@@ -553,7 +575,7 @@ pub fn tree_image(dir: &Path) -> TreeImage {
                 Vec::new()
             } else {
                 fs::read(&p).unwrap_or_default()
-            };
+            });
             out.insert(rel, (m.mode(), content));
         }
     }
@@ -569,8 +591,7 @@ pub fn image_diff(want: &TreeImage, got: &TreeImage) -> Option<String> {
             Some(g) if g.1 != v.1 => {
                 return Some(format!(
                     "{k}: content differs ({} vs {} bytes)",
-                    g.1.len(),
-                    v.1.len()
+                    g.1.len, v.1.len
                 ))
             }
             _ => {}

@@ -25,7 +25,7 @@ pub fn run(ctx: &Context, args: &ForgetArgs) -> anyhow::Result<()> {
         anyhow::bail!("give either snapshot ids or policy flags, not both");
     }
     let now = now_from_env()?;
-    let repo = open_repo(ctx, OpenOptions::shared("forget"))?;
+    let repo = open_repo(ctx, OpenOptions::shared("forget").freeing_space())?;
     let report = forget(
         &repo,
         &ForgetOptions {

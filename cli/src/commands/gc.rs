@@ -24,7 +24,7 @@ pub fn run(ctx: &Context, args: &GcArgs) -> anyhow::Result<()> {
     let opts = if args.dry_run {
         OpenOptions::shared("gc --dry-run")
     } else {
-        OpenOptions::exclusive("gc")
+        OpenOptions::exclusive("gc").freeing_space()
     };
     let repo = open_repo(ctx, opts)?;
     let out = gc(
