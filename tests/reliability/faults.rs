@@ -61,7 +61,7 @@ struct Base {
 }
 
 fn build_base() -> Base {
-    let world = World::new();
+    let world = World::in_ram(64 << 20);
     make_profile(&world.profile, 40, 300_000, 7);
     let p = world.profile.to_str().expect("utf-8 path");
     let take = |w: &World| {
@@ -77,7 +77,7 @@ fn build_base() -> Base {
     let s1 = take(&world);
     mutate_profile(&world.profile, 0.3, 12);
     let live = tree_image(&world.profile);
-    let saved = tempfile::tempdir().expect("temp dir");
+    let saved = oracle::ram_tempdir(32 << 20);
     copy_into(&world.repo, &saved.path().join("repo"));
     copy_into(&world.profile, &saved.path().join("profile"));
     Base {

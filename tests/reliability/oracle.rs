@@ -215,6 +215,22 @@ fn link_or_copy(from: &Path, to: &Path) {
     }
 }
 
+/// A temporary directory in RAM (`/dev/shm`, when it is a tmpfs with room
+/// for `need` bytes), else in the usual temporary directory. For kill -9
+/// loops and fault injection: killing a process or failing a system call
+/// leaves the page cache intact, so a RAM filesystem tests the same thing
+/// as a disk, without waiting on every fsync. (Power cuts, which do lose
+/// unflushed data, run on a real ext4 instead.)
+pub fn ram_tempdir(need: u64) -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    let is_tmpfs = rustix::fs::statfs(shm).is_ok_and(|s| s.f_type == 0x0102_1994);
+    let roomy = rustix::fs::statvfs(shm).is_ok_and(|s| s.f_bavail * s.f_frsize > need);
+    match tempfile::tempdir_in(shm) {
+        Ok(dir) if is_tmpfs && roomy => dir,
+        _ => tempfile::tempdir().expect("temp dir"),
+    }
+}
+
 /// A working area: `repo/`, `profile/` and `scratch/` in one temp dir.
 pub struct World {
     _dir: tempfile::TempDir,
@@ -232,19 +248,9 @@ impl World {
         Self::in_dir(tempfile::tempdir().expect("temp dir"))
     }
 
-    /// An empty world in RAM (`/dev/shm`, when it is a tmpfs with room for
-    /// `need` bytes), else as [`World::new`]. For kill -9 loops: killing a
-    /// process leaves the page cache intact, so a RAM filesystem tests the
-    /// same thing as a disk, without waiting on every fsync. (Power cuts,
-    /// which do lose unflushed data, run on a real ext4 instead.)
+    /// An empty world in RAM ([`ram_tempdir`]).
     pub fn in_ram(need: u64) -> Self {
-        let shm = Path::new("/dev/shm");
-        let is_tmpfs = rustix::fs::statfs(shm).is_ok_and(|s| s.f_type == 0x0102_1994);
-        let roomy = rustix::fs::statvfs(shm).is_ok_and(|s| s.f_bavail * s.f_frsize > need);
-        match tempfile::tempdir_in(shm) {
-            Ok(dir) if is_tmpfs && roomy => Self::in_dir(dir),
-            _ => Self::new(),
-        }
+        Self::in_dir(ram_tempdir(need))
     }
 
     fn in_dir(dir: tempfile::TempDir) -> Self {
