@@ -10,7 +10,7 @@
 set -euo pipefail
 secs=${1:?usage: fuzz/run.sh SECONDS}
 cd "$(dirname "$0")"
-targets=${TARGETS:-"pack_format tree_decode manifest zip_import vault_header"}
+targets=${TARGETS:-"pack_format tree_decode manifest zip_import vault_header vault_segments"}
 target_dir=${FUZZ_TARGET_DIR:-target}
 status=0
 for t in $targets; do

@@ -90,6 +90,15 @@ pub fn vault_header(data: &[u8]) {
     }
 }
 
+/// Same as `fuzz_targets/vault_segments.rs`: both include this file.
+#[path = "../../fuzz/shared/vault_segments.rs"]
+mod vault_segments_check;
+
+/// Same as `fuzz_targets/vault_segments.rs`.
+pub fn vault_segments(data: &[u8]) {
+    vault_segments_check::check(data);
+}
+
 fn replay(target: &str, f: fn(&[u8])) {
     for (path, bytes) in corpus(target) {
         if std::panic::catch_unwind(|| f(&bytes)).is_err() {
@@ -121,6 +130,100 @@ fn corpus_zip_import() {
 #[test]
 fn corpus_vault_header() {
     replay("vault_header", vault_header);
+}
+
+#[test]
+fn corpus_vault_segments() {
+    replay("vault_segments", vault_segments);
+    // The raw seeds are valid vaults under the target's key (so the fuzzer
+    // starts from accepted inputs, and the key has not drifted).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/vault_segments");
+    for name in ["raw-v1", "raw-v2-seg32", "raw-v2-empty"] {
+        let bytes = fs::read(dir.join(name)).expect("seed");
+        let mut out = Vec::new();
+        snap_engine::export::vault_fuzzing::decrypt(
+            &bytes,
+            &mut out,
+            vault_segments_check::key,
+            32,
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+/// Writes the `vault_segments` seeds: property inputs (`[version, segment
+/// length, mutation count, mutations..., plaintext...]`, see
+/// `fuzz/shared/vault_segments.rs`) and raw vaults under the target's fixed
+/// key with 32-byte segments (whole, cut at a segment boundary, empty).
+/// Run by hand:
+/// `cargo test --test tests corpus::write_vault_segments_seeds -- --ignored`.
+#[test]
+#[ignore = "writes fuzz/corpus; run by hand"]
+fn write_vault_segments_seeds() {
+    use snap_engine::export::vault_fuzzing::encrypt;
+    use snap_engine::export::{VaultHeader, DEFAULT_ITERATIONS};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/vault_segments");
+    fs::create_dir_all(&dir).expect("corpus dir");
+    let text = b"The quick brown fox jumps over the lazy dog; 0123456789 abcdefghij.".to_vec();
+    let prop = |version: u8, seg: u8, muts: &[[u8; 6]], plain: &[u8]| {
+        let mut v = vec![version, seg, muts.len() as u8];
+        for m in muts {
+            v.extend_from_slice(m);
+        }
+        v.extend_from_slice(plain);
+        v
+    };
+    let seeds: Vec<(&str, Vec<u8>)> = vec![
+        ("prop-v2-seg16", prop(1, 15, &[], &text)),
+        ("prop-v1", prop(0, 15, &[], &text)),
+        ("prop-v2-empty", prop(1, 0, &[], b"")),
+        ("prop-v2-exact-multiple", prop(1, 7, &[], &text[..64])),
+        (
+            "prop-v2-truncate",
+            prop(1, 7, &[[0, 0, 80, 0, 0, 0]], &text),
+        ),
+        (
+            "prop-v2-drop-last",
+            prop(1, 7, &[[1, 255, 255, 0, 0, 0]], &text),
+        ),
+        ("prop-v2-swap", prop(1, 7, &[[2, 0, 1, 0, 2, 0]], &text)),
+        ("prop-v2-dup", prop(1, 7, &[[3, 0, 0, 0, 1, 0]], &text)),
+        (
+            "prop-v2-append-seg",
+            prop(1, 7, &[[4, 0, 3, 0, 0, 0]], &text),
+        ),
+        ("prop-v2-flip", prop(1, 7, &[[5, 0, 60, 0, 0, 1]], &text)),
+        ("prop-v2-version1", prop(1, 7, &[[6, 0, 0, 0, 0, 1]], &text)),
+        ("prop-v1-version2", prop(0, 7, &[[6, 0, 0, 0, 0, 2]], &text)),
+        ("prop-v2-insert", prop(1, 7, &[[7, 0, 70, 0, 0, 9]], &text)),
+        (
+            "prop-v2-swap-back",
+            prop(1, 3, &[[2, 0, 1, 0, 2, 0], [2, 0, 2, 0, 1, 0]], &text),
+        ),
+    ];
+    let key = vault_segments_check::key;
+    let header = |version| VaultHeader {
+        version,
+        iterations: DEFAULT_ITERATIONS,
+        salt: [7; 32],
+        nonce: [0xa5; 12],
+    };
+    let v2 = encrypt(&text, &header(2), key, 32).expect("encrypt");
+    let raw: Vec<(&str, Vec<u8>)> = vec![
+        ("raw-v2-seg32", v2.clone()),
+        ("raw-v2-seg32-cut", v2[..56 + 48].to_vec()),
+        (
+            "raw-v2-empty",
+            encrypt(b"", &header(2), key, 32).expect("encrypt"),
+        ),
+        (
+            "raw-v1",
+            encrypt(&text, &header(1), key, 32).expect("encrypt"),
+        ),
+    ];
+    for (name, bytes) in seeds.into_iter().chain(raw) {
+        fs::write(dir.join(name), bytes).expect("write seed");
+    }
 }
 
 /// Writes the seed corpora for the binary formats from a real repository

@@ -47,6 +47,12 @@ pub use self::vault::{
 };
 pub use self::zip::{export_zip, ExportSummary};
 
+/// Vault framing with a raw key and a small segment length, for fuzzing
+/// only (feature `fuzzing`; see `vault.rs`).
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use self::vault::fuzzing as vault_fuzzing;
+
 /// Whether the file at `path` starts with the vault magic `STVAULT`.
 ///
 /// # Errors

@@ -152,7 +152,7 @@ impl VaultHeader {
 /// iteration count; [`Error::Io`] when reading or writing fails.
 pub fn encrypt_vault(
     mut payload: impl Read,
-    mut out: impl Write,
+    out: impl Write,
     password: &str,
     version: VaultVersion,
     iterations: u32,
@@ -186,45 +186,9 @@ pub fn encrypt_vault(
         salt,
         nonce,
     };
-    let hb = header.to_bytes();
     let cipher = derive(password, &header);
-    let mut payload = io::Cursor::new(prefix).chain(payload);
-    out.write_all(&hb).map_err(|e| Error::io("<vault>", e))?;
-    if header.version == 1 {
-        let mut buf = Vec::new();
-        payload
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("<payload>", e))?;
-        let ct = cipher
-            .encrypt(&Nonce::<Aes256Gcm>::from(nonce), buf.as_slice())
-            .map_err(|_| format_err("payload too large for one AES-GCM message"))?;
-        out.write_all(&ct).map_err(|e| Error::io("<vault>", e))?;
-    } else {
-        let mut buf = vec![0u8; SEGMENT_LEN];
-        let mut carry: Option<u8> = None;
-        let mut index: u32 = 0;
-        loop {
-            let (n, last) = next_segment(&mut payload, &mut buf, &mut carry)
-                .map_err(|e| Error::io("<payload>", e))?;
-            let tag = cipher
-                .encrypt_inout_detached(
-                    &segment_nonce(&nonce, index, last),
-                    &hb,
-                    (&mut buf[..n]).into(),
-                )
-                .map_err(|_| format_err("segment encryption failed"))?;
-            out.write_all(&buf[..n])
-                .map_err(|e| Error::io("<vault>", e))?;
-            out.write_all(&tag).map_err(|e| Error::io("<vault>", e))?;
-            if last {
-                break;
-            }
-            index = index
-                .checked_add(1)
-                .ok_or_else(|| format_err("payload too large for a vault"))?;
-        }
-    }
-    out.flush().map_err(|e| Error::io("<vault>", e))?;
+    let payload = io::Cursor::new(prefix).chain(payload);
+    write_vault(&header, &cipher, SEGMENT_LEN, payload, out)?;
     Ok(header)
 }
 
@@ -246,62 +210,158 @@ pub fn decrypt_vault(
     password: &str,
 ) -> Result<VaultHeader> {
     check_password(password)?;
+    read_vault(&mut input, &mut out, |h| derive(password, h), SEGMENT_LEN)
+}
+
+/// Writes `header`, then the payload encrypted under `cipher` as the
+/// header's version says (v2: segments of `segment_len` plaintext bytes,
+/// [`SEGMENT_LEN`] for every real vault), then flushes.
+fn write_vault(
+    header: &VaultHeader,
+    cipher: &Aes256Gcm,
+    segment_len: usize,
+    mut payload: impl Read,
+    mut out: impl Write,
+) -> Result<()> {
+    let hb = header.to_bytes();
+    out.write_all(&hb).map_err(|e| Error::io("<vault>", e))?;
+    if header.version == 1 {
+        let mut buf = Vec::new();
+        payload
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("<payload>", e))?;
+        let ct = cipher
+            .encrypt(&Nonce::<Aes256Gcm>::from(header.nonce), buf.as_slice())
+            .map_err(|_| format_err("payload too large for one AES-GCM message"))?;
+        out.write_all(&ct).map_err(|e| Error::io("<vault>", e))?;
+    } else {
+        encrypt_segments(cipher, &hb, segment_len, &mut payload, &mut out)?;
+    }
+    out.flush().map_err(|e| Error::io("<vault>", e))
+}
+
+/// The v2 payload: `payload` cut into segments of `segment_len` plaintext
+/// bytes, each encrypted with its segment nonce and the header `hb` as
+/// associated data, written ciphertext then tag.
+fn encrypt_segments(
+    cipher: &Aes256Gcm,
+    hb: &[u8; HEADER_LEN],
+    segment_len: usize,
+    payload: &mut impl Read,
+    out: &mut impl Write,
+) -> Result<()> {
+    // A zero length would make `next_segment` index an empty buffer.
+    assert!(segment_len > 0, "vault segment length must be positive");
+    let nonce = header_nonce(hb);
+    let mut buf = vec![0u8; segment_len];
+    let mut carry: Option<u8> = None;
+    let mut index: u32 = 0;
+    loop {
+        let (n, last) =
+            next_segment(payload, &mut buf, &mut carry).map_err(|e| Error::io("<payload>", e))?;
+        let tag = cipher
+            .encrypt_inout_detached(
+                &segment_nonce(&nonce, index, last),
+                hb,
+                (&mut buf[..n]).into(),
+            )
+            .map_err(|_| format_err("segment encryption failed"))?;
+        out.write_all(&buf[..n])
+            .map_err(|e| Error::io("<vault>", e))?;
+        out.write_all(&tag).map_err(|e| Error::io("<vault>", e))?;
+        if last {
+            return Ok(());
+        }
+        index = index
+            .checked_add(1)
+            .ok_or_else(|| format_err("payload too large for a vault"))?;
+    }
+}
+
+/// Reads and checks the header, gets the cipher from `key` (the KDF for
+/// real vaults, called only once the header is accepted), and decrypts the
+/// rest into `out` (v2: segments of `segment_len` plaintext bytes), then
+/// flushes. Errors as [`decrypt_vault`].
+fn read_vault(
+    input: &mut impl Read,
+    out: &mut impl Write,
+    key: impl FnOnce(&VaultHeader) -> Aes256Gcm,
+    segment_len: usize,
+) -> Result<VaultHeader> {
     let mut hb = [0u8; HEADER_LEN];
-    let n = fill(&mut input, &mut hb).map_err(|e| Error::io("<vault>", e))?;
+    let n = fill(input, &mut hb).map_err(|e| Error::io("<vault>", e))?;
     if n < HEADER_LEN {
         return Err(format_err("file too short for a vault header"));
     }
     let header = VaultHeader::parse(&hb)?;
-    let damaged = || Error::WrongPasswordOrDamaged {
-        path: "<vault>".into(),
-    };
     if header.version == 1 {
         let mut buf = Vec::new();
-        (&mut input)
+        input
             .take(V1_MAX_READ + 1)
             .read_to_end(&mut buf)
             .map_err(|e| Error::io("<vault>", e))?;
         if buf.len() as u64 > V1_MAX_READ {
             return Err(format_err("version 1 vault larger than 1 GiB"));
         }
-        let cipher = derive(password, &header);
+        let cipher = key(&header);
         let plain = cipher
             .decrypt(&Nonce::<Aes256Gcm>::from(header.nonce), buf.as_slice())
             .map_err(|_| damaged())?;
         out.write_all(&plain)
             .map_err(|e| Error::io("<output>", e))?;
     } else {
-        let cipher = derive(password, &header);
-        let full = SEGMENT_LEN + TAG_LEN;
-        let mut buf = vec![0u8; full];
-        let mut carry: Option<u8> = None;
-        let mut index: u32 = 0;
-        loop {
-            let (n, last) = next_segment(&mut input, &mut buf, &mut carry)
-                .map_err(|e| Error::io("<vault>", e))?;
-            // A final segment is empty only when it is the only one.
-            if n < TAG_LEN || (n == TAG_LEN && index > 0) {
-                return Err(damaged());
-            }
-            let (data, tag) = buf[..n].split_at_mut(n - TAG_LEN);
-            let tag = Tag::<Aes256Gcm>::try_from(&*tag).map_err(|_| damaged())?;
-            cipher
-                .decrypt_inout_detached(
-                    &segment_nonce(&header.nonce, index, last),
-                    &hb,
-                    data.into(),
-                    &tag,
-                )
-                .map_err(|_| damaged())?;
-            out.write_all(data).map_err(|e| Error::io("<output>", e))?;
-            if last {
-                break;
-            }
-            index = index.checked_add(1).ok_or_else(damaged)?;
-        }
+        let cipher = key(&header);
+        decrypt_segments(&cipher, &hb, segment_len, input, out)?;
     }
     out.flush().map_err(|e| Error::io("<output>", e))?;
     Ok(header)
+}
+
+/// The v2 payload read back: segments of `segment_len` plaintext bytes plus
+/// their tag, the last one known by the end of `input`; each is written to
+/// `out` once its tag verifies.
+fn decrypt_segments(
+    cipher: &Aes256Gcm,
+    hb: &[u8; HEADER_LEN],
+    segment_len: usize,
+    input: &mut impl Read,
+    out: &mut impl Write,
+) -> Result<()> {
+    let nonce = header_nonce(hb);
+    let mut buf = vec![0u8; segment_len + TAG_LEN];
+    let mut carry: Option<u8> = None;
+    let mut index: u32 = 0;
+    loop {
+        let (n, last) =
+            next_segment(input, &mut buf, &mut carry).map_err(|e| Error::io("<vault>", e))?;
+        // A final segment is empty only when it is the only one.
+        if n < TAG_LEN || (n == TAG_LEN && index > 0) {
+            return Err(damaged());
+        }
+        let (data, tag) = buf[..n].split_at_mut(n - TAG_LEN);
+        let tag = Tag::<Aes256Gcm>::try_from(&*tag).map_err(|_| damaged())?;
+        cipher
+            .decrypt_inout_detached(&segment_nonce(&nonce, index, last), hb, data.into(), &tag)
+            .map_err(|_| damaged())?;
+        out.write_all(data).map_err(|e| Error::io("<output>", e))?;
+        if last {
+            return Ok(());
+        }
+        index = index.checked_add(1).ok_or_else(damaged)?;
+    }
+}
+
+/// The header nonce `N` (bytes 44..56 of the header).
+fn header_nonce(hb: &[u8; HEADER_LEN]) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n.copy_from_slice(&hb[44..56]);
+    n
+}
+
+fn damaged() -> Error {
+    Error::WrongPasswordOrDamaged {
+        path: "<vault>".into(),
+    }
 }
 
 /// The nonce of v2 segment `index`.
@@ -380,5 +440,88 @@ fn format_err(detail: &str) -> Error {
     Error::Format {
         path: "<vault>".into(),
         detail: detail.to_string(),
+    }
+}
+
+/// The vault framing without the KDF, for the `vault_segments` fuzz target
+/// (`fuzz/`) and its corpus replay (`tests/reliability/corpus.rs`) only:
+/// built with the `fuzzing` feature, hidden from the docs, not part of the
+/// API. The password KDF (PBKDF2, at least 100 000 iterations) makes every
+/// input far too slow to fuzz, so these functions take the key from a
+/// caller-supplied function of the header instead, and a v2 segment length
+/// of the caller's choosing (a few bytes, so that a small input spans many
+/// segments). Everything after the key is the code [`encrypt_vault`] and
+/// [`decrypt_vault`] run: the same header parser, v1 message, segment
+/// reader, nonces, tag checks and empty-final-segment rule; real vaults
+/// always use [`SEGMENT_LEN`] and the password KDF.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    use aes_gcm::aead::KeyInit;
+    use aes_gcm::Aes256Gcm;
+
+    use super::{read_vault, write_vault, VaultHeader};
+    use crate::{Error, Result};
+
+    fn check_len(segment_len: usize) -> Result<()> {
+        if segment_len == 0 {
+            return Err(Error::Invalid {
+                what: "segment length",
+                value: "0".into(),
+                reason: "must be positive".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes `payload` as a vault with `header` (its version, 1 or 2,
+    /// picks the format) under the AES-256 key `key(header)`, v2 segments
+    /// holding `segment_len` plaintext bytes.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a zero `segment_len` or a version other than
+    /// 1 or 2; otherwise as [`super::encrypt_vault`].
+    pub fn encrypt(
+        payload: &[u8],
+        header: &VaultHeader,
+        key: impl FnOnce(&VaultHeader) -> [u8; 32],
+        segment_len: usize,
+    ) -> Result<Vec<u8>> {
+        check_len(segment_len)?;
+        if header.version != 1 && header.version != 2 {
+            return Err(Error::Invalid {
+                what: "vault version",
+                value: header.version.to_string(),
+                reason: "must be 1 or 2".into(),
+            });
+        }
+        let cipher = Aes256Gcm::new(&key(header).into());
+        let mut out = Vec::new();
+        write_vault(header, &cipher, segment_len, payload, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decrypts `vault` into `out` exactly as [`super::decrypt_vault`] does,
+    /// but with the AES-256 key `key(header)` (called once the header is
+    /// accepted) and v2 segments of `segment_len` plaintext bytes. On error
+    /// `out` holds what was written before it (segments whose tags verified).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a zero `segment_len`; otherwise as
+    /// [`super::decrypt_vault`].
+    pub fn decrypt(
+        vault: &[u8],
+        out: &mut Vec<u8>,
+        key: impl FnOnce(&VaultHeader) -> [u8; 32],
+        segment_len: usize,
+    ) -> Result<VaultHeader> {
+        check_len(segment_len)?;
+        let mut input = vault;
+        read_vault(
+            &mut input,
+            out,
+            |h| Aes256Gcm::new(&key(h).into()),
+            segment_len,
+        )
     }
 }
