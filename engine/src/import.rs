@@ -8,7 +8,10 @@
 //! manifest) blake3 are checked; any failure stops the import before the
 //! snapshot file is written, so nothing becomes visible (chunks already
 //! packed are orphans that `gc` reclaims). The snapshot file is the commit
-//! point. The content digest follows [`DirBuilder`]'s rule, so importing a
+//! point: [`prepare`] does everything before it and returns a
+//! [`PendingImport`] whose [`PendingImport::commit`] writes it, so a caller
+//! can do its own last step first (the CLI registers a new profile there,
+//! so that a failure to register it commits nothing). The content digest follows [`DirBuilder`]'s rule, so importing a
 //! snap ZIP of a snapshot (made without excludes or redaction) gives a
 //! snapshot with the same digest as the original.
 //!
@@ -21,7 +24,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use snap_store::{BlobId, BlobKind, BlobWriter, LockMode, SnapshotId};
+use snap_store::{BlobId, BlobKind, BlobWriter, LockGuard, LockMode, SnapshotId};
 
 use crate::diff::{diff_trees, ChangeKind};
 use crate::export::{self, Archive, ArchiveEntry, ExportKind};
@@ -154,22 +157,82 @@ impl From<std::io::Error> for ChunkErr {
     }
 }
 
-/// Imports a validated archive as a new snapshot of `profile`.
-///
-/// Holds the profile's lock, like `create`. Nothing is committed unless
-/// every file was read and verified.
+/// Imports a validated archive as a new snapshot of `profile`:
+/// [`prepare`], then [`PendingImport::commit`].
 ///
 /// # Errors
-/// [`Error::Unsafe`] for a file whose bytes do not match its CRC-32, size
-/// or blake3; [`snap_store::Error::Locked`]; I/O and repository errors.
+/// Those of both.
 pub fn import(
     repo: &Repo,
     archive: &Archive,
     profile: &str,
     options: &ImportOptions,
 ) -> Result<ImportOutcome> {
+    prepare(repo, archive, profile, options)?.commit()
+}
+
+/// An import with all its data stored and its snapshot not yet written.
+/// It holds the profile's lock; dropping it commits nothing (the chunks
+/// and trees stored are orphans that `gc` reclaims).
+pub struct PendingImport<'r> {
+    repo: &'r Repo,
+    _lock: LockGuard,
+    manifest: Manifest,
+    original_id: Option<String>,
+    skipped: Vec<String>,
+    chunks: u64,
+    chunks_new: u64,
+}
+
+impl std::fmt::Debug for PendingImport<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingImport")
+            .field("manifest", &self.manifest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingImport<'_> {
+    /// The manifest the snapshot will have.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// Writes the snapshot file: the commit point.
+    ///
+    /// # Errors
+    /// Repository errors; then nothing was committed.
+    pub fn commit(self) -> Result<ImportOutcome> {
+        let id = self.repo.store().put_snapshot(&self.manifest.to_bytes())?;
+        Ok(ImportOutcome {
+            id,
+            manifest: self.manifest,
+            original_id: self.original_id,
+            skipped: self.skipped,
+            chunks: self.chunks,
+            chunks_new: self.chunks_new,
+        })
+    }
+}
+
+/// Stores a validated archive's data and trees for a new snapshot of
+/// `profile`, everything but the snapshot file (see [`PendingImport`]).
+///
+/// Holds the profile's lock, like `create`, until the [`PendingImport`] is
+/// committed or dropped. Nothing can be committed unless every file was
+/// read and verified.
+///
+/// # Errors
+/// [`Error::Unsafe`] for a file whose bytes do not match its CRC-32, size
+/// or blake3; [`snap_store::Error::Locked`]; I/O and repository errors.
+pub fn prepare<'r>(
+    repo: &'r Repo,
+    archive: &Archive,
+    profile: &str,
+    options: &ImportOptions,
+) -> Result<PendingImport<'r>> {
     let store = repo.store();
-    let _lock = store.lock_named(
+    let lock = store.lock_named(
         &format!("profile-{profile}"),
         LockMode::Exclusive,
         "import",
@@ -266,9 +329,9 @@ pub fn import(
             .map(|s| format!("not imported: {s}"))
             .collect(),
     };
-    let id = store.put_snapshot(&manifest.to_bytes())?;
-    Ok(ImportOutcome {
-        id,
+    Ok(PendingImport {
+        repo,
+        _lock: lock,
         manifest,
         original_id: archive.manifest().map(|m| m.snapshot.id.clone()),
         skipped: archive.skipped().to_vec(),

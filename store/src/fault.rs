@@ -1,9 +1,11 @@
 //! A fault-injecting file layer for tests.
 //!
 //! Every durable-write primitive of snap (the writes, `fsync`s, renames,
-//! directory `fsync`s and unlinks behind [`crate::fsutil`], pack reads, and
-//! the restore's file writes and renames) calls one of the hooks here before
-//! or after the real system call. Without the cargo feature
+//! directory `fsync`s and unlinks behind [`crate::fsutil`], pack reads, the
+//! restore's file writes and renames, and the reads and writes of an export
+//! or import: its temporary ZIP ([`Writer`]), its output file and the
+//! archive it reads) calls one of the hooks here before or after the real
+//! system call. Without the cargo feature
 //! `fault-injection` the hooks are empty inline functions and compile to the
 //! plain calls.
 //!
@@ -28,7 +30,7 @@
 //! stops accepting bytes; on a read it fails with `UnexpectedEof`.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 
 /// An operation the layer can count and fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,7 +45,7 @@ pub enum Op {
     DirSync,
     /// Removing a file.
     Unlink,
-    /// Reading pack data.
+    /// Reading pack data, or an archive being imported.
     Read,
 }
 
@@ -257,6 +259,40 @@ pub fn write_all(out: &mut impl Write, buf: &[u8]) -> io::Result<()> {
         return Err(imp::err(kind, Op::Write));
     }
     out.write_all(buf)
+}
+
+/// A writer whose every `write` call is counted as one write (and fails
+/// when armed, a short-write fault writing the first half of the buffer
+/// first), for streams written outside [`crate::fsutil::atomic_write`]: an
+/// export's temporary ZIP and output file, a vault's decrypted ZIP. `Seek`
+/// and `flush` pass through. Without the feature it is the inner writer.
+#[derive(Debug)]
+pub struct Writer<W>(pub W);
+
+impl<W: Write> Write for Writer<W> {
+    #[inline(always)]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(kind) = imp::hit(Op::Write) {
+            if kind == Kind::Short {
+                self.0.write_all(&buf[..buf.len() / 2])?;
+            }
+            return Err(imp::err(kind, Op::Write));
+        }
+        self.0.write(buf)
+    }
+
+    #[inline(always)]
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: Seek> Seek for Writer<W> {
+    #[inline(always)]
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        self.0.seek(pos)
+    }
 }
 
 /// Counts one write of a whole file already filled by a callback; a

@@ -4,6 +4,10 @@
 //! with `fsync`, renamed over its final name, and the directory holding the
 //! final name is flushed too, so after a crash the file is either wholly
 //! there or not there at all.
+//!
+//! Files snap writes for the user outside the repository (exports) use
+//! [`replace_file_with`], which also puts the destination back as it was
+//! when the final directory flush fails.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -48,6 +52,76 @@ pub fn atomic_write_with(
     fault::check(Op::Rename).map_err(|e| Error::io(dest, e))?;
     tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
     sync_dir(parent)
+}
+
+/// Writes the file `dest` (outside the repository: an export) atomically
+/// and durably, leaving `dest` exactly as it was on any error.
+///
+/// The content is produced by `fill` into a temporary file `.tmp-*` beside
+/// `dest`, through a [`fault::Writer`] (each write counted), then flushed
+/// with `fsync` and moved into place: exchanged with an existing file
+/// (`renameat2(RENAME_EXCHANGE)`, so the previous file can be put back),
+/// or renamed when there is none (or the filesystem cannot exchange). Then
+/// the directory is flushed. When that flush fails the caller is told the
+/// write failed, so the move is undone first: the previous file is
+/// exchanged back, or the new one removed. (Only when a filesystem without
+/// exchange replaced an existing file can it not be undone.) After
+/// success the previous file is removed as post-commit cleanup
+/// ([`fault::in_cleanup`]); a leftover is a `.tmp-*` file, not `dest`.
+///
+/// # Errors
+/// [`Error::Io`] naming the file that could not be written, synced or
+/// moved, or the directory.
+pub fn replace_file_with(
+    dest: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    let dir = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    fill(&mut fault::Writer(tmp.as_file_mut())).map_err(|e| Error::io(tmp.path(), e))?;
+    fault::sync_all(tmp.as_file()).map_err(|e| Error::io(tmp.path(), e))?;
+    // Closed; removed on drop (on success it then names the previous file).
+    let tmp = tmp.into_temp_path();
+    fault::check(Op::Rename).map_err(|e| Error::io(dest, e))?;
+    // A directory at `dest` is not exchanged: the rename then fails.
+    let existed = fs::symlink_metadata(dest).ok().map(|m| m.is_dir());
+    let exchanged = existed == Some(false) && exchange(&tmp, dest).is_ok();
+    if !exchanged {
+        fs::rename(&tmp, dest).map_err(|e| Error::io(dest, e))?;
+    }
+    if let Err(e) = sync_dir(dir) {
+        // The move is not known to be durable and the caller is told it
+        // failed: undo it (found by the fault-injection sweep).
+        if exchanged {
+            let _ = exchange(&tmp, dest);
+        } else if existed.is_none() {
+            let _ = fs::remove_file(dest);
+        }
+        let _ = sync_dir(dir);
+        return Err(e);
+    }
+    if exchanged {
+        let old = tmp.to_path_buf();
+        // Disarm the drop: the durable removal below replaces it.
+        let _ = tmp.keep();
+        let _ = fault::in_cleanup(|| remove_durable(&old));
+    } else {
+        // Nothing is left under the temporary name.
+        let _ = tmp.keep();
+    }
+    Ok(())
+}
+
+/// Atomically exchanges two existing paths (`renameat2(RENAME_EXCHANGE)`).
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(io::Error::from)
 }
 
 /// Flushes a directory so that renames and creations inside it are durable.
@@ -120,6 +194,23 @@ mod tests {
         atomic_write(&tmp, &dest, b"two").unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"two");
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn replace_file_replaces_and_leaves_nothing_beside() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.zip");
+        replace_file_with(&dest, |w| w.write_all(b"one")).unwrap();
+        replace_file_with(&dest, |w| w.write_all(b"two")).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let r = replace_file_with(&dest, |w| {
+            w.write_all(b"three")?;
+            Err(io::Error::other("boom"))
+        });
+        assert!(r.is_err());
+        assert_eq!(fs::read(&dest).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

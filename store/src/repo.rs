@@ -430,10 +430,23 @@ impl Repository {
     /// commit point), then recorded in the index.
     ///
     /// # Errors
-    /// I/O or index errors; a failure before the rename leaves no snapshot.
+    /// I/O or index errors. When writing the file fails no new snapshot is
+    /// left, even when only the directory flush after the rename failed:
+    /// the file is then removed again, so a caller told "failed" never
+    /// finds the snapshot listed (found by the fault-injection sweep of
+    /// `import`). A failure of the index after that is reconciled by the
+    /// next open (the file is durable).
     pub fn put_snapshot(&self, record: &[u8]) -> Result<SnapshotId> {
         let id = SnapshotId::of(record);
-        atomic_write(&self.tmp_dir(), &self.snapshot_path(&id), record)?;
+        let path = self.snapshot_path(&id);
+        let existed = path.exists();
+        if let Err(e) = atomic_write(&self.tmp_dir(), &path, record) {
+            if !existed && path.exists() {
+                let _ = fs::remove_file(&path);
+                let _ = fsutil::sync_dir(path.parent().unwrap_or(&self.root));
+            }
+            return Err(e);
+        }
         self.index()?.add_snapshot(&id, record)?;
         Ok(id)
     }

@@ -10,20 +10,36 @@
 //! untouched or exactly the snapshot; and, with the fault cleared, a retry
 //! succeeds. The error kind rotates with k (ENOSPC, EIO, short write).
 //!
+//! `export --zip` and `export --vault` write s1 to a file in `scratch/out/`:
+//! on failure that folder must be empty (no output, no temporary file); on
+//! success it holds only the output, byte-identical to a clean ZIP export
+//! (ZIP export is deterministic) or, for the vault, restoring with
+//! `snap restore FILE --target` to exactly s1's tree. `import` reads a ZIP
+//! made once in the base, outside the repository, of the live profile
+//! snapshotted in another repository (so about a third of its data is new
+//! and packs are written), into the new profile `imported`: all or nothing,
+//! i.e. on failure the snapshots are still exactly s0 and s1, on success
+//! there is one more, which must restore to the live tree. Both also get
+//! the whole oracle.
+//!
 //! By default an operation kind with more than 12 calls is injected at 12
 //! points spread evenly over 1..=N (always including 1 and N), to keep CI
 //! short; `SNAP_FAULT_FULL=1` injects at every k (the figures in
 //! docs/reliability.md are from a full run).
 //! `SNAP_FAULT_ONLY=action:op` (e.g. `create:write`) limits the sweep to one
-//! action and one operation kind (used by tests/negative-controls.sh).
+//! action and one operation kind (used by tests/negative-controls.sh);
+//! `action` alone takes all its kinds, and a comma-separated list several
+//! (`SNAP_FAULT_ONLY='export --zip,export --vault,import'`).
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use snap_store::fault::{Kind, Mode, Op, Spec};
 
 use super::oracle::{self, created_id, snap_env, Acked, World};
-use crate::util::{copy_into, make_profile, mutate_profile, remove_tree, tree_image, TreeImage};
+use crate::util::{
+    copy_into, image_diff, make_profile, mutate_profile, remove_tree, tree_image, Run, TreeImage,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
@@ -33,7 +49,13 @@ enum Action {
     IndexRebuild,
     Forget,
     Gc,
+    ExportZip,
+    ExportVault,
+    Import,
 }
+
+/// The vault password (`SNAP_PASSWORD`) of the sweep's runs.
+const PASSWORD: &str = "fault-sweep-password";
 
 impl Action {
     fn name(self) -> &'static str {
@@ -44,6 +66,9 @@ impl Action {
             Action::IndexRebuild => "index rebuild",
             Action::Forget => "forget",
             Action::Gc => "gc",
+            Action::ExportZip => "export --zip",
+            Action::ExportVault => "export --vault",
+            Action::Import => "import",
         }
     }
 }
@@ -58,6 +83,11 @@ struct Base {
     s1: Acked,
     /// The profile as it is now (changed since s1).
     live: TreeImage,
+    /// A clean ZIP export of s1, outside the repository: what `export
+    /// --zip` must write byte for byte.
+    zip: PathBuf,
+    /// What `import` reads: a ZIP of `live` made in another repository.
+    import_zip: PathBuf,
 }
 
 fn build_base() -> Base {
@@ -78,6 +108,24 @@ fn build_base() -> Base {
     mutate_profile(&world.profile, 0.3, 12);
     let live = tree_image(&world.profile);
     let saved = oracle::ram_tempdir(32 << 20);
+    let zip = saved.path().join("s1.zip");
+    let z = zip.to_str().expect("utf-8");
+    let run = snap_env(&world.repo, &["export", &s1.id, "--zip", z], &[]);
+    assert_eq!(run.code, 0, "base export\n{}", run.dump());
+    if let Some(d) = archive_problem(&world, &zip, &s1.image) {
+        panic!("the base ZIP does not restore to s1: {d}");
+    }
+    let other = saved.path().join("other-repo");
+    let run = snap_env(&other, &["create", p], &[]);
+    let id = created_id(&run).unwrap_or_else(|| panic!("other create\n{}", run.dump()));
+    let import_zip = saved.path().join("live.zip");
+    let z = import_zip.to_str().expect("utf-8");
+    let run = snap_env(&other, &["export", &id, "--zip", z], &[]);
+    assert_eq!(run.code, 0, "live export\n{}", run.dump());
+    if let Some(d) = archive_problem(&world, &import_zip, &live) {
+        panic!("the import ZIP does not restore to the live tree: {d}");
+    }
+    remove_tree(&other);
     copy_into(&world.repo, &saved.path().join("repo"));
     copy_into(&world.profile, &saved.path().join("profile"));
     Base {
@@ -86,7 +134,49 @@ fn build_base() -> Base {
         s0,
         s1,
         live,
+        zip,
+        import_zip,
     }
+}
+
+/// Why the archive `file` does not restore (`snap restore FILE --target`,
+/// no repository involved) to exactly `want`, if it does not.
+fn archive_problem(w: &World, file: &Path, want: &TreeImage) -> Option<String> {
+    let target = w.scratch.join("archive-check");
+    remove_tree(&target);
+    let (f, t) = (file.to_str()?, target.to_str()?);
+    let run = snap_env(
+        &w.repo,
+        &["restore", f, "--target", t],
+        &[("SNAP_PASSWORD", PASSWORD)],
+    );
+    let problem = if run.code != 0 {
+        Some(format!("restore from the file failed\n{}", run.dump()))
+    } else {
+        image_diff(want, &tree_image(&target))
+    };
+    remove_tree(&target);
+    problem
+}
+
+/// The ids of the listed snapshots, sorted.
+fn snapshot_ids(repo: &Path) -> Result<Vec<String>, String> {
+    let r = snap_engine::Repo::open(repo, &snap_store::OpenOptions::shared("sweep"))
+        .map_err(|e| format!("open: {e}"))?;
+    let mut ids: Vec<String> = r
+        .snapshots()
+        .map_err(|e| format!("list: {e}"))?
+        .iter()
+        .map(|s| s.id.to_hex())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+/// Where `export` writes (a folder of its own, so that a temporary file
+/// left beside the output is seen).
+fn out_dir(w: &World) -> PathBuf {
+    w.scratch.join("out")
 }
 
 fn has_command(repo: &Path, cmd: &str) -> bool {
@@ -98,7 +188,7 @@ fn reset(base: &Base, w: &World) {
     remove_tree(&w.repo);
     remove_tree(&w.profile);
     remove_tree(&w.scratch);
-    fs::create_dir_all(&w.scratch).expect("scratch");
+    fs::create_dir_all(out_dir(w)).expect("scratch/out");
     copy_into(&base.saved.path().join("repo"), &w.repo);
     copy_into(&base.saved.path().join("profile"), &w.profile);
     let _ = fs::remove_file(w.repo.join("lock"));
@@ -118,6 +208,65 @@ fn args(a: Action, base: &Base, w: &World) -> Vec<String> {
         Action::IndexRebuild => vec!["index".into(), "rebuild".into()],
         Action::Forget => vec!["forget".into(), "--keep-last".into(), "1".into()],
         Action::Gc => vec!["gc".into()],
+        Action::ExportZip | Action::ExportVault => {
+            let (flag, name) = match a {
+                Action::ExportZip => ("--zip", "s1.zip"),
+                _ => ("--vault", "s1.stvault"),
+            };
+            let out = out_dir(w).join(name).display().to_string();
+            vec!["export".into(), base.s1.id.clone(), flag.into(), out]
+        }
+        Action::Import => vec![
+            "--quiet".into(),
+            "import".into(),
+            base.import_zip.display().to_string(),
+            "--profile".into(),
+            "imported".into(),
+        ],
+    }
+}
+
+/// The checks beyond the oracle for export, import and create: the output
+/// folder (export) and the snapshots listed (all or nothing: a failed
+/// import or create adds none).
+fn outcome_problem(a: Action, base: &Base, w: &World, run: &Run) -> Option<String> {
+    let mut want = vec![base.s0.id.clone(), base.s1.id.clone()];
+    match a {
+        Action::ExportZip | Action::ExportVault => {
+            let left = out_listing(w);
+            if run.code != 0 && !left.is_empty() {
+                return Some(format!("failed export left {left:?} in the output folder"));
+            }
+            if run.code == 0 {
+                if left.len() != 1 {
+                    return Some(format!("export left {left:?} in the output folder"));
+                }
+                let out = out_dir(w).join(&left[0]);
+                if a == Action::ExportZip {
+                    if fs::read(&out).ok()? != fs::read(&base.zip).ok()? {
+                        return Some("the ZIP differs from a clean export's bytes".into());
+                    }
+                } else if let Some(d) = archive_problem(w, &out, &base.s1.image) {
+                    return Some(format!("the vault does not restore to s1: {d}"));
+                }
+            }
+        }
+        Action::Import | Action::Create => match (run.code, created_id(run)) {
+            (0, Some(id)) => want.push(id),
+            (0, None) => return Some(format!("{} printed no id", a.name())),
+            _ => {}
+        },
+        _ => return None,
+    }
+    want.sort();
+    match snapshot_ids(&w.repo) {
+        Ok(ids) if ids == want => None,
+        Ok(ids) => Some(format!(
+            "snapshots after {} (exit {}): {ids:?}, expected {want:?}",
+            a.name(),
+            run.code
+        )),
+        Err(e) => Some(e),
     }
 }
 
@@ -167,7 +316,10 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
     let argv = args(a, base, w);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let env_spec = spec.map(|s| s.to_env()).unwrap_or_default();
-    let mut env = vec![("SNAP_FAULT_COUNTS", counts.to_str().expect("utf-8"))];
+    let mut env = vec![
+        ("SNAP_FAULT_COUNTS", counts.to_str().expect("utf-8")),
+        ("SNAP_PASSWORD", PASSWORD),
+    ];
     if spec.is_some() {
         env.push(("SNAP_FAULT", env_spec.as_str()));
     }
@@ -199,7 +351,7 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
     if a != Action::Forget {
         acked.push(base.s0.clone());
     }
-    if a == Action::Create {
+    if a == Action::Create || a == Action::Import {
         if let Some(id) = created_id(&run) {
             acked.push(Acked {
                 id,
@@ -231,11 +383,14 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
         _ => {}
     }
     if problem.is_none() {
+        problem = outcome_problem(a, base, w, &run);
+    }
+    if problem.is_none() {
         problem = oracle::check(&w.repo, &acked, &w.profile, &w.scratch).err();
     }
     if spec.is_some() && problem.is_none() {
         // Retry with the fault cleared.
-        let retry = snap_env(&w.repo, &argv, &[]);
+        let retry = snap_env(&w.repo, &argv, &[("SNAP_PASSWORD", PASSWORD)]);
         if retry.code == 0 {
             f.retries_ok += 1;
         } else {
@@ -247,6 +402,18 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
         f.failures
             .push(format!("{what}: exit {}: {p}\n{}", run.code, run.stderr));
     }
+}
+
+/// Whether `SNAP_FAULT_ONLY` (empty: everything) selects action `a` (and
+/// operation kind `op`, when given).
+fn selected(only: &str, a: Action, op: Option<Op>) -> bool {
+    only.is_empty()
+        || only.split(',').any(|item| {
+            let (act, o) = item
+                .split_once(':')
+                .map_or((item, None), |(act, o)| (act, Some(o)));
+            act.trim() == a.name() && (o.is_none() || op.is_none_or(|op| Some(op.name()) == o))
+        })
 }
 
 /// The k to inject at: all of 1..=n, or 12 spread evenly.
@@ -290,20 +457,21 @@ fn fault_sweep() {
             eprintln!("fault sweep: `snap {cmd}` does not exist yet; skipped");
         }
     }
+    actions.extend([Action::ExportZip, Action::ExportVault, Action::Import]);
+    let only = std::env::var("SNAP_FAULT_ONLY").unwrap_or_default();
     let mut all_failures = Vec::new();
     let mut total = Figures::default();
     eprintln!("| operation | calls w/f/r/d/u/rd | runs | injections | of which in post-commit cleanup | panics | false successes | oracle failures | retries ok |");
     for a in actions {
-        let only = std::env::var("SNAP_FAULT_ONLY").unwrap_or_default();
-        let only = only.split_once(':');
-        if only.is_some_and(|(act, _)| act != a.name()) {
+        if !selected(&only, a, None) {
             continue;
         }
+        let started = std::time::Instant::now();
         let mut f = Figures::default();
         run_once(&base, w, a, None, &mut f);
         let clean = f.calls;
         for (i, op) in Op::ALL.into_iter().enumerate() {
-            if only.is_some_and(|(_, o)| o != op.name()) {
+            if !selected(&only, a, Some(op)) {
                 continue;
             }
             for k in points(clean[i], full) {
@@ -337,6 +505,7 @@ fn fault_sweep() {
             f.retries_ok,
             f.runs - 1
         );
+        eprintln!("({}: {:.0} s)", a.name(), started.elapsed().as_secs_f64());
         total.runs += f.runs;
         total.injections += f.injections;
         total.panics += f.panics;
@@ -349,6 +518,9 @@ fn fault_sweep() {
         "fault sweep total: runs {}, injections {}, panics {}, false successes {}, oracle failures {}, retries ok {}",
         total.runs, total.injections, total.panics, total.false_successes, total.oracle_failures, total.retries_ok
     );
+    for f in &all_failures {
+        eprintln!("FAILED: {}", f.lines().next().unwrap_or_default());
+    }
     assert!(
         all_failures.is_empty(),
         "{} failure(s); first:\n{}",
@@ -365,7 +537,13 @@ fn fault_sweep() {
 fn durability_protocol() {
     let base = build_base();
     let w = &base.world;
-    for a in [Action::Create, Action::RestoreInPlace, Action::IndexRebuild] {
+    for a in [
+        Action::Create,
+        Action::RestoreInPlace,
+        Action::IndexRebuild,
+        Action::ExportZip,
+        Action::Import,
+    ] {
         let mut f = Figures::default();
         run_once(&base, w, a, None, &mut f);
         let [writes, fsyncs, renames, dirsyncs, _, _] = f.calls;
@@ -385,4 +563,110 @@ fn durability_protocol() {
             a.name()
         );
     }
+}
+
+/// A world with two snapshots of a small profile (their ids), and where
+/// to export them (`out/x.zip`, not written yet).
+fn export_world() -> (World, String, String, PathBuf) {
+    let w = World::new();
+    make_profile(&w.profile, 12, 60_000, 3);
+    let p = w.profile.to_str().expect("utf-8");
+    let first = created_id(&snap_env(&w.repo, &["create", p], &[])).expect("create");
+    mutate_profile(&w.profile, 0.5, 4);
+    let second = created_id(&snap_env(&w.repo, &["create", p], &[])).expect("create");
+    fs::create_dir_all(out_dir(&w)).expect("out");
+    let dest = out_dir(&w).join("x.zip");
+    (w, first, second, dest)
+}
+
+/// The names in the export's output folder, sorted.
+fn out_listing(w: &World) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(out_dir(w))
+        .expect("out")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Regression: when flushing the directory fails after the new file was
+/// moved into place, `export` said "nothing was written there" but left
+/// the new file (and had destroyed the previous one). Now the previous
+/// file is exchanged back, or a new one removed.
+#[test]
+fn failed_export_leaves_the_destination_as_it_was() {
+    let (w, first, second, dest) = export_world();
+    let d = dest.to_str().expect("utf-8");
+    for mode in ["once", "persistent"] {
+        let _ = fs::remove_file(&dest);
+        let spec = format!("dirsync:1:eio:{mode}");
+        let run = snap_env(
+            &w.repo,
+            &["export", &first, "--zip", d],
+            &[("SNAP_FAULT", &spec)],
+        );
+        assert_ne!(run.code, 0, "{spec}\n{}", run.dump());
+        assert!(out_listing(&w).is_empty(), "{spec}: {:?}", out_listing(&w));
+        let run = snap_env(&w.repo, &["export", &first, "--zip", d], &[]);
+        assert_eq!(run.code, 0, "{}", run.dump());
+        let old = fs::read(&dest).expect("export");
+        let run = snap_env(
+            &w.repo,
+            &["export", &second, "--zip", d],
+            &[("SNAP_FAULT", &spec)],
+        );
+        assert_ne!(run.code, 0, "{spec}\n{}", run.dump());
+        assert_eq!(out_listing(&w), ["x.zip"], "{spec}");
+        assert!(
+            fs::read(&dest).expect("dest") == old,
+            "{spec}: not the previous file"
+        );
+        let run = snap_env(&w.repo, &["export", &second, "--zip", d], &[]);
+        assert_eq!(run.code, 0, "{}", run.dump());
+        assert!(fs::read(&dest).expect("dest") != old);
+        assert_eq!(out_listing(&w), ["x.zip"], "the previous file is removed");
+    }
+}
+
+/// Regression: a failure to update `exports.json` after the file was
+/// written made `export` fail (the file complete and in place), and left
+/// the previous record, so a later `--if-changed` export of the previous
+/// content wrongly said "unchanged". Now the record of the destination is
+/// dropped before the file changes and a failure to write the new one is
+/// a warning.
+#[test]
+fn export_record_failure_is_a_warning_and_never_stale() {
+    let (w, first, second, dest) = export_world();
+    let d = dest.to_str().expect("utf-8");
+    let export = |id: &str, env: &[(&str, &str)]| {
+        snap_env(
+            &w.repo,
+            &["--json", "export", id, "--zip", d, "--if-changed"],
+            env,
+        )
+    };
+    let status = |run: &Run| {
+        run.json()["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let run = export(&first, &[]);
+    assert_eq!(status(&run), "written", "{}", run.dump());
+    let clean_first = fs::read(&dest).expect("dest");
+    // fsyncs: 1 = exports.json without the record, 2 = the file, 3 = the
+    // new record.
+    let run = export(&second, &[("SNAP_FAULT", "fsync:3:eio:persistent")]);
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert!(
+        run.stderr.contains("could not be recorded"),
+        "{}",
+        run.dump()
+    );
+    assert!(fs::read(&dest).expect("dest") != clean_first);
+    let run = export(&first, &[]);
+    assert_eq!(status(&run), "written", "{}", run.dump());
+    assert!(fs::read(&dest).expect("dest") == clean_first);
+    assert_eq!(status(&export(&first, &[])), "unchanged");
 }

@@ -5,6 +5,13 @@
 //! is lost, as when the power goes), unmounted and mounted again (journal
 //! replay), then the oracle.
 //!
+//! `export` writes its ZIP on the same filesystem, over the previous cut's
+//! output: afterwards the output must be absent (when there was none), the
+//! previous file, or byte-identical to a clean export of the same snapshot
+//! (and exactly that when `export` reported success). `import` reads a ZIP
+//! of the latest snapshot, also on that filesystem, into another profile;
+//! what it acknowledged (printed) must restore to that snapshot's tree.
+//!
 //! Needs root and loop devices; without them each test prints SKIPPED and
 //! is not counted as passed. `SNAP_POWERCUTS` sets the cuts per operation
 //! (default 30).
@@ -15,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::oracle::{self, created_id, snap_env, Acked};
-use crate::util::{make_profile, mutate_profile, snap_bin, tree_image, Gen};
+use crate::util::{make_profile, mutate_profile, snap_bin, tree_image, Gen, Run};
 
 /// `FS_IOC_SHUTDOWN` (`_IOR('X', 125, __u32)`) with flag 2, NOLOGFLUSH.
 const SHUTDOWN: &str = "import fcntl, os, struct, sys\n\
@@ -99,6 +106,8 @@ enum Op {
     Create,
     Restore,
     Gc,
+    Export,
+    Import,
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -113,8 +122,9 @@ fn sync() {
 }
 
 /// Runs `snap args`, cuts the power after `delay` (or when it ends, if
-/// sooner), and returns its exit code and stdout.
-fn run_and_cut(fs: &Ext4, repo: &Path, args: &[&str], delay: Duration) -> (i32, String) {
+/// sooner), and returns its exit code, its stdout and whether it was still
+/// running at the cut.
+fn run_and_cut(fs: &Ext4, repo: &Path, args: &[&str], delay: Duration) -> (i32, String, bool) {
     let mut child = Command::new(snap_bin())
         .arg("--repo")
         .arg(repo)
@@ -125,12 +135,15 @@ fn run_and_cut(fs: &Ext4, repo: &Path, args: &[&str], delay: Duration) -> (i32, 
         .spawn()
         .expect("spawn snap");
     let start = Instant::now();
+    let mut running = true;
     while start.elapsed() < delay {
         if child.try_wait().expect("wait").is_some() {
+            running = false;
             break;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+    running = running && child.try_wait().expect("wait").is_none();
     fs.cut();
     let status = child.wait().expect("wait");
     let mut out = String::new();
@@ -139,7 +152,121 @@ fn run_and_cut(fs: &Ext4, repo: &Path, args: &[&str], delay: Duration) -> (i32, 
         .take()
         .expect("stdout")
         .read_to_string(&mut out);
-    (status.code().unwrap_or(-1), out)
+    (status.code().unwrap_or(-1), out, running)
+}
+
+/// Runs `snap args` to completion; returns the run and how long it took.
+fn timed(repo: &Path, args: &[&str]) -> (Run, Duration) {
+    let t = Instant::now();
+    let run = snap_env(repo, args, &[]);
+    (run, t.elapsed())
+}
+
+/// `snap create PROFILE`, remembering the snapshot as acknowledged.
+fn take(repo: &Path, profile: &Path, acked: &mut Vec<Acked>) -> (String, Duration) {
+    let p = profile.to_str().expect("utf-8");
+    let (run, took) = timed(repo, &["create", p]);
+    let id = created_id(&run).unwrap_or_else(|| panic!("create\n{}", run.dump()));
+    acked.push(Acked {
+        id: id.clone(),
+        image: tree_image(profile),
+    });
+    (id, took)
+}
+
+/// A clean ZIP export of `id` to `dest`; how long it took.
+fn export_clean(repo: &Path, id: &str, dest: &Path) -> Duration {
+    let (run, took) = timed(
+        repo,
+        &["export", id, "--zip", dest.to_str().expect("utf-8")],
+    );
+    assert_eq!(run.code, 0, "export\n{}", run.dump());
+    took
+}
+
+/// What a cut must leave, besides the oracle.
+enum Expect {
+    Nothing,
+    /// In-place restore: the profile is the old state or this snapshot.
+    Profile(Acked),
+    /// Export: the output is absent (when there was none), the previous
+    /// file, or exactly these bytes (a clean export of the same snapshot).
+    Output {
+        previous: Option<Vec<u8>>,
+        complete: Vec<u8>,
+    },
+}
+
+/// The operation's command line for this cut (after its setup), what the
+/// cut must leave, and a clean run's length to aim the cut at (`None`:
+/// that of the first `create`).
+fn prepare(
+    op: Op,
+    w: &Paths,
+    g: &mut Gen,
+    acked: &mut Vec<Acked>,
+) -> (Vec<String>, Expect, Option<Duration>) {
+    let p = w.profile.to_str().expect("utf-8").to_string();
+    match op {
+        Op::Create => (vec!["create".into(), p], Expect::Nothing, None),
+        Op::Restore => {
+            let t = acked[g.below(acked.len() as u64) as usize].clone();
+            (
+                vec!["restore".into(), t.id.clone()],
+                Expect::Profile(t),
+                None,
+            )
+        }
+        Op::Gc => {
+            take(&w.repo, &w.profile, acked);
+            snap_env(&w.repo, &["forget", "--keep-last", "2"], &[]);
+            let listed = snap_env(&w.repo, &["--json", "list"], &[]).json();
+            let ids: Vec<&str> = listed
+                .as_array()
+                .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
+                .unwrap_or_default();
+            acked.retain(|a| ids.contains(&a.id.as_str()));
+            (vec!["gc".into()], Expect::Nothing, None)
+        }
+        Op::Export => {
+            // A new snapshot, exported over the previous cut's output.
+            let (id, _) = take(&w.repo, &w.profile, acked);
+            let reference = w.scratch.join("reference.zip");
+            let took = export_clean(&w.repo, &id, &reference);
+            let complete = std::fs::read(&reference).expect("reference export");
+            let previous = std::fs::read(&w.output).ok();
+            let out = w.output.to_str().expect("utf-8").to_string();
+            let args = vec!["export".into(), id, "--zip".into(), out];
+            (args, Expect::Output { previous, complete }, Some(took))
+        }
+        Op::Import => {
+            // A new snapshot, its ZIP (on the same filesystem), imported
+            // into another profile.
+            let (id, _) = take(&w.repo, &w.profile, acked);
+            let _ = std::fs::remove_file(&w.archive);
+            export_clean(&w.repo, &id, &w.archive);
+            let args = import_args(w);
+            (args, Expect::Nothing, None)
+        }
+    }
+}
+
+fn import_args(w: &Paths) -> Vec<String> {
+    let zip = w.archive.to_str().expect("utf-8").to_string();
+    ["--quiet", "import", &zip, "--profile", "imported"]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Where a cut's files live: all on the ext4 but `scratch`.
+struct Paths {
+    repo: PathBuf,
+    profile: PathBuf,
+    /// Export's output, beside other files it must not leave.
+    output: PathBuf,
+    /// Import's input.
+    archive: PathBuf,
+    scratch: PathBuf,
 }
 
 /// Cuts the power `n` times during `op`; returns a figures line.
@@ -148,6 +275,7 @@ fn power_cuts(op: Op) -> Option<String> {
     let mut g = Gen(0xc07 ^ op as u64);
     let scratch = tempfile::tempdir().expect("scratch");
     let (mut acked_lost, mut failures, mut mixed) = (0u64, Vec::new(), 0u64);
+    let (mut leftovers, mut mid_run) = (0u64, 0u64);
     let mut fs = None;
     let mut acked: Vec<Acked> = Vec::new();
     let mut took = Duration::ZERO;
@@ -159,86 +287,119 @@ fn power_cuts(op: Op) -> Option<String> {
             acked.clear();
         }
         let fs = fs.as_ref().expect("mounted");
-        let repo = fs.mnt.join("repo");
-        let profile = fs.mnt.join("profile");
-        let p = profile.to_str().expect("utf-8").to_string();
-        if cut % 10 == 0 {
-            make_profile(&profile, 120, 2_000_000, g.next_u64());
-            let t = Instant::now();
-            let run = snap_env(&repo, &["create", &p], &[]);
-            took = t.elapsed();
-            let id = created_id(&run).unwrap_or_else(|| panic!("first create\n{}", run.dump()));
-            acked.push(Acked {
-                id,
-                image: tree_image(&profile),
-            });
-        }
-        mutate_profile(&profile, 0.3, g.next_u64());
-        let before = tree_image(&profile);
-        let mut target = None;
-        let args: Vec<String> = match op {
-            Op::Create => vec!["create".into(), p.clone()],
-            Op::Restore => {
-                let t = acked[g.below(acked.len() as u64) as usize].clone();
-                let id = t.id.clone();
-                target = Some(t);
-                vec!["restore".into(), id]
-            }
-            Op::Gc => {
-                let run = snap_env(&repo, &["create", &p], &[]);
-                if let Some(id) = created_id(&run) {
-                    acked.push(Acked {
-                        id,
-                        image: before.clone(),
-                    });
-                }
-                snap_env(&repo, &["forget", "--keep-last", "2"], &[]);
-                let listed = snap_env(&repo, &["--json", "list"], &[]).json();
-                let ids: Vec<&str> = listed
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
-                    .unwrap_or_default();
-                acked.retain(|a| ids.contains(&a.id.as_str()));
-                vec!["gc".into()]
-            }
+        let w = Paths {
+            repo: fs.mnt.join("repo"),
+            profile: fs.mnt.join("profile"),
+            output: fs.mnt.join("out").join("export.zip"),
+            archive: fs.mnt.join("in.zip"),
+            scratch: scratch.path().to_path_buf(),
         };
+        if cut % 10 == 0 {
+            make_profile(&w.profile, 120, 2_000_000, g.next_u64());
+            std::fs::create_dir_all(w.output.parent().expect("out")).expect("out dir");
+            let (id, t) = take(&w.repo, &w.profile, &mut acked);
+            took = t;
+            if op == Op::Import {
+                // Aim the cuts at a clean import's length.
+                export_clean(&w.repo, &id, &w.archive);
+                let args = import_args(&w);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let (run, t) = timed(&w.repo, &args);
+                let id = created_id(&run).unwrap_or_else(|| panic!("import\n{}", run.dump()));
+                let image = acked.last().expect("acked").image.clone();
+                acked.push(Acked { id, image });
+                took = t;
+            }
+        }
+        mutate_profile(&w.profile, 0.3, g.next_u64());
+        let before = tree_image(&w.profile);
+        let (args, expect, aim) = prepare(op, &w, &mut g, &mut acked);
+        took = aim.unwrap_or(took);
+        // What an import must restore to: the snapshot just exported.
+        let imported = acked.last().map(|a| a.image.clone());
         // Everything before the operation is durable, as on a real disk
         // where the profile was written long ago.
         sync();
         let window = (took.as_micros() as u64 * 12 / 10).max(2_000);
         let delay = Duration::from_micros(g.below(window));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out) = run_and_cut(fs, &repo, &args, delay);
+        let (code, out, running) = run_and_cut(fs, &w.repo, &args, delay);
+        mid_run += u64::from(running);
         fs.remount();
         let what = format!("{op:?} cut {cut} (delay {delay:?})");
-        // `create` prints the id only after the commit point.
+        // `create` and `import --quiet` print the id only after the commit
+        // point.
         let printed = out.lines().next().map(str::trim).filter(|l| l.len() == 64);
-        if let (Op::Create, 0, Some(id)) = (op, code, printed) {
-            acked.push(Acked {
-                id: id.to_string(),
-                image: before.clone(),
-            });
+        if let (0, Some(id)) = (code, printed) {
+            match op {
+                Op::Create => acked.push(Acked {
+                    id: id.to_string(),
+                    image: before.clone(),
+                }),
+                Op::Import => acked.push(Acked {
+                    id: id.to_string(),
+                    image: imported.expect("exported snapshot"),
+                }),
+                _ => {}
+            }
         }
         let r = oracle::check_with(
-            &repo,
+            &w.repo,
             &acked,
-            &profile,
-            scratch.path(),
+            &w.profile,
+            &w.scratch,
             oracle::Verify::Acked,
         );
+        if matches!(op, Op::Export | Op::Import) {
+            // Each cut adds snapshots; the older ones were restored after
+            // earlier cuts (and are still walked and read by the oracle):
+            // keep its restores bounded.
+            let old = acked.len().saturating_sub(4);
+            acked.drain(..old);
+        }
         if let Err(e) = r {
             if e.starts_with("(b) acknowledged") {
                 acked_lost += 1;
             }
             failures.push(format!("{what}: {e}"));
         }
-        if let Some(t) = target {
-            let now = tree_image(&profile);
-            if now != before && now != t.image {
-                mixed += 1;
-                failures.push(format!(
-                    "{what}: profile is neither the old state nor the snapshot"
-                ));
+        match expect {
+            Expect::Nothing => {}
+            Expect::Profile(t) => {
+                let now = tree_image(&w.profile);
+                if now != before && now != t.image {
+                    mixed += 1;
+                    failures.push(format!(
+                        "{what}: profile is neither the old state nor the snapshot"
+                    ));
+                }
+            }
+            Expect::Output { previous, complete } => {
+                let now = std::fs::read(&w.output).ok();
+                let ok = match &now {
+                    Some(b) if *b == complete => true,
+                    _ if code == 0 => false,
+                    None => previous.is_none(),
+                    Some(b) => previous.as_ref() == Some(b),
+                };
+                if !ok {
+                    mixed += 1;
+                    failures.push(format!(
+                        "{what}: exit {code}, the output is {} bytes, neither the previous file ({:?} bytes) nor the complete export ({} bytes)",
+                        now.map_or(0, |b| b.len()),
+                        previous.map(|b| b.len()),
+                        complete.len()
+                    ));
+                }
+                // Temporary files beside the output are not swept by
+                // anything (it is outside the repository): count them.
+                let dir = w.output.parent().expect("out");
+                for e in std::fs::read_dir(dir).expect("out dir").flatten() {
+                    if e.file_name().to_string_lossy().starts_with(".tmp-") {
+                        leftovers += 1;
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                }
             }
         }
     }
@@ -246,8 +407,12 @@ fn power_cuts(op: Op) -> Option<String> {
         "| {op:?} | {cuts} | {} | {acked_lost} | {mixed} |",
         failures.len()
     );
-    println!("| operation | power cuts | oracle failures | acknowledged lost | mixed profiles |");
+    println!("| operation | power cuts | oracle failures | acknowledged lost | mixed profiles / outputs |");
     println!("{line}");
+    println!("{op:?}: {mid_run} of {cuts} cuts while snap was running");
+    if op == Op::Export {
+        println!("temporary files left beside the output: {leftovers}");
+    }
     assert!(
         failures.is_empty(),
         "{} failure(s); first: {}",
@@ -278,4 +443,14 @@ fn power_cuts_during_restore_in_place() {
 #[test]
 fn power_cuts_during_gc() {
     run(Op::Gc);
+}
+
+#[test]
+fn power_cuts_during_export() {
+    run(Op::Export);
+}
+
+#[test]
+fn power_cuts_during_import() {
+    run(Op::Import);
 }

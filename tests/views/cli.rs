@@ -242,6 +242,10 @@ fn views_cli_if_changed() {
         "--if-changed",
     ];
     assert_eq!(stdout_json(&env.expect(&plain, 0))["status"], "written");
+    // ...but the file now holds the plain export, so the scope's record is
+    // stale and its next --if-changed export must write again.
+    assert_eq!(stdout_json(&env.expect(&args, 0))["status"], "written");
+    assert_eq!(stdout_json(&env.expect(&args, 0))["status"], "unchanged");
 }
 
 #[test]

@@ -5,7 +5,7 @@ use anyhow::{bail, Context as _};
 use serde::Serialize;
 use snap_engine::export::history::{self, ExportRecord};
 use snap_engine::export::{
-    export_snapshot_to_file, ExportOptions, ExportSummary, FileFormat, VaultVersion,
+    export_snapshot_to_file_with, ExportOptions, ExportSummary, FileFormat, VaultVersion,
 };
 use snap_store::OpenOptions;
 
@@ -74,28 +74,49 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    let done = export_snapshot_to_file(&repo, &s, &options, format, &dest, unless.as_deref())
-        .with_context(|| {
-            format!(
-                "export of snapshot {} to {} failed; nothing was written there",
-                s.short_id,
-                dest.display()
-            )
-        })?;
+    let time_ms = ctx
+        .now()?
+        .unwrap_or_else(chrono::Utc::now)
+        .timestamp_millis();
+    // exports.json must never describe content `dest` does not hold: its
+    // record goes before the file changes, the new one comes after.
+    let done = export_snapshot_to_file_with(
+        &repo,
+        &s,
+        &options,
+        format,
+        &dest,
+        unless.as_deref(),
+        || history::forget(&repo, &dest),
+    )
+    .with_context(|| {
+        format!(
+            "export of snapshot {} to {} failed; nothing was written there",
+            s.short_id,
+            dest.display()
+        )
+    })?;
     if done.written {
-        history::record(
-            &repo,
-            ExportRecord {
-                dest: history::record_key(&dest),
-                scope: scope_key,
-                files_digest: done.zip.files_digest.clone(),
-                snapshot: s.id.to_hex(),
-                time_ms: ctx
-                    .now()?
-                    .unwrap_or_else(chrono::Utc::now)
-                    .timestamp_millis(),
-            },
-        )?;
+        // Past the commit point (the file is complete and durable): the
+        // record is only a cache, so failing to write it is a warning.
+        let recorded = snap_store::fault::in_cleanup(|| {
+            history::record(
+                &repo,
+                ExportRecord {
+                    dest: history::record_key(&dest),
+                    scope: scope_key,
+                    files_digest: done.zip.files_digest.clone(),
+                    snapshot: s.id.to_hex(),
+                    time_ms,
+                },
+            )
+        });
+        if let Err(e) = recorded {
+            ctx.out.warn(&format!(
+                "{} was written, but it could not be recorded for --if-changed ({e}); the next --if-changed export will write it again",
+                dest.display()
+            ));
+        }
     }
     let report = Report {
         status: if done.written { "written" } else { "unchanged" },

@@ -3,10 +3,12 @@
 //!
 //! The profile an import goes to: `--profile`, else the archive manifest's
 //! profile, else the file's stem. When that profile does not exist it is
-//! registered after the snapshot is committed, with `auto` off and the
-//! placeholder path `<repo>/imported/<NAME>` (an archive does not say where
-//! the files lived on this machine); point it at the real directory with
-//! `snap profile set NAME --path DIR` before restoring in place.
+//! registered once the archive's data is stored, just before the snapshot
+//! is committed (so a failure to register it commits nothing), with `auto`
+//! off and the placeholder path `<repo>/imported/<NAME>` (an archive does
+//! not say where the files lived on this machine); point it at the real
+//! directory with `snap profile set NAME --path DIR` before restoring in
+//! place.
 
 use std::path::{Path, PathBuf};
 
@@ -57,12 +59,13 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
         source_path: path.to_string_lossy().into_owned(),
         ..Default::default()
     };
-    let out = import::import(&repo, &archive, &name, &options).with_context(|| {
+    let failed = || {
         format!(
             "import of {} failed; nothing was added",
             args.file.display()
         )
-    })?;
+    };
+    let pending = import::prepare(&repo, &archive, &name, &options).with_context(failed)?;
     if existing.is_none() {
         ctx.update_profiles(&repo, |ps| {
             if ps.get(&name).is_none() {
@@ -71,8 +74,16 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
                 ps.add(p)?;
             }
             Ok(())
-        })?;
+        })
+        .with_context(failed)?;
     }
+    let out = pending.commit().with_context(|| match &existing {
+        Some(_) => failed(),
+        None => format!(
+            "import of {} failed; no snapshot was added (profile {name} stays registered)",
+            args.file.display()
+        ),
+    })?;
     for s in &out.skipped {
         ctx.out.warn(&format!("not imported (newer format): {s}"));
     }

@@ -79,8 +79,8 @@ impl Ctx<'_> {
             )));
         }
         let mut buf = vec![0u8; len];
-        self.file
-            .read_exact_at(&mut buf, off)
+        snap_store::fault::check(snap_store::fault::Op::Read)
+            .and_then(|()| self.file.read_exact_at(&mut buf, off))
             .map_err(|e| Error::io(self.path, e))?;
         Ok(buf)
     }

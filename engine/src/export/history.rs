@@ -2,6 +2,12 @@
 //! `--if-changed`. A cache, not truth: losing it only means the next
 //! export is written again.
 //!
+//! A record must never claim content the destination does not hold (an
+//! `--if-changed` export would then wrongly skip), so an export first
+//! [`forget`]s the destination's record, then writes the file, then
+//! [`record`]s it: if that last step fails the file is still right and
+//! the cache merely lacks it.
+//!
 //! ```json
 //! {"version": 1, "exports": [{"dest": "/abs/path.zip", "scope": "sync",
 //!   "files_digest": "<blake3 hex>", "snapshot": "<id hex>", "time_ms": 0}]}
@@ -79,6 +85,22 @@ pub fn last_digest(repo: &Repo, dest: &Path, scope: &str) -> Option<String> {
 /// # Errors
 /// Lock and I/O errors.
 pub fn record(repo: &Repo, rec: ExportRecord) -> Result<()> {
+    update(repo, &rec.dest.clone(), &rec.scope.clone(), Some(rec))
+}
+
+/// Removes the record of `dest` (any scope: the file is about to change
+/// whatever the scope), before the file is written. Writes nothing when
+/// there is none.
+///
+/// # Errors
+/// Lock and I/O errors.
+pub fn forget(repo: &Repo, dest: &Path) -> Result<()> {
+    update(repo, &record_key(dest), "", None)
+}
+
+/// Replaces the record of (`dest`, `scope`) by `rec` (`None`: removes
+/// every record of `dest`), under the `exports` lock.
+fn update(repo: &Repo, dest: &str, scope: &str, rec: Option<ExportRecord>) -> Result<()> {
     let store = repo.store();
     let _lock = store.lock_named(
         "exports",
@@ -88,8 +110,19 @@ pub fn record(repo: &Repo, rec: ExportRecord) -> Result<()> {
     )?;
     let root: PathBuf = store.root().to_path_buf();
     let mut all = load(&root);
-    all.retain(|r| !(r.dest == rec.dest && r.scope == rec.scope));
-    all.push(rec);
+    let before = all.len();
+    match rec {
+        Some(rec) => {
+            all.retain(|r| !(r.dest == dest && r.scope == scope));
+            all.push(rec);
+        }
+        None => {
+            all.retain(|r| r.dest != dest);
+            if all.len() == before {
+                return Ok(());
+            }
+        }
+    }
     let bytes = serde_json::to_vec_pretty(&File {
         version: VERSION,
         exports: all,

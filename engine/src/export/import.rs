@@ -18,6 +18,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use snap_store::fault;
+
 use super::cdir::{link_escapes, read_directory, unsafe_err, Limits, RawEntry};
 use super::manifest::{Manifest, FORMAT_VERSION};
 use super::vault::decrypt_vault;
@@ -106,7 +108,7 @@ pub fn open_vault_archive(path: &Path, password: &str, options: &ImportOptions) 
     let mut tmp = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     decrypt_vault(
         io::BufReader::new(input),
-        io::BufWriter::new(&mut tmp),
+        io::BufWriter::new(fault::Writer(&mut tmp)),
         password,
     )
     .map_err(|e| match e {
@@ -419,6 +421,7 @@ impl Read for RangeReader<'_> {
         if n == 0 {
             return Ok(0);
         }
+        fault::check(fault::Op::Read)?;
         let k = self.file.read_at(&mut buf[..n], self.pos)?;
         self.pos += k as u64;
         Ok(k)

@@ -38,8 +38,8 @@ pub use self::import::{
 };
 pub use self::manifest::{Manifest, ManifestEntry, ManifestSnapshot, ManifestSummary, Redaction};
 pub use self::snapshot_view::{
-    export_snapshot_to_file, export_snapshot_vault, export_snapshot_zip, FileExport, FileFormat,
-    SnapshotView, VaultSummary,
+    export_snapshot_to_file, export_snapshot_to_file_with, export_snapshot_vault,
+    export_snapshot_zip, FileExport, FileFormat, SnapshotView, VaultSummary,
 };
 pub use self::vault::{
     decrypt_vault, encrypt_vault, VaultHeader, VaultVersion, DEFAULT_ITERATIONS, HEADER_LEN,

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use snap_store::BlobId;
+use snap_store::{fault, BlobId};
 
 use super::vault::{encrypt_vault, VaultVersion, DEFAULT_ITERATIONS};
 use super::zip::{export_zip, ExportSummary};
@@ -198,7 +198,7 @@ fn zip_to_temp(
 ) -> Result<(ExportSummary, File, u64)> {
     let dir = repo.store().tmp_dir();
     let mut tmp = tempfile::tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
-    let mut w = BufWriter::new(&mut tmp);
+    let mut w = BufWriter::new(fault::Writer(&mut tmp));
     let summary = export_snapshot_zip(repo, snap, options, &mut w)?;
     w.flush().map_err(|e| Error::io(&dir, e))?;
     drop(w);
@@ -253,11 +253,13 @@ pub struct FileExport {
     pub bytes: u64,
 }
 
-/// Exports `snap` to the file `dest`, atomically: the content goes to a
-/// temporary file beside `dest`, which is flushed and renamed over `dest`,
-/// and the directory is flushed; on any error `dest` is left as it was and
-/// the temporary file removed. When `unless_digest` equals the ZIP's
-/// [`ExportSummary::files_digest`], nothing is written (`written: false`).
+/// Exports `snap` to the file `dest`, atomically
+/// ([`snap_store::fsutil::replace_file_with`]): the content goes to a
+/// temporary file beside `dest`, which is flushed and moved over `dest`,
+/// and the directory is flushed; on any error (including that last flush)
+/// `dest` is left as it was and the temporary file removed. When
+/// `unless_digest` equals the ZIP's [`ExportSummary::files_digest`],
+/// nothing is written (`written: false`).
 ///
 /// # Errors
 /// Those of [`export_snapshot_zip`] and [`export_snapshot_vault`];
@@ -270,15 +272,25 @@ pub fn export_snapshot_to_file(
     dest: &Path,
     unless_digest: Option<&str>,
 ) -> Result<FileExport> {
-    let dest_buf;
-    let dest = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => dest,
-        _ => {
-            dest_buf = Path::new(".").join(dest);
-            dest_buf.as_path()
-        }
-    };
-    let dir = dest.parent().unwrap_or(Path::new("."));
+    export_snapshot_to_file_with(repo, snap, options, format, dest, unless_digest, || Ok(()))
+}
+
+/// [`export_snapshot_to_file`], running `before_write` once it is known
+/// that `dest` will be written, just before anything is (the CLI forgets
+/// the destination's `exports.json` record there); its error stops the
+/// export with `dest` untouched.
+///
+/// # Errors
+/// Those of [`export_snapshot_to_file`] and of `before_write`.
+pub fn export_snapshot_to_file_with(
+    repo: &Repo,
+    snap: &snapshot::SnapshotInfo,
+    options: &ExportOptions,
+    format: FileFormat<'_>,
+    dest: &Path,
+    unless_digest: Option<&str>,
+    before_write: impl FnOnce() -> Result<()>,
+) -> Result<FileExport> {
     if let FileFormat::Vault { password, .. } = format {
         super::vault::check_password(password)?;
     }
@@ -291,9 +303,10 @@ pub fn export_snapshot_to_file(
             bytes: 0,
         });
     }
+    before_write()?;
     let mut failure = None;
     let mut vault_version = None;
-    let result = snap_store::fsutil::atomic_write_with(dir, dest, |f| {
+    let result = snap_store::fsutil::replace_file_with(dest, |f| {
         let r = match format {
             FileFormat::Zip => {
                 tmp.seek(SeekFrom::Start(0))?;
@@ -301,14 +314,10 @@ pub fn export_snapshot_to_file(
                     .map(|_| ())
                     .map_err(|e| Error::io("<zip>", e))
             }
-            FileFormat::Vault { password, version } => encrypt_temp(
-                &mut tmp,
-                zip_len,
-                password,
-                version,
-                BufWriter::new(&mut *f),
-            )
-            .map(|v| vault_version = Some(v)),
+            FileFormat::Vault { password, version } => {
+                encrypt_temp(&mut tmp, zip_len, password, version, BufWriter::new(f))
+                    .map(|v| vault_version = Some(v))
+            }
         };
         r.map_err(|e| {
             failure = Some(e);

@@ -163,27 +163,45 @@ pub fn export_zip<W: Write + Seek>(
     })?;
     json.push(b'\n');
 
-    // Pass 2: write.
-    let mut zip = ZipWriter::new(writer);
-    let base = SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Deflated)
-        .last_modified_time(dos_time(info.time_ms.saturating_mul(1_000_000)))
-        .unix_permissions(0o644);
-    zip.start_file("manifest.json", base).map_err(zerr)?;
-    zip.write_all(&json).map_err(werr)?;
-    for (entry, path) in &kept {
-        let opts = SimpleFileOptions::default()
-            .last_modified_time(dos_time(entry.mtime_ns))
-            .unix_permissions(entry.mode);
-        let name = format!("files/{path}");
-        match entry.kind {
-            ExportKind::Dir => zip.add_directory(name, opts).map_err(zerr)?,
-            ExportKind::Symlink => {
-                let target = String::from_utf8_lossy(entry.link_target.as_deref().unwrap_or(b""));
-                zip.add_symlink(name, target, opts).map_err(zerr)?;
+    // Pass 2: write. A `ZipWriter` dropped unfinished finishes the archive
+    // into its writer, and after a failed write the zip crate's state is
+    // inconsistent (a debug assertion fires: found by the fault-injection
+    // sweep). So on an error it is forgotten, not dropped, and its writer
+    // is fused: after one error every later call fails at once, so a drop
+    // inside a failing `finish` stops at its first write.
+    let mut zip = ZipWriter::new(Fused {
+        inner: writer,
+        failed: false,
+    });
+    let written = (|| {
+        let base = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .last_modified_time(dos_time(info.time_ms.saturating_mul(1_000_000)))
+            .unix_permissions(0o644);
+        zip.start_file("manifest.json", base).map_err(zerr)?;
+        zip.write_all(&json).map_err(werr)?;
+        for (entry, path) in &kept {
+            let opts = SimpleFileOptions::default()
+                .last_modified_time(dos_time(entry.mtime_ns))
+                .unix_permissions(entry.mode);
+            let name = format!("files/{path}");
+            match entry.kind {
+                ExportKind::Dir => zip.add_directory(name, opts).map_err(zerr)?,
+                ExportKind::Symlink => {
+                    let target =
+                        String::from_utf8_lossy(entry.link_target.as_deref().unwrap_or(b""));
+                    zip.add_symlink(name, target, opts).map_err(zerr)?;
+                }
+                ExportKind::File => {
+                    write_file(&mut zip, entry, path, &name, opts, source, &redact)?
+                }
             }
-            ExportKind::File => write_file(&mut zip, entry, path, &name, opts, source, &redact)?,
         }
+        Ok(())
+    })();
+    if let Err(e) = written {
+        std::mem::forget(zip);
+        return Err(e);
     }
     zip.finish().map_err(zerr)?;
     Ok(ExportSummary {
@@ -192,6 +210,42 @@ pub fn export_zip<W: Write + Seek>(
         redacted,
         files_digest,
     })
+}
+
+/// A writer that fails every call after its first error (see pass 2 of
+/// [`export_zip`]).
+struct Fused<W> {
+    inner: W,
+    failed: bool,
+}
+
+impl<W> Fused<W> {
+    fn run<T>(&mut self, f: impl FnOnce(&mut W) -> io::Result<T>) -> io::Result<T> {
+        if self.failed {
+            return Err(io::Error::other("the ZIP could not be written"));
+        }
+        let r = f(&mut self.inner);
+        self.failed = r
+            .as_ref()
+            .is_err_and(|e| e.kind() != io::ErrorKind::Interrupted);
+        r
+    }
+}
+
+impl<W: Write> Write for Fused<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.run(|w| w.write(buf))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.run(|w| w.flush())
+    }
+}
+
+impl<W: Seek> Seek for Fused<W> {
+    fn seek(&mut self, pos: io::SeekFrom) -> io::Result<u64> {
+        self.run(|w| w.seek(pos))
+    }
 }
 
 /// The bytes that go into the ZIP for a file: redacted JSON, or the source.
