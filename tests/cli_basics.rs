@@ -74,3 +74,30 @@ fn a_missing_index_is_a_warning_on_stderr_not_stdout() {
     assert_eq!(r.expect_code(0).json()["blobs"], 1);
     r.expect_contains(false, "snap: warning: index was missing");
 }
+
+/// Bare relative names for the repository and the profile (`--repo r
+/// create p`, run from their parent) work from the very first run, which
+/// creates the repository, through forget, gc and restore.
+#[test]
+fn bare_relative_paths_work_from_the_first_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("p")).expect("profile");
+    std::fs::write(dir.path().join("p/a.json"), b"{\"a\":1}").expect("write");
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(snap_bin());
+        cmd.current_dir(dir.path()).args(["--repo", "r"]).args(args);
+        let r = Run::of(cmd, None);
+        r.expect_code(0);
+        r
+    };
+    run(&["create", "p"]);
+    std::fs::write(dir.path().join("p/a.json"), b"{\"a\":2}").expect("write");
+    run(&["create", "p", "--force"]);
+    run(&["forget", "--keep-last", "1"]);
+    run(&["gc"]);
+    run(&["restore", "latest", "--target", "out"]);
+    assert_eq!(
+        std::fs::read(dir.path().join("out/a.json")).expect("restored"),
+        b"{\"a\":2}"
+    );
+}

@@ -293,6 +293,9 @@ pub struct GcArgs {
     /// Report what would be reclaimed; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Repack a pack when less than this percentage of it is still in use.
+    #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub repack_threshold: u8,
 }
 
 /// `snap auto`.

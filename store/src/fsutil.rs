@@ -48,7 +48,7 @@ pub fn atomic_write_with(
     // Negative control (tests/negative-controls.sh): no fsync before rename.
     #[cfg(not(snap_broken = "no_fsync_before_rename"))]
     fault::sync_all(tmp.as_file()).map_err(|e| Error::io(tmp.path(), e))?;
-    let parent = dest.parent().unwrap_or(Path::new("."));
+    let parent = parent_dir(dest);
     fault::check(Op::Rename).map_err(|e| Error::io(dest, e))?;
     tmp.persist(dest).map_err(|e| Error::io(dest, e.error))?;
     sync_dir(parent)
@@ -76,10 +76,7 @@ pub fn replace_file_with(
     dest: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
+    let dir = parent_dir(dest);
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
@@ -124,6 +121,17 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
     renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(io::Error::from)
 }
 
+/// The directory holding `path`: `.` for a bare relative name (whose
+/// `parent()` is the empty path), `/` for `/`.
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        Some(_) => Path::new("."),
+        None if path.as_os_str().is_empty() => Path::new("."),
+        None => path,
+    }
+}
+
 /// Flushes a directory so that renames and creations inside it are durable.
 ///
 /// # Errors
@@ -149,10 +157,7 @@ pub fn create_dir_durable(dir: &Path) -> Result<()> {
         return Ok(());
     }
     fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    if let Some(parent) = dir.parent() {
-        sync_dir(parent)?;
-    }
-    Ok(())
+    sync_dir(parent_dir(dir))
 }
 
 /// Opens a file for reading, naming it in the error.
@@ -177,7 +182,7 @@ pub fn remove_durable(path: &Path) -> Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(Error::io(path, e)),
     }
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    sync_dir(parent_dir(path))
 }
 
 #[cfg(test)]

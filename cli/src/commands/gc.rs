@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, args: &GcArgs) -> anyhow::Result<()> {
         &repo,
         &GcOptions {
             dry_run: args.dry_run,
-            ..GcOptions::default()
+            repack_threshold: f64::from(args.repack_threshold) / 100.0,
         },
     )?;
     ctx.out.emit(&out, |w, quiet| {
