@@ -15,7 +15,6 @@ export SNAP_CRASH_BYTES=${SNAP_CRASH_BYTES:-200000000}
 export SNAP_CRASH_PER_REPO=${SNAP_CRASH_PER_REPO:-25}
 export SNAP_CRASH_SEED=${SNAP_CRASH_SEED:-$RANDOM}
 export SNAP_FLIPS=${SNAP_FLIPS:-10000}
-export SNAP_FAULT_FULL=1
 echo "soak: $n crash points per operation, $SNAP_CRASH_FILES files / $SNAP_CRASH_BYTES bytes, seed $SNAP_CRASH_SEED" >&2
 cargo test --release --test tests -- --nocapture --test-threads=1 \
     reliability::crash reliability::faults reliability::flips
