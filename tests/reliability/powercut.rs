@@ -122,9 +122,14 @@ fn sync() {
 }
 
 /// Runs `snap args`, cuts the power after `delay` (or when it ends, if
-/// sooner), and returns its exit code, its stdout and whether it was still
-/// running at the cut.
-fn run_and_cut(fs: &Ext4, repo: &Path, args: &[&str], delay: Duration) -> (i32, String, bool) {
+/// sooner), and returns its exit code, its stdout and, when it ended
+/// before the cut, how long it ran.
+fn run_and_cut(
+    fs: &Ext4,
+    repo: &Path,
+    args: &[&str],
+    delay: Duration,
+) -> (i32, String, Option<Duration>) {
     let mut child = Command::new(snap_bin())
         .arg("--repo")
         .arg(repo)
@@ -135,15 +140,17 @@ fn run_and_cut(fs: &Ext4, repo: &Path, args: &[&str], delay: Duration) -> (i32, 
         .spawn()
         .expect("spawn snap");
     let start = Instant::now();
-    let mut running = true;
+    let mut ended = None;
     while start.elapsed() < delay {
         if child.try_wait().expect("wait").is_some() {
-            running = false;
+            ended = Some(start.elapsed());
             break;
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    running = running && child.try_wait().expect("wait").is_none();
+    if ended.is_none() && child.try_wait().expect("wait").is_some() {
+        ended = Some(start.elapsed());
+    }
     fs.cut();
     let status = child.wait().expect("wait");
     let mut out = String::new();
@@ -152,7 +159,7 @@ fn run_and_cut(fs: &Ext4, repo: &Path, args: &[&str], delay: Duration) -> (i32, 
         .take()
         .expect("stdout")
         .read_to_string(&mut out);
-    (status.code().unwrap_or(-1), out, running)
+    (status.code().unwrap_or(-1), out, ended)
 }
 
 /// Runs `snap args` to completion; returns the run and how long it took.
@@ -323,8 +330,11 @@ fn power_cuts(op: Op) -> Option<String> {
         let window = (took.as_micros() as u64 * 12 / 10).max(2_000);
         let delay = Duration::from_micros(g.below(window));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out, running) = run_and_cut(fs, &w.repo, &args, delay);
-        mid_run += u64::from(running);
+        let (code, out, ended) = run_and_cut(fs, &w.repo, &args, delay);
+        mid_run += u64::from(ended.is_none());
+        // Aim the next cut at this operation's own length: a run that
+        // ended first sets it, a cut that caught it running widens it.
+        took = ended.unwrap_or(took * 11 / 10);
         fs.remount();
         let what = format!("{op:?} cut {cut} (delay {delay:?})");
         // `create` and `import --quiet` print the id only after the commit
