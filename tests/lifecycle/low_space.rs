@@ -121,3 +121,44 @@ fn forget_and_gc_on_a_full_disk_use_the_reserve_and_free_space() {
         noise(12, 2 << 20)
     );
 }
+
+/// On a full disk gc does not start a repack it has no room for: it says
+/// so, succeeds, and repacks once there is room.
+#[test]
+fn gc_on_a_full_disk_skips_a_repack_it_has_no_room_for() {
+    let scratch = tempfile::tempdir().unwrap();
+    let Some(fs) = Tmpfs::mount(&scratch.path().join("fs"), 16) else {
+        eprintln!("SKIPPED (not counted as passed): cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let repo = fs.0.join("repo");
+    let profile = scratch.path().join("profile");
+    std::fs::create_dir_all(&profile).unwrap();
+    // One pack: 1 MiB that stays live, 3 MiB that the next snapshot drops.
+    std::fs::write(profile.join("keep.bin"), noise(20, 1 << 20)).unwrap();
+    std::fs::write(profile.join("drop.bin"), noise(21, 3 << 20)).unwrap();
+    snap_ok(&repo, &["create", profile.to_str().unwrap()], &[]);
+    std::fs::remove_file(profile.join("drop.bin")).unwrap();
+    snap_ok(&repo, &["create", profile.to_str().unwrap()], &[]);
+    fill_completely(&fs.0);
+    snap_ok(&repo, &["forget", "--keep-last", "1"], &[]);
+    let out = snap_ok(&repo, &["gc"], &[]);
+    assert!(
+        out.contains("deleted 0 pack(s), repacked 0") && out.contains("1 pack(s) not repacked"),
+        "{out}"
+    );
+    std::fs::remove_file(fs.0.join("filler")).unwrap();
+    let out = snap_ok(&repo, &["gc"], &[]);
+    assert!(out.contains("repacked 1 into 1"), "{out}");
+    snap_ok(&repo, &["check", "--read-data"], &[]);
+    let target = scratch.path().join("restored");
+    snap_ok(
+        &repo,
+        &["restore", "latest", "--target", target.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(
+        std::fs::read(target.join("keep.bin")).unwrap(),
+        noise(20, 1 << 20)
+    );
+}

@@ -47,16 +47,26 @@ pub fn run(ctx: &Context, args: &GcArgs) -> anyhow::Result<()> {
                 bytes(out.reclaimable_bytes),
                 bytes(out.garbage_bytes)
             ),
-            Some(r) => writeln!(
-                w,
-                "deleted {} pack(s), repacked {} into {}, reclaimed {} ({} -> {})",
-                r.packs_deleted,
-                r.packs_repacked,
-                r.packs_written,
-                bytes(r.bytes_reclaimed),
-                bytes(r.pack_bytes_before),
-                bytes(r.pack_bytes_after)
-            ),
+            Some(r) => {
+                writeln!(
+                    w,
+                    "deleted {} pack(s), repacked {} into {}, reclaimed {} ({} -> {})",
+                    r.packs_deleted,
+                    r.packs_repacked,
+                    r.packs_written,
+                    bytes(r.bytes_reclaimed),
+                    bytes(r.pack_bytes_before),
+                    bytes(r.pack_bytes_after)
+                )?;
+                if r.packs_repack_skipped > 0 {
+                    writeln!(
+                        w,
+                        "{} pack(s) not repacked: not enough free space for their live data",
+                        r.packs_repack_skipped
+                    )?;
+                }
+                Ok(())
+            }
         }
     })
 }
