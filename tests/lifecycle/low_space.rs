@@ -2,18 +2,49 @@
 //! is garbage, and a snapshot that cannot fit fails cleanly. Needs root to
 //! mount a small tmpfs; says so and returns otherwise.
 
+use std::path::PathBuf;
+
 use crate::util::*;
+
+/// A 16 MiB tmpfs holding `repo`, and a `profile` folder beside it.
+struct SmallDisk {
+    scratch: tempfile::TempDir,
+    fs: Tmpfs,
+    repo: PathBuf,
+    profile: PathBuf,
+}
+
+impl SmallDisk {
+    /// `None` (after saying SKIPPED) where a tmpfs cannot be mounted.
+    fn new() -> Option<Self> {
+        let scratch = tempfile::tempdir().unwrap();
+        let Some(fs) = Tmpfs::mount(&scratch.path().join("fs"), 16) else {
+            eprintln!("SKIPPED (not counted as passed): cannot mount a tmpfs here (needs root)");
+            return None;
+        };
+        let repo = fs.0.join("repo");
+        let profile = scratch.path().join("profile");
+        std::fs::create_dir_all(&profile).unwrap();
+        Some(Self {
+            scratch,
+            fs,
+            repo,
+            profile,
+        })
+    }
+}
 
 #[test]
 fn create_on_a_nearly_full_disk_collects_garbage_first_and_fails_cleanly() {
-    let scratch = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(&scratch.path().join("fs"), 16) else {
-        eprintln!("SKIPPED (not counted as passed): cannot mount a tmpfs here (needs root)");
+    let Some(SmallDisk {
+        scratch: _scratch,
+        fs,
+        repo,
+        profile,
+    }) = SmallDisk::new()
+    else {
         return;
     };
-    let repo = fs.0.join("repo");
-    let profile = scratch.path().join("profile");
-    std::fs::create_dir_all(&profile).unwrap();
     std::fs::write(profile.join("big.bin"), noise(1, 4 << 20)).unwrap();
     snap_ok(&repo, &["create", profile.to_str().unwrap()], &[]);
     std::fs::write(profile.join("big.bin"), noise(2, 4 << 20)).unwrap();
@@ -79,14 +110,15 @@ fn create_on_a_nearly_full_disk_collects_garbage_first_and_fails_cleanly() {
 /// can open, `gc` deletes the dead packs and puts the reserve back.
 #[test]
 fn forget_and_gc_on_a_full_disk_use_the_reserve_and_free_space() {
-    let scratch = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(&scratch.path().join("fs"), 16) else {
-        eprintln!("SKIPPED (not counted as passed): cannot mount a tmpfs here (needs root)");
+    let Some(SmallDisk {
+        scratch,
+        fs,
+        repo,
+        profile,
+    }) = SmallDisk::new()
+    else {
         return;
     };
-    let repo = fs.0.join("repo");
-    let profile = scratch.path().join("profile");
-    std::fs::create_dir_all(&profile).unwrap();
     for round in 0..3 {
         std::fs::write(profile.join("big.bin"), noise(10 + round, 2 << 20)).unwrap();
         snap_ok(&repo, &["create", profile.to_str().unwrap()], &[]);
@@ -126,14 +158,15 @@ fn forget_and_gc_on_a_full_disk_use_the_reserve_and_free_space() {
 /// so, succeeds, and repacks once there is room.
 #[test]
 fn gc_on_a_full_disk_skips_a_repack_it_has_no_room_for() {
-    let scratch = tempfile::tempdir().unwrap();
-    let Some(fs) = Tmpfs::mount(&scratch.path().join("fs"), 16) else {
-        eprintln!("SKIPPED (not counted as passed): cannot mount a tmpfs here (needs root)");
+    let Some(SmallDisk {
+        scratch,
+        fs,
+        repo,
+        profile,
+    }) = SmallDisk::new()
+    else {
         return;
     };
-    let repo = fs.0.join("repo");
-    let profile = scratch.path().join("profile");
-    std::fs::create_dir_all(&profile).unwrap();
     // One pack: 1 MiB that stays live, 3 MiB that the next snapshot drops.
     std::fs::write(profile.join("keep.bin"), noise(20, 1 << 20)).unwrap();
     std::fs::write(profile.join("drop.bin"), noise(21, 3 << 20)).unwrap();
