@@ -428,7 +428,7 @@ fn maybe_gc(repo_path: &Path, opts: &AutoOptions, log: &dyn Fn(Event), threshold
     if fraction <= threshold {
         return;
     }
-    let mut open = OpenOptions::exclusive("auto gc");
+    let mut open = OpenOptions::exclusive("auto gc").freeing_space();
     open.wait = opts.gc_lock_wait;
     let repo = match Repo::open(repo_path, &open) {
         Ok(r) => r,

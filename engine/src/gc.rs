@@ -269,7 +269,8 @@ pub fn make_room_if_low(
     if usage(&Repo::open(repo_path, &shared)?)?.garbage_bytes == 0 {
         return Ok(Some(low));
     }
-    let mut exclusive = snap_store::OpenOptions::exclusive("gc before create");
+    // gc may use the space reserve (it is put back after gc when it fits).
+    let mut exclusive = snap_store::OpenOptions::exclusive("gc before create").freeing_space();
     exclusive.wait = lock_wait;
     match Repo::open(repo_path, &exclusive) {
         Ok(repo) => {
