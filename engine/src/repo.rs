@@ -58,10 +58,7 @@ impl Repo {
     pub fn open_or_init(path: &Path, opts: &OpenOptions) -> Result<Self> {
         let config = path.join(snap_store::layout::CONFIG);
         if !config.exists() {
-            let parent = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
+            let parent = snap_store::fsutil::parent_dir(path);
             std::fs::create_dir_all(parent).map_err(|e| crate::Error::io(parent, e))?;
             let guard = std::fs::File::open(parent).map_err(|e| crate::Error::io(parent, e))?;
             guard.lock().map_err(|e| crate::Error::io(parent, e))?;
