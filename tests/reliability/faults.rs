@@ -53,6 +53,7 @@ enum Action {
     ExportZip,
     ExportVault,
     Import,
+    ImportVault,
 }
 
 /// The vault password (`SNAP_PASSWORD`) of the sweep's runs.
@@ -71,6 +72,7 @@ impl Action {
             Action::ExportZip => "export --zip",
             Action::ExportVault => "export --vault",
             Action::Import => "import",
+            Action::ImportVault => "import vault",
         }
     }
 }
@@ -90,6 +92,9 @@ struct Base {
     zip: PathBuf,
     /// What `import` reads: a ZIP of `live` made in another repository.
     import_zip: PathBuf,
+    /// The same ZIP in a vault (the fewest PBKDF2 iterations a reader
+    /// accepts, to keep the sweep short).
+    import_vault: PathBuf,
 }
 
 fn build_base() -> Base {
@@ -139,6 +144,15 @@ fn build_base() -> Base {
         panic!("the import ZIP does not restore to the live tree: {d}");
     }
     remove_tree(&other);
+    let import_vault = saved.path().join("live.stvault");
+    snap_engine::export::encrypt_vault(
+        fs::File::open(&import_zip).expect("live.zip"),
+        fs::File::create(&import_vault).expect("live.stvault"),
+        PASSWORD,
+        snap_engine::export::VaultVersion::Auto,
+        snap_engine::export::MIN_ITERATIONS,
+    )
+    .expect("vault");
     copy_into(&world.repo, &saved.path().join("repo"));
     copy_into(&world.profile, &saved.path().join("profile"));
     Base {
@@ -149,6 +163,7 @@ fn build_base() -> Base {
         live,
         zip,
         import_zip,
+        import_vault,
     }
 }
 
@@ -226,10 +241,15 @@ fn args(a: Action, base: &Base, w: &World) -> Vec<String> {
             let out = out_dir(w).join(name).display().to_string();
             vec!["export".into(), base.s1.id.clone(), flag.into(), out]
         }
-        Action::Import => vec![
+        Action::Import | Action::ImportVault => vec![
             "--quiet".into(),
             "import".into(),
-            base.import_zip.display().to_string(),
+            match a {
+                Action::Import => &base.import_zip,
+                _ => &base.import_vault,
+            }
+            .display()
+            .to_string(),
             "--profile".into(),
             "imported".into(),
         ],
@@ -261,11 +281,13 @@ fn outcome_problem(a: Action, base: &Base, w: &World, run: &Run) -> Option<Strin
                 }
             }
         }
-        Action::Import | Action::Create => match (run.code, created_id(run)) {
-            (0, Some(id)) => want.push(id),
-            (0, None) => return Some(format!("{} printed no id", a.name())),
-            _ => {}
-        },
+        Action::Import | Action::ImportVault | Action::Create => {
+            match (run.code, created_id(run)) {
+                (0, Some(id)) => want.push(id),
+                (0, None) => return Some(format!("{} printed no id", a.name())),
+                _ => {}
+            }
+        }
         _ => return None,
     }
     want.sort();
@@ -375,7 +397,7 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
         Action::Gc => vec![base.s0.clone()],
         _ => vec![base.s1.clone(), base.s0.clone()],
     };
-    if a == Action::Create || a == Action::Import {
+    if matches!(a, Action::Create | Action::Import | Action::ImportVault) {
         if let Some(id) = created_id(&run) {
             acked.push(Acked {
                 id,
@@ -479,6 +501,7 @@ fn fault_sweep() {
         Action::ExportZip,
         Action::ExportVault,
         Action::Import,
+        Action::ImportVault,
     ];
     let only = std::env::var("SNAP_FAULT_ONLY").unwrap_or_default();
     let mut all_failures = Vec::new();
