@@ -15,12 +15,11 @@
 //! `SNAP_CRASH_PER_REPO` (points per fresh repository, default 10),
 //! `SNAP_CRASH_SEED`. `tests/soak.sh N` runs N points per operation.
 
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::oracle::{self, created_id, snap_env, Acked, World};
-use crate::util::{make_profile, mutate_profile, snap_bin, tree_image, Gen};
+use crate::util::{make_profile, mutate_profile, tree_image, Gen};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -70,46 +69,16 @@ impl Figures {
 }
 
 /// Starts `snap args`, kills it with SIGKILL after `delay` (unless it ended),
-/// and returns (killed, exit code, stdout, time it ran).
+/// and returns (killed, exit code, stdout, time it ran when not killed).
 fn run_and_kill(
     repo: &std::path::Path,
     args: &[&str],
     delay: Duration,
-) -> (bool, i32, String, Duration) {
-    let mut child = Command::new(snap_bin())
-        .arg("--repo")
-        .arg(repo)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn snap");
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            let mut out = String::new();
-            let _ = child
-                .stdout
-                .take()
-                .expect("stdout")
-                .read_to_string(&mut out);
-            return (false, status.code().unwrap_or(-1), out, start.elapsed());
-        }
-        if start.elapsed() >= delay {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    let status = child.wait().expect("wait");
-    let mut out = String::new();
-    let _ = child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out);
-    (true, status.code().unwrap_or(-1), out, start.elapsed())
+) -> (bool, i32, String, Option<Duration>) {
+    let (code, out, ended) = oracle::run_interrupted(repo, args, delay, |c| {
+        let _ = c.kill();
+    });
+    (ended.is_none(), code, out, ended)
 }
 
 fn as_run(code: i32, stdout: String) -> crate::util::Run {
@@ -158,7 +127,6 @@ fn crash_loop(op: Op) -> Figures {
     let (mut w, mut acked, mut took) = fresh(files, bytes, per_world, g.next_u64());
     // Acknowledged snapshots already restored and compared once.
     let mut verified: Vec<String> = Vec::new();
-    let has_forget = snap_env(&w.repo, &["forget", "--help"], &[]).code == 0;
     for point in 0..points {
         if point > 0 && point % per_world == 0 {
             (w, acked, took) = fresh(files, bytes, per_world, g.next_u64());
@@ -205,17 +173,7 @@ fn crash_loop(op: Op) -> Figures {
                         image: before.clone(),
                     });
                 }
-                if has_forget {
-                    snap_env(&w.repo, &["forget", "--keep-last", "3"], &[]);
-                    // Ids of the listed snapshots (not a text search: a
-                    // forgotten id still appears as the next one's parent).
-                    let listed = snap_env(&w.repo, &["--json", "list"], &[]).json();
-                    let ids: Vec<&str> = listed
-                        .as_array()
-                        .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
-                        .unwrap_or_default();
-                    acked.retain(|a| ids.contains(&a.id.as_str()));
-                }
+                oracle::forget_keeping_last(&w.repo, 3, &mut acked);
                 run_and_kill(&w.repo, &["gc"], delay)
             }
             Op::Import => {
@@ -246,15 +204,10 @@ fn crash_loop(op: Op) -> Figures {
         };
         f.points += 1;
         f.killed += killed as u64;
-        took = if killed {
-            // A window that became too short (after a run with little to
-            // do) grows back.
-            took * 11 / 10
-        } else {
-            // Aim the next kill at this run's real length (later rounds
-            // change 30% of the files and are faster than the first).
-            ran
-        };
+        // Aim the next kill at this run's real length (later rounds change
+        // 30% of the files and are faster than the first); a window that
+        // became too short (after a run with little to do) grows back.
+        took = ran.unwrap_or(took * 11 / 10);
         if op == Op::Create || op == Op::Import {
             if let Some(id) = created_id(&as_run(code, out)) {
                 acked.push(Acked { id, image: before });

@@ -13,9 +13,10 @@
 //!     live index.
 
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use snap_engine::restore::{restore, RestoreOptions};
 use snap_engine::Repo;
@@ -41,6 +42,62 @@ pub fn snap_env(repo: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         cmd.env(k, v);
     }
     Run::of(cmd, Some(repo.to_path_buf()))
+}
+
+/// Starts `snap --repo REPO args`, waits until it ends or `delay` has
+/// passed, then calls `interrupt` on it (a kill -9, a power cut), waits for
+/// it, and returns its exit code, its stdout and, when it ended before the
+/// interruption, how long it ran.
+pub fn run_interrupted(
+    repo: &Path,
+    args: &[&str],
+    delay: Duration,
+    interrupt: impl FnOnce(&mut Child),
+) -> (i32, String, Option<Duration>) {
+    let mut child = Command::new(snap_bin())
+        .arg("--repo")
+        .arg(repo)
+        .args(args)
+        .env_remove("SNAP_FAULT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn snap");
+    let start = Instant::now();
+    let mut ended = None;
+    while ended.is_none() && start.elapsed() < delay {
+        if child.try_wait().expect("wait").is_some() {
+            ended = Some(start.elapsed());
+        } else {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    if ended.is_none() && child.try_wait().expect("wait").is_some() {
+        ended = Some(start.elapsed());
+    }
+    interrupt(&mut child);
+    let status = child.wait().expect("wait");
+    let mut out = String::new();
+    let _ = child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out);
+    (status.code().unwrap_or(-1), out, ended)
+}
+
+/// `snap forget --keep-last N`, then drops from `acked` the snapshots it
+/// removed (by the listed ids, not a text search: a forgotten id still
+/// appears as the next one's parent).
+pub fn forget_keeping_last(repo: &Path, n: u32, acked: &mut Vec<Acked>) {
+    snap_env(repo, &["forget", "--keep-last", &n.to_string()], &[]);
+    let listed = snap_env(repo, &["--json", "list"], &[]).json();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
+        .unwrap_or_default();
+    acked.retain(|a| ids.contains(&a.id.as_str()));
 }
 
 /// The id a successful `snap create` printed (a new snapshot), if any.

@@ -16,13 +16,12 @@
 //! is not counted as passed. `SNAP_POWERCUTS` sets the cuts per operation
 //! (default 30).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::oracle::{self, created_id, snap_env, Acked};
-use crate::util::{make_profile, mutate_profile, snap_bin, tree_image, Gen, Run};
+use crate::util::{make_profile, mutate_profile, tree_image, Gen, Run};
 
 /// `FS_IOC_SHUTDOWN` (`_IOR('X', 125, __u32)`) with flag 2, NOLOGFLUSH.
 const SHUTDOWN: &str = "import fcntl, os, struct, sys\n\
@@ -121,47 +120,6 @@ fn sync() {
     assert!(quiet(&mut Command::new("sync")), "sync failed");
 }
 
-/// Runs `snap args`, cuts the power after `delay` (or when it ends, if
-/// sooner), and returns its exit code, its stdout and, when it ended
-/// before the cut, how long it ran.
-fn run_and_cut(
-    fs: &Ext4,
-    repo: &Path,
-    args: &[&str],
-    delay: Duration,
-) -> (i32, String, Option<Duration>) {
-    let mut child = Command::new(snap_bin())
-        .arg("--repo")
-        .arg(repo)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn snap");
-    let start = Instant::now();
-    let mut ended = None;
-    while start.elapsed() < delay {
-        if child.try_wait().expect("wait").is_some() {
-            ended = Some(start.elapsed());
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    if ended.is_none() && child.try_wait().expect("wait").is_some() {
-        ended = Some(start.elapsed());
-    }
-    fs.cut();
-    let status = child.wait().expect("wait");
-    let mut out = String::new();
-    let _ = child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut out);
-    (status.code().unwrap_or(-1), out, ended)
-}
-
 /// Runs `snap args` to completion; returns the run and how long it took.
 fn timed(repo: &Path, args: &[&str]) -> (Run, Duration) {
     let t = Instant::now();
@@ -226,13 +184,7 @@ fn prepare(
         }
         Op::Gc => {
             take(&w.repo, &w.profile, acked);
-            snap_env(&w.repo, &["forget", "--keep-last", "2"], &[]);
-            let listed = snap_env(&w.repo, &["--json", "list"], &[]).json();
-            let ids: Vec<&str> = listed
-                .as_array()
-                .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
-                .unwrap_or_default();
-            acked.retain(|a| ids.contains(&a.id.as_str()));
+            oracle::forget_keeping_last(&w.repo, 2, acked);
             (vec!["gc".into()], Expect::Nothing, None)
         }
         Op::Export => {
@@ -330,7 +282,7 @@ fn power_cuts(op: Op) -> Option<String> {
         let window = (took.as_micros() as u64 * 12 / 10).max(2_000);
         let delay = Duration::from_micros(g.below(window));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let (code, out, ended) = run_and_cut(fs, &w.repo, &args, delay);
+        let (code, out, ended) = oracle::run_interrupted(&w.repo, &args, delay, |_| fs.cut());
         mid_run += u64::from(ended.is_none());
         // Aim the next cut at this operation's own length: a run that
         // ended first sets it, a cut that caught it running widens it.
