@@ -87,6 +87,8 @@ pub enum Command {
     Export(ExportArgs),
     /// Import a ZIP or vault file as a new snapshot.
     Import(ImportArgs),
+    /// Serve a local web page to see, compare and restore snapshots.
+    Ui(UiArgs),
     /// Manage profiles.
     Profile {
         /// What to do.
@@ -407,4 +409,16 @@ pub struct PolicyArgs {
     /// Keep snapshots carrying this tag (repeatable).
     #[arg(long = "keep-tag", value_name = "TAG")]
     pub keep_tags: Vec<String>,
+}
+
+/// `snap ui`.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Allow a non-loopback --listen address (the page is then reachable,
+    /// unencrypted, by anyone on the network who has the URL).
+    #[arg(long)]
+    pub allow_remote: bool,
 }

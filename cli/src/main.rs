@@ -15,6 +15,7 @@ mod args;
 mod commands;
 mod password;
 mod render;
+mod ui;
 
 /// A command that did its job but with warnings (exit code 3: a snapshot
 /// was created but some files could not be read).

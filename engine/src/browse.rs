@@ -129,3 +129,63 @@ pub fn cat(repo: &Repo, root: &BlobId, rel: &str, out: &mut dyn Write) -> Result
     }
     Ok(())
 }
+
+/// The entries directly inside the folder `rel` (one level, tree order),
+/// for a folder-by-folder browser.
+///
+/// # Errors
+/// [`Error::Invalid`] when `rel` is not a folder in the snapshot; repository
+/// errors.
+pub fn children(repo: &Repo, root: &BlobId, rel: &str) -> Result<Vec<ListEntry>> {
+    let rel = rel.trim_matches('/');
+    let sub = find(repo, root, rel)?
+        .filter(|n| n.kind == NodeKind::Dir)
+        .and_then(|n| n.subtree)
+        .ok_or_else(|| Error::Invalid {
+            what: "path",
+            value: rel.into(),
+            reason: "not a folder in the snapshot".into(),
+        })?;
+    Ok(repo
+        .tree(&sub)?
+        .nodes
+        .iter()
+        .map(|n| entry(crate::diff::join(rel, &n.name), n))
+        .collect())
+}
+
+/// The content of the file at `rel`, read whole, every chunk verified.
+///
+/// # Errors
+/// As [`cat`].
+pub fn read(repo: &Repo, root: &BlobId, rel: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    cat(repo, root, rel, &mut out)?;
+    Ok(out)
+}
+
+/// `rel` as a path inside a snapshot or profile: `/`-separated, without
+/// empty or `.` parts (a leading `/` means the tree's root). Refuses `..`,
+/// backslashes and NUL, so a path from a URL or a user can never leave the
+/// tree.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the path.
+pub fn check_rel(rel: &str) -> Result<String> {
+    let refuse = |reason: &str| Error::Invalid {
+        what: "path",
+        value: rel.into(),
+        reason: reason.into(),
+    };
+    if rel.contains('\0') || rel.contains('\\') {
+        return Err(refuse("NUL and backslash are not allowed"));
+    }
+    let parts: Vec<&str> = rel
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.contains(&"..") {
+        return Err(refuse("`..` is not allowed"));
+    }
+    Ok(parts.join("/"))
+}

@@ -49,7 +49,9 @@ pub mod retention;
 pub mod scan;
 pub mod snapshot;
 pub mod sqlite;
+pub mod textdiff;
 pub mod tree;
+pub mod versions;
 
 pub use error::{Error, Result};
 pub use repo::Repo;

@@ -41,49 +41,7 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
         bail!("{}: no such file", args.file.display());
     }
     let archive = open_archive(ctx, &args.file, args.force)?;
-    let repo = ctx.open_or_init_engine(OpenOptions::shared("import"))?;
-    let name = match &args.profile {
-        Some(p) => snap_engine::profile::sanitize_name(p)?,
-        None => import::default_profile_name(&archive),
-    };
-    let existing = ctx.profiles(&repo)?.get(&name).map(|p| p.path.clone());
-    let path = match &existing {
-        Some(p) => p.clone(),
-        None => std::fs::canonicalize(repo.store().root())
-            .unwrap_or_else(|_| repo.store().root().to_path_buf())
-            .join("imported")
-            .join(&name),
-    };
-    let options = ImportOptions {
-        now: ctx.now()?,
-        source_path: path.to_string_lossy().into_owned(),
-        ..Default::default()
-    };
-    let failed = || {
-        format!(
-            "import of {} failed; nothing was added",
-            args.file.display()
-        )
-    };
-    let pending = import::prepare(&repo, &archive, &name, &options).with_context(failed)?;
-    if existing.is_none() {
-        ctx.update_profiles(&repo, |ps| {
-            if ps.get(&name).is_none() {
-                let mut p = Profile::new(&name, &path)?;
-                p.auto = false;
-                ps.add(p)?;
-            }
-            Ok(())
-        })
-        .with_context(failed)?;
-    }
-    let out = pending.commit().with_context(|| match &existing {
-        Some(_) => failed(),
-        None => format!(
-            "import of {} failed; no snapshot was added (profile {name} stays registered)",
-            args.file.display()
-        ),
-    })?;
+    let (out, existing, path) = import_archive(ctx, &archive, &args.file, args.profile.as_deref())?;
     for s in &out.skipped {
         ctx.out.warn(&format!("not imported (newer format): {s}"));
     }
@@ -118,6 +76,57 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
 /// Whether `restore`'s ID names an archive file rather than a snapshot:
 /// an existing file that is not a snapshot of the repository (or there is
 /// no repository).
+/// Imports an opened archive (read from `file`) into `profile` (default:
+/// the archive's), registering the profile first when it is new. Returns
+/// the outcome, the profile's path before the import (`None`: registered
+/// now) and its path. Shared by `snap import` and `snap ui`.
+pub(crate) fn import_archive(
+    ctx: &Context,
+    archive: &export::Archive,
+    file: &Path,
+    profile: Option<&str>,
+) -> anyhow::Result<(import::ImportOutcome, Option<PathBuf>, PathBuf)> {
+    let repo = ctx.open_or_init_engine(OpenOptions::shared("import"))?;
+    let name = match profile {
+        Some(p) => snap_engine::profile::sanitize_name(p)?,
+        None => import::default_profile_name(archive),
+    };
+    let existing = ctx.profiles(&repo)?.get(&name).map(|p| p.path.clone());
+    let path = match &existing {
+        Some(p) => p.clone(),
+        None => std::fs::canonicalize(repo.store().root())
+            .unwrap_or_else(|_| repo.store().root().to_path_buf())
+            .join("imported")
+            .join(&name),
+    };
+    let options = ImportOptions {
+        now: ctx.now()?,
+        source_path: path.to_string_lossy().into_owned(),
+        ..Default::default()
+    };
+    let failed = || format!("import of {} failed; nothing was added", file.display());
+    let pending = import::prepare(&repo, archive, &name, &options).with_context(failed)?;
+    if existing.is_none() {
+        ctx.update_profiles(&repo, |ps| {
+            if ps.get(&name).is_none() {
+                let mut p = Profile::new(&name, &path)?;
+                p.auto = false;
+                ps.add(p)?;
+            }
+            Ok(())
+        })
+        .with_context(failed)?;
+    }
+    let out = pending.commit().with_context(|| match &existing {
+        Some(_) => failed(),
+        None => format!(
+            "import of {} failed; no snapshot was added (profile {name} stays registered)",
+            file.display()
+        ),
+    })?;
+    Ok((out, existing, path))
+}
+
 pub fn names_archive(ctx: &Context, id: &SnapshotArg) -> bool {
     if !Path::new(&id.id).is_file() {
         return false;

@@ -9,11 +9,11 @@ mod create;
 mod export;
 mod forget;
 mod gc;
-mod import;
+pub(crate) mod import;
 mod index;
 mod init;
 mod list;
-mod profile;
+pub(crate) mod profile;
 mod repair;
 mod restore;
 mod stats;
@@ -243,5 +243,6 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Export(args) => export::run(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
         Command::Profile { command } => profile::run(&ctx, command),
+        Command::Ui(args) => crate::ui::run(&ctx, args),
     }
 }

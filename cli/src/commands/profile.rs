@@ -135,7 +135,7 @@ fn show_one(ctx: &Context, p: &Profile) -> anyhow::Result<()> {
 }
 
 /// Applies the settings given on the command line to a profile.
-fn apply(p: &mut Profile, s: &ProfileSettings, adding: bool) -> anyhow::Result<()> {
+pub(crate) fn apply(p: &mut Profile, s: &ProfileSettings, adding: bool) -> anyhow::Result<()> {
     if !s.excludes.is_empty() || adding {
         p.excludes = s.excludes.clone();
     }

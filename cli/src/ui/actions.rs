@@ -1,0 +1,304 @@
+//! What the page can change or take away: create a snapshot now, forget
+//! one, restore (preview first), the settings dialog, import an uploaded
+//! ZIP or vault, and export a snapshot as a ZIP or vault download. Every
+//! one goes through the engine's library API, as the matching command does.
+
+use std::collections::HashMap;
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use serde::Deserialize;
+use snap_engine::backup::{create as create_snapshot, CreateOptions};
+use snap_engine::export::{self, ExportOptions};
+use snap_engine::forget::{forget as forget_snapshots, now_from_env, ForgetOptions};
+use snap_engine::restore::{restore as restore_snapshot, RestoreOptions};
+
+use super::http::Reply;
+use super::routes::{bad, live_dir, open, param, snapshot};
+use crate::args::{PolicyArgs, ProfileSettings, Switch};
+use crate::commands::Context;
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> anyhow::Result<T> {
+    serde_json::from_slice(body).map_err(|e| bad(&format!("request body: {e}")))
+}
+
+#[derive(Deserialize)]
+struct ProfileRequest {
+    profile: String,
+}
+
+/// `POST /api/create {"profile"}`: a snapshot now (`unchanged` when nothing
+/// changed), with the profile's excludes.
+pub fn create(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
+    let r: ProfileRequest = parse(body)?;
+    let repo = open(ctx)?;
+    let profiles = ctx.profiles(&repo)?;
+    let p = profiles.require(&r.profile)?;
+    let mut opts = CreateOptions::new(&p.name, &p.path);
+    opts.excludes = p.excludes.clone();
+    opts.now = ctx.now()?;
+    let out = create_snapshot(&repo, &opts).with_context(|| {
+        format!(
+            "snapshot of profile {} failed; nothing was committed",
+            p.name
+        )
+    })?;
+    Ok(Reply::json(&out))
+}
+
+#[derive(Deserialize)]
+struct SnapshotRequest {
+    snapshot: String,
+}
+
+/// `POST /api/forget {"snapshot"}`: forgets one snapshot (a `keep`-pinned
+/// one is refused, as `snap forget ID` refuses it without --force).
+pub fn forget(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
+    let r: SnapshotRequest = parse(body)?;
+    let repo = open(ctx)?;
+    let report = forget_snapshots(
+        &repo,
+        &ForgetOptions {
+            profile: None,
+            policy: None,
+            ids: vec![r.snapshot],
+            force: false,
+            dry_run: false,
+            now_ms: now_from_env()?.timestamp_millis(),
+            lock_wait: ctx.lock_wait,
+        },
+    )?;
+    Ok(Reply::json(&report))
+}
+
+/// The body of `POST /api/restore`.
+#[derive(Deserialize)]
+struct RestoreRequest {
+    snapshot: String,
+    /// A new or empty folder; absent or empty: in place.
+    #[serde(default)]
+    target: Option<PathBuf>,
+    /// Only these paths of the snapshot.
+    #[serde(default)]
+    paths: Vec<String>,
+    /// Only report what would change.
+    #[serde(default)]
+    dry_run: bool,
+    /// Restore even while another program has a profile file open ("Restore
+    /// anyway"); see `routes::error_kind`.
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /api/restore`: with `dry_run`, the changes a restore would make and
+/// the undo point it would take; without, the restore itself.
+pub fn restore(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
+    let r: RestoreRequest = parse(body)?;
+    let repo = open(ctx)?;
+    let s = repo.resolve(&r.snapshot, None)?;
+    let (profile_path, excludes) = live_dir(ctx, &repo, &s)?;
+    let target = r.target.filter(|t| !t.as_os_str().is_empty());
+    if let Some(t) = &target {
+        if !t.is_absolute() {
+            return Err(bad("the target folder must be an absolute path"));
+        }
+    }
+    let paths = r
+        .paths
+        .iter()
+        .map(|p| snap_engine::browse::check_rel(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Issue 11 adds `force: r.force` to these options.
+    let _ = r.force;
+    let opts = RestoreOptions {
+        target: target.clone(),
+        profile_path: Some(profile_path.clone()),
+        excludes,
+        paths,
+        dry_run: r.dry_run,
+        now: ctx.now()?,
+    };
+    let dest = target
+        .as_ref()
+        .unwrap_or(&profile_path)
+        .display()
+        .to_string();
+    let report = restore_snapshot(&repo, &s, &opts).with_context(|| {
+        format!(
+            "restore of snapshot {} failed; {dest} was not changed",
+            s.short_id
+        )
+    })?;
+    let undo = report
+        .pre_restore
+        .and_then(|id| repo.resolve(&id.to_hex(), None).ok())
+        .map(|u| serde_json::json!({ "id": u.id.to_hex(), "short_id": u.short_id, "name": u.manifest.name }));
+    Ok(Reply::json(&serde_json::json!({
+        "snapshot": s.id.to_hex(),
+        "short_id": s.short_id,
+        "target": report.target,
+        "in_place": report.in_place,
+        "dry_run": r.dry_run,
+        "changes": report.changes,
+        "files_written": report.files_written,
+        "files_reused": report.files_reused,
+        "bytes_written": report.bytes_written,
+        "undo": undo,
+    })))
+}
+
+/// The body of `POST /api/settings`: the seed's settings dialog.
+#[derive(Deserialize)]
+struct SettingsRequest {
+    profile: String,
+    auto: bool,
+    /// `15m` … `24h`.
+    interval: String,
+    /// 1 … 100.
+    max_count: u32,
+    /// `7d` … `90d`, or `never`.
+    max_age: String,
+}
+
+/// `POST /api/settings`: writes the profile's settings as `snap profile set`
+/// does, within the seed's ranges (interval 15 min to 24 h, keep 1 to 100
+/// snapshots, 7 to 90 days or never).
+pub fn settings(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
+    use snap_engine::duration::Duration;
+    let r: SettingsRequest = parse(body)?;
+    let interval: Duration = r.interval.parse()?;
+    let secs = interval.as_secs().unwrap_or(0);
+    if !(15 * 60..=24 * 3600).contains(&secs) {
+        return Err(bad("the interval must be between 15 minutes and 24 hours"));
+    }
+    if !(1..=100).contains(&r.max_count) {
+        return Err(bad("keep between 1 and 100 snapshots"));
+    }
+    let age: Duration = r.max_age.parse()?;
+    if !age.is_never() && !(7 * 86400..=90 * 86400).contains(&age.as_secs().unwrap_or(0)) {
+        return Err(bad("the age limit must be between 7 and 90 days, or never"));
+    }
+    let change = ProfileSettings {
+        auto: Some(if r.auto { Switch::On } else { Switch::Off }),
+        interval: Some(r.interval),
+        policy: PolicyArgs {
+            max_count: Some(r.max_count),
+            max_age: Some(r.max_age),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let repo = open(ctx)?;
+    let p = ctx.update_profiles(&repo, |ps| {
+        let mut err = None;
+        let p = ps
+            .set(&r.profile, |p| {
+                err = crate::commands::profile::apply(p, &change, false).err()
+            })?
+            .clone();
+        err.map_or(Ok(p), Err)
+    })?;
+    Ok(Reply::json(&p))
+}
+
+/// `GET /api/export?snapshot=ID`: the snapshot as a ZIP download.
+pub fn export_zip(ctx: &Context, q: &HashMap<String, String>) -> anyhow::Result<Reply> {
+    let repo = open(ctx)?;
+    let s = snapshot(&repo, q, "snapshot")?;
+    let mut zip = Cursor::new(Vec::new());
+    export::export_snapshot_zip(&repo, &s, &ExportOptions::default(), &mut zip)?;
+    Ok(download(
+        zip.into_inner(),
+        "application/zip",
+        &format!("{}.zip", s.manifest.name),
+    ))
+}
+
+#[derive(Deserialize)]
+struct VaultRequest {
+    snapshot: String,
+    password: String,
+}
+
+/// `POST /api/export-vault {"snapshot", "password"}`: the snapshot as an
+/// encrypted `.stvault` download.
+pub fn export_vault(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
+    let r: VaultRequest = parse(body)?;
+    let repo = open(ctx)?;
+    let s = repo.resolve(&r.snapshot, None)?;
+    let mut out = Vec::new();
+    export::export_snapshot_vault(
+        &repo,
+        &s,
+        &ExportOptions::default(),
+        &r.password,
+        None,
+        &mut out,
+    )?;
+    Ok(download(
+        out,
+        "application/octet-stream",
+        &format!("{}.stvault", s.manifest.name),
+    ))
+}
+
+fn download(body: Vec<u8>, content_type: &str, name: &str) -> Reply {
+    Reply::bytes(200, content_type, body).header(
+        "Content-Disposition",
+        &format!("attachment; filename=\"{name}\""),
+    )
+}
+
+/// `POST /api/import?name=FILE[&profile=P]` with the file as the body (and
+/// `X-Snap-Password` for a vault): a new snapshot, as `snap import` makes.
+pub fn import(
+    ctx: &Context,
+    q: &HashMap<String, String>,
+    password: Option<&str>,
+    body: &[u8],
+) -> anyhow::Result<Reply> {
+    let name: String = param(q, "name")?
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let dir = tempfile_dir()?;
+    let file = dir.join(&name);
+    let result = (|| -> anyhow::Result<Reply> {
+        std::fs::write(&file, body).with_context(|| format!("writing {}", file.display()))?;
+        let archive =
+            snap_engine::import::open(&file, password, &export::ImportOptions::default())?;
+        let profile = q
+            .get("profile")
+            .map(String::as_str)
+            .filter(|p| !p.is_empty());
+        let (out, existing, path) =
+            crate::commands::import::import_archive(ctx, &archive, &file, profile)?;
+        Ok(Reply::json(&serde_json::json!({
+            "id": out.id.to_hex(),
+            "short_id": out.id.short(),
+            "profile": out.manifest.profile,
+            "files": out.manifest.summary.files,
+            "registered": existing.is_none(),
+            "path": path,
+        })))
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// A fresh private folder under the system's temporary directory.
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let mut b = [0u8; 16];
+    rand::fill(&mut b[..]);
+    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let dir = std::env::temp_dir().join(format!("snap-ui-{name}"));
+    std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
