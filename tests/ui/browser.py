@@ -110,7 +110,7 @@ def main():
         changes = page.locator("#diff-list li")
         expect(changes).to_have_count(3)
         expect(page.locator("#diff-list li.added")).to_contain_text("new.txt")
-        expect(page.locator("#diff-list li.changed")).to_have_count(2)
+        expect(page.locator("#diff-list li.modified")).to_have_count(2)
         page.locator("#diff-list button", has_text="notes.txt").click()
         expect(page.locator("#diff-text .line.added")).to_have_text("+ four")
         shot(page, "diff.png")
@@ -130,7 +130,7 @@ def main():
         page.get_by_role("button", name="Preview changes").click()
         plan = page.locator("#restore-plan li")
         expect(page.locator("#restore-plan")).to_contain_text("junk.txt")
-        expect(page.locator("#restore-plan li.removed")).to_contain_text("new.txt")
+        expect(page.locator("#restore-plan li.removed", has_text="new.txt")).to_have_count(1)
         expect(page.locator("#restore-confirm")).to_contain_text("pre-restore")
         assert plan.count() >= 4, plan.count()
         # Nothing was touched by the preview.
@@ -145,9 +145,9 @@ def main():
             assert f.read() == '{"theme":"dark","font":{"size":12,"family":"serif"}}'
         assert not os.path.exists(os.path.join(APP, "junk.txt"))
         listed = json.loads(snap("--json", "list"))
-        pre = [s for s in listed if "pre-restore" in s["manifest"]["tags"]]
+        pre = [s for s in listed if "pre-restore" in s["tags"]]
         assert len(pre) == 1, listed
-        assert pre[0]["manifest"]["name"] in undo_text, (undo_text, pre[0]["manifest"]["name"])
+        assert pre[0]["name"] in undo_text, (undo_text, pre[0]["name"])
         shot(page, "restore-done.png")
         page.locator("#restore-cancel").click()
         expect(rows).to_have_count(3)

@@ -66,6 +66,8 @@ pub fn world(env: &Env) -> (String, String) {
 /// A running `snap ui`, stopped on drop.
 pub struct Ui {
     child: Child,
+    /// Kept open: a closed pipe would make the server's next write fail.
+    _stdout: BufReader<std::process::ChildStdout>,
     /// The printed URL, with its token.
     pub url: String,
     /// `127.0.0.1:PORT`.
@@ -82,9 +84,8 @@ impl Ui {
             .spawn()
             .expect("spawn snap ui");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut line).unwrap();
         let url = line
             .trim()
             .strip_prefix("snap ui: open ")
@@ -95,7 +96,12 @@ impl Ui {
             .and_then(|r| r.split('/').next())
             .unwrap()
             .to_string();
-        Ui { child, url, host }
+        Ui {
+            child,
+            _stdout: stdout,
+            url,
+            host,
+        }
     }
 
     /// The token from the URL.

@@ -55,11 +55,11 @@ pub fn run(ctx: &Context, args: &UiArgs) -> anyhow::Result<()> {
             )?;
         } else {
             writeln!(out, "snap ui: open {url}")?;
-            if !ctx.out.quiet {
-                writeln!(out, "(the link works once; press Ctrl-C to stop)")?;
-            }
         }
         out.flush()?;
+    }
+    if !ctx.out.quiet && !ctx.out.json {
+        eprintln!("snap ui: the link works once; press Ctrl-C to stop");
     }
     for mut request in server.incoming_requests() {
         let reply = match gate.admit(&request) {

@@ -13,7 +13,7 @@ function el(tag, attrs, ...kids) {
     else if (k === 'text') e.textContent = v;
     else e.setAttribute(k, v === true ? '' : v);
   }
-  for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+  for (const k of kids.flat(Infinity)) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
   return e;
 }
 
@@ -80,6 +80,14 @@ async function loadProfiles() {
   renderStatus();
 }
 
+function nextDue(p) {
+  const s = p.settings;
+  if (!s.auto) return 'automatic snapshots are off';
+  if (!p.next_due_ms) return `every ${s.interval}, once \`snap auto\` runs`;
+  if (p.next_due_ms <= Date.now()) return `due now (every ${s.interval}): at the next \`snap auto\` round`;
+  return `${when(p.next_due_ms)} (${ago(p.next_due_ms)}), every ${s.interval}`;
+}
+
 function current() { return state.profiles.find((p) => p.settings.name === state.profile); }
 
 function renderStatus() {
@@ -90,7 +98,7 @@ function renderStatus() {
   const items = [
     ['Folder', s.path],
     ['Last snapshot', p.last ? `${when(p.last.time_ms)} (${ago(p.last.time_ms)})` : 'none yet'],
-    ['Next automatic snapshot', !s.auto ? 'automatic snapshots are off' : p.next_due_ms ? `${when(p.next_due_ms)} (${ago(p.next_due_ms)}), every ${s.interval}` : `within ${s.interval} once \`snap auto\` runs`],
+    ['Next automatic snapshot', nextDue(p)],
     ['Stored', p.stored_bytes === null ? '–' : `${bytes(p.stored_bytes)} for ${bytes(p.logical_bytes)} of snapshots (dedup ${p.dedup_ratio.toFixed(1)}×)`],
   ];
   box.replaceChildren(el('h2', { id: 'profile-title', text: s.name }),
@@ -207,7 +215,7 @@ async function renderFolder() {
       const name = e.path.split('/').pop();
       const isDir = e.kind === 'dir';
       return el('li', {}, el('button', { type: 'button', class: `entry ${e.kind}`, onclick: () => (isDir ? openBrowse(snap, e.path) : preview(e)) },
-        el('span', { 'aria-hidden': 'true', class: 'icon', text: isDir ? '📁' : e.kind === 'symlink' ? '↪' : '📄' }),
+        el('span', { 'aria-hidden': 'true', class: 'icon', text: isDir ? '▸' : e.kind === 'symlink' ? '↪' : '▤' }),
         el('span', { class: 'name', text: isDir ? `${name}/` : name }),
         el('span', { class: 'muted size', text: isDir ? '' : bytes(e.size) })));
     }));
@@ -348,7 +356,7 @@ async function restorePreview() {
   $('restore-error').hidden = true; $('restore-result').hidden = true;
   try {
     const r = await post('/api/restore', restoreRequest(true));
-    const marks = { added: '+', changed: 'M', removed: '−' };
+    const marks = { added: '+', modified: 'M', removed: '−' };
     const plan = $('restore-plan');
     const n = r.changes.length;
     plan.replaceChildren(el('h3', { text: n ? `${n} change${n === 1 ? '' : 's'} to ${r.target}` : `Nothing to change in ${r.target}` }),
