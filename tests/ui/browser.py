@@ -33,7 +33,7 @@ def snap(*args):
 
 
 def shot(page, name):
-    page.screenshot(path=os.path.join(SHOTS, name), full_page=False)
+    page.screenshot(path=os.path.join(SHOTS, name), full_page=name.startswith("narrow"))
 
 
 def main():
@@ -127,6 +127,17 @@ def main():
         dialog = page.locator("#restore-dialog")
         expect(dialog).to_be_visible()
         expect(page.locator("#restore-go")).to_be_disabled()
+        step("a refused restore shows one clear message")
+        page.check('input[name=where][value=folder]')
+        page.fill("#restore-target", os.path.dirname(APP))
+        page.get_by_role("button", name="Preview changes").click()
+        page.locator("#restore-go").click()
+        expect(page.locator("#restore-error")).to_contain_text("not an empty directory")
+        expect(page.locator("#restore-error")).to_contain_text("was not changed")
+        expect(page.locator("#restore-anyway")).to_be_hidden()
+        page.check('input[name=where][value=inplace]')
+        expect(page.locator("#restore-go")).to_be_disabled()
+        step("preview, confirm, restore")
         page.get_by_role("button", name="Preview changes").click()
         plan = page.locator("#restore-plan li")
         expect(page.locator("#restore-plan")).to_contain_text("junk.txt")

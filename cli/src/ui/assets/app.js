@@ -342,6 +342,8 @@ function restoreInvalidate() {
   $('restore-go').disabled = true;
   $('restore-confirm').hidden = true;
   $('restore-plan').replaceChildren();
+  $('restore-error').hidden = true;
+  $('restore-anyway').hidden = true;
   $('restore-target').disabled = document.querySelector('input[name=where]:checked').value !== 'folder';
 }
 
