@@ -193,10 +193,20 @@ def main():
         page.get_by_role("button", name="Create snapshot now").click()
         expect(rows).to_have_count(5)
 
+        step("export a ZIP (download) and import it (upload)")
+        with page.expect_download() as dl:
+            page.locator(f'#timeline tr[data-id="{SECOND}"]').get_by_role("link", name="ZIP").click()
+        zip_path = dl.value.path()
+        with open(zip_path, "rb") as f:
+            assert f.read(2) == b"PK"
+        page.set_input_files("#import-file", files=[{"name": "second.zip", "mimeType": "application/zip", "buffer": open(zip_path, "rb").read()}])
+        expect(rows).to_have_count(6)
+        expect(page.locator("#timeline .tag-import")).to_have_count(1)
+
         step("readable at 320 px")
         page.set_viewport_size({"width": 320, "height": 700})
         page.reload()
-        expect(rows).to_have_count(5)
+        expect(rows).to_have_count(6)
         width = page.evaluate("() => document.documentElement.scrollWidth")
         assert width <= 320, f"the page is {width} px wide at 320 px"
         shot(page, "narrow-320.png")

@@ -14,7 +14,7 @@ use snap_engine::export::{self, ExportOptions};
 use snap_engine::forget::{forget as forget_snapshots, now_from_env, ForgetOptions};
 use snap_engine::restore::{restore as restore_snapshot, RestoreOptions};
 
-use super::http::Reply;
+use super::http::{safe_file_name, Reply};
 use super::routes::{bad, live_dir, open, param, snapshot};
 use crate::args::{PolicyArgs, ProfileSettings, Switch};
 use crate::commands::Context;
@@ -258,16 +258,7 @@ pub fn import(
     password: Option<&str>,
     body: &[u8],
 ) -> anyhow::Result<Reply> {
-    let name: String = param(q, "name")?
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let name = safe_file_name(param(q, "name")?);
     let dir = tempfile_dir()?;
     let file = dir.join(&name);
     let result = (|| -> anyhow::Result<Reply> {
@@ -295,10 +286,7 @@ pub fn import(
 
 /// A fresh private folder under the system's temporary directory.
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let mut b = [0u8; 16];
-    rand::fill(&mut b[..]);
-    let name: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    let dir = std::env::temp_dir().join(format!("snap-ui-{name}"));
+    let dir = std::env::temp_dir().join(format!("snap-ui-{}", super::auth::random_hex()));
     std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }

@@ -29,7 +29,8 @@ pub struct Gate {
     hosts: Vec<String>,
 }
 
-fn random_hex() -> String {
+/// 256 random bits as hex.
+pub fn random_hex() -> String {
     let mut b = [0u8; 32];
     rand::fill(&mut b[..]);
     b.iter().map(|x| format!("{x:02x}")).collect()

@@ -244,16 +244,7 @@ fn file(ctx: &Context, q: &HashMap<String, String>) -> anyhow::Result<Reply> {
     let reply = Reply::bytes(200, content_type(&rel), bytes);
     Ok(if q.contains_key("download") {
         let name = rel.rsplit('/').next().unwrap_or("file");
-        let safe: String = name
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let safe = super::http::safe_file_name(name);
         reply.header(
             "Content-Disposition",
             &format!("attachment; filename=\"{safe}\""),
