@@ -172,3 +172,15 @@ fn ui_refuses_path_traversal_in_file_and_download_urls() {
         assert_eq!(r.status, 400, "{raw}: {r:?}");
     }
 }
+
+#[test]
+fn ui_needs_a_repository_and_an_explicit_flag_for_other_machines() {
+    let env = Env::new();
+    let r = env.snap(["ui"]);
+    assert_eq!(r.code, 10, "no repository: {}", r.stderr);
+    world(&env);
+    let r = env.snap(["ui", "--listen", "0.0.0.0:0"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("--allow-remote"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "no URL printed: {}", r.stdout);
+}

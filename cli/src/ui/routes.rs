@@ -332,3 +332,32 @@ fn text_diff(ctx: &Context, q: &HashMap<String, String>) -> anyhow::Result<Reply
     };
     Ok(Reply::json(&d))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn error_kinds_follow_the_error_through_context() {
+        let locked = anyhow::Error::new(snap_engine::Error::Store(snap_store::Error::Locked {
+            path: PathBuf::from("/r/lock"),
+            holder: "pid 1".into(),
+            waited_ms: 0,
+        }))
+        .context("restore failed");
+        assert_eq!(error_kind(&locked), ("locked", 409));
+        let invalid = snap_engine::browse::check_rel("../x").unwrap_err();
+        assert_eq!(error_kind(&anyhow::Error::new(invalid)), ("invalid", 400));
+        assert_eq!(error_kind(&bad("x")), ("invalid", 400));
+        assert_eq!(error_kind(&anyhow::anyhow!("plain")), ("error", 500));
+        let reply = error_reply(&locked);
+        assert_eq!(reply.status, 409);
+        let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(body["error"]["kind"], "locked");
+        assert!(body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("restore failed"));
+    }
+}
