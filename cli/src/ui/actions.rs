@@ -284,9 +284,14 @@ pub fn import(
     result
 }
 
-/// A fresh private folder under the system's temporary directory.
+/// A fresh private folder (mode 0700) under the system's temporary
+/// directory, for an upload being imported.
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt as _;
     let dir = std::env::temp_dir().join(format!("snap-ui-{}", super::auth::random_hex()));
-    std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
 }
