@@ -13,4 +13,5 @@ mod store_damage;
 mod store_index;
 mod store_lock;
 mod store_props;
+mod store_remote;
 mod views;
