@@ -13,5 +13,6 @@ mod store_damage;
 mod store_index;
 mod store_lock;
 mod store_props;
+mod store_remote;
 mod ui;
 mod views;

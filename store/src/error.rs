@@ -113,6 +113,27 @@ pub enum Error {
         /// Bytes available.
         available: u64,
     },
+    /// A conditional write found the object in another state than expected
+    /// (it exists already, or another writer changed it first); nothing
+    /// was written.
+    #[error("{location}: {key} was changed by another writer")]
+    Conflict {
+        /// The repository (directory or `s3://bucket/prefix`).
+        location: String,
+        /// The object.
+        key: String,
+    },
+    /// The object store failed after the retries were spent (network,
+    /// credentials, throttling), or its settings are not usable.
+    #[error("{location}: {}{detail}", if key.is_empty() { String::new() } else { format!("{key}: ") })]
+    Remote {
+        /// The repository and its endpoint.
+        location: String,
+        /// The object, when one was involved.
+        key: String,
+        /// What the store or the network said.
+        detail: String,
+    },
     /// An argument was out of range (an option, a blob too large).
     #[error("invalid {what}: {detail}")]
     Invalid {
