@@ -2,8 +2,12 @@
 //! through the real `snap` binary and through the engine API.
 
 mod cli;
+mod foreign;
 mod hostile;
+mod lossless;
+mod readers;
 mod roundtrip;
+mod staktrakr;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
