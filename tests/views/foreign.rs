@@ -13,7 +13,7 @@ use super::{check, stdout_json, Env};
 
 /// Python's `zipfile` as a second, independent writer. Writing to a pipe
 /// (not seekable) makes it stream every entry with a data descriptor.
-const WRITER_PY: &str = r#"
+const WRITER_PY: &str = r##"
 import sys, zipfile
 def entries(z):
     def add(name, data, date=(2026, 2, 4, 15, 30, 0), system=0, attr=0):
@@ -35,18 +35,28 @@ if sys.argv[1] == "-":
 else:
     with zipfile.ZipFile(sys.argv[1], "w") as z:
         entries(z)
-"#;
+"##;
 
 fn python_zip(env: &Env, dest: &str, streamed: bool) {
-    let arg = if streamed { "-" } else { dest };
+    let path = env.path(dest);
+    let arg = if streamed {
+        std::ffi::OsStr::new("-")
+    } else {
+        path.as_os_str()
+    };
     let out = Command::new("python3")
-        .args(["-c", WRITER_PY, arg])
+        .args(["-c", WRITER_PY])
+        .arg(arg)
         .stdout(Stdio::piped())
         .output()
         .expect("python3 is not installed; .ci/run installs it");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if streamed {
-        std::fs::write(env.path(dest), &out.stdout).unwrap();
+        std::fs::write(&path, &out.stdout).unwrap();
     }
 }
 
@@ -119,7 +129,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -131,14 +145,21 @@ fn views_foreign_writers_import_and_restore() {
     python_zip(&env, "seekable.zip", false);
     python_zip(&env, "streamed.zip", true);
     let streamed = std::fs::read(env.path("streamed.zip")).unwrap();
-    assert_ne!(u16::from_le_bytes([streamed[6], streamed[7]]) & 8, 0, "bit 3 set");
+    assert_ne!(
+        u16::from_le_bytes([streamed[6], streamed[7]]) & 8,
+        0,
+        "bit 3 set"
+    );
     for zip in ["seekable.zip", "streamed.zip"] {
         let out = env.expect(&["--json", "import", zip, "--profile", "app"], 0);
         let j = stdout_json(&out);
         assert_eq!(j["manifest"]["summary"]["files"], 5, "{zip}");
         assert_eq!(j["manifest"]["summary"]["dirs"], 2, "{zip}");
         let warnings = j["warnings"].to_string();
-        assert!(warnings.contains("tool: dropped the setuid"), "{zip}: {warnings}");
+        assert!(
+            warnings.contains("tool: dropped the setuid"),
+            "{zip}: {warnings}"
+        );
         let target = format!("out-{zip}");
         let out = env.expect(&["--json", "restore", zip, "--target", &target], 0);
         assert!(stdout_json(&out)["warnings"].to_string().contains("4755"));
@@ -147,19 +168,38 @@ fn views_foreign_writers_import_and_restore() {
             std::fs::read(t.join("images/a.png")).unwrap(),
             (0..=255u8).collect::<Vec<_>>().repeat(40)
         );
-        assert_eq!(std::fs::read_to_string(t.join("zero-time.txt")).unwrap(), "no time\n");
-        assert!(std::fs::read_to_string(t.join("manifest.json")).unwrap().contains("mahpastes"));
+        assert_eq!(
+            std::fs::read_to_string(t.join("zero-time.txt")).unwrap(),
+            "no time\n"
+        );
+        assert!(std::fs::read_to_string(t.join("manifest.json"))
+            .unwrap()
+            .contains("mahpastes"));
         assert!(t.join("images/thumbs").is_dir());
-        let mode = std::fs::metadata(t.join("tool")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(t.join("tool"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o7777, 0o755, "{zip}: setuid dropped");
-        let mode = std::fs::metadata(t.join("database.sql")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(t.join("database.sql"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o644, "{zip}: MS-DOS attributes give 0644");
         let mtime = std::fs::metadata(t.join("images/a.png")).unwrap();
-        assert_eq!(std::os::unix::fs::MetadataExt::mtime(&mtime), 315_532_800, "1980");
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::mtime(&mtime),
+            315_532_800,
+            "1980"
+        );
     }
     // Hand-written streamed entry (bit 3, signed descriptor).
     let plain = b"streamed like JSZip and Go\n".repeat(50);
-    std::fs::write(env.path("jszip-like.zip"), streamed_by_hand(b"notes.txt", &plain)).unwrap();
+    std::fs::write(
+        env.path("jszip-like.zip"),
+        streamed_by_hand(b"notes.txt", &plain),
+    )
+    .unwrap();
     env.expect(&["import", "jszip-like.zip", "--profile", "js"], 0);
     env.expect(&["restore", "jszip-like.zip", "--target", "js"], 0);
     assert_eq!(std::fs::read(env.path("js/notes.txt")).unwrap(), plain);

@@ -123,8 +123,15 @@ fn views_staktrakr_vaults_both_ways() {
     // parses it and verifies the checksum.
     let out = env.expect(
         &[
-            "--json", "export", "latest", "--profile", "st", "--vault", "back.stvault",
-            "--payload", "staktrakr",
+            "--json",
+            "export",
+            "latest",
+            "--profile",
+            "st",
+            "--vault",
+            "back.stvault",
+            "--payload",
+            "staktrakr",
         ],
         0,
     );
@@ -135,7 +142,10 @@ fn views_staktrakr_vaults_both_ways() {
         serde_json::from_slice(&python(&env, &["read", "back.stvault"], None)).unwrap();
     assert_eq!(payload["data"], data);
     assert_eq!(payload["_meta"]["appVersion"], "3.33.19");
-    assert_eq!(payload["_meta"]["exportTimestamp"], "2026-02-04T15:30:00.000Z");
+    assert_eq!(
+        payload["_meta"]["exportTimestamp"],
+        "2026-02-04T15:30:00.000Z"
+    );
     assert_eq!(payload["_meta"]["scope"], "full");
 
     // Round trip: StakTrakr vault → import → export → import, same digest.
@@ -147,7 +157,14 @@ fn views_staktrakr_vaults_both_ways() {
     std::fs::write(env.path("tree/key"), "v").unwrap();
     env.expect(&["create", "tree"], 0);
     let args = [
-        "export", "latest", "--profile", "tree", "--vault", "no.stvault", "--payload", "staktrakr",
+        "export",
+        "latest",
+        "--profile",
+        "tree",
+        "--vault",
+        "no.stvault",
+        "--payload",
+        "staktrakr",
     ];
     let out = env.run(&args);
     check(&out, 1, &args, env.dir.path());

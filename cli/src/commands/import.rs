@@ -61,7 +61,10 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
     let archive = open_archive(ctx, &args.file, args.force, args.max_size)?;
     let repo = ctx.open_or_init_engine(OpenOptions::shared("import"))?;
     let (name, from) = match &args.profile {
-        Some(p) => (snap_engine::profile::sanitize_name(p)?, ProfileSource::Given),
+        Some(p) => (
+            snap_engine::profile::sanitize_name(p)?,
+            ProfileSource::Given,
+        ),
         None => import::default_profile(&archive),
     };
     let existing = ctx.profiles(&repo)?.get(&name).map(|p| p.path.clone());

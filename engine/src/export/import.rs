@@ -22,9 +22,9 @@ use std::path::{Path, PathBuf};
 use snap_store::fault;
 
 use super::cdir::{link_note, read_directory, unsafe_err, Limits, RawEntry};
+use super::manifest::{Manifest, FORMAT_VERSION};
 use super::names;
 use super::staktrakr;
-use super::manifest::{Manifest, FORMAT_VERSION};
 use super::vault::decrypt_vault;
 use super::ExportKind;
 use crate::{Error, Result};
@@ -312,8 +312,10 @@ impl Archive {
                 ));
             }
         }
-        let kinds: HashMap<&[u8], ExportKind> =
-            entries.iter().map(|e| (e.path.as_slice(), e.kind)).collect();
+        let kinds: HashMap<&[u8], ExportKind> = entries
+            .iter()
+            .map(|e| (e.path.as_slice(), e.kind))
+            .collect();
         for e in entries.iter().filter(|e| e.kind == ExportKind::Symlink) {
             let target = e.link_target.as_deref().unwrap_or_default();
             if let Some(note) = link_note(&e.path, target, &|p| kinds.contains_key(p)) {

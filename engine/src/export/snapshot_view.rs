@@ -317,7 +317,11 @@ pub fn export_snapshot_to_file_with(
                 });
             }
             let view = SnapshotView::new(repo, snap)?;
-            Some(super::staktrakr::encode(view.info(), view.entries(), &view)?)
+            Some(super::staktrakr::encode(
+                view.info(),
+                view.entries(),
+                &view,
+            )?)
         }
     };
     let (zip, mut tmp, zip_len) = zip_to_temp(repo, snap, options)?;

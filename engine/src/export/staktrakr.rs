@@ -201,7 +201,10 @@ pub(crate) fn decode(mut input: impl Read, path: &std::path::Path) -> Result<Dec
             ));
         };
         let name = names::key_to_file_name(key).ok_or_else(|| {
-            format_err(path, "StakTrakr data has an empty key, which no file can be named".into())
+            format_err(
+                path,
+                "StakTrakr data has an empty key, which no file can be named".into(),
+            )
         })?;
         if name == META_FILE.as_bytes() {
             return Err(format_err(
@@ -307,13 +310,26 @@ pub fn encode(
     let mut total = 0u64;
     for e in sorted {
         match e.kind {
-            ExportKind::Dir => return Err(refuse(&e.path, "a StakTrakr payload holds only top-level files; this is a directory")),
-            ExportKind::Symlink => return Err(refuse(&e.path, "a StakTrakr payload holds only files; this is a symlink")),
+            ExportKind::Dir => {
+                return Err(refuse(
+                    &e.path,
+                    "a StakTrakr payload holds only top-level files; this is a directory",
+                ))
+            }
+            ExportKind::Symlink => {
+                return Err(refuse(
+                    &e.path,
+                    "a StakTrakr payload holds only files; this is a symlink",
+                ))
+            }
             ExportKind::File => {}
         }
         total = total.saturating_add(e.size);
         if total > MAX_PAYLOAD {
-            return Err(refuse(&e.path, "the files exceed the 256 MiB a StakTrakr payload may hold"));
+            return Err(refuse(
+                &e.path,
+                "the files exceed the 256 MiB a StakTrakr payload may hold",
+            ));
         }
         let mut bytes = Vec::new();
         source
@@ -321,8 +337,12 @@ pub fn encode(
             .take(MAX_PAYLOAD + 1)
             .read_to_end(&mut bytes)
             .map_err(|err| Error::io(names::escape(&e.path), err))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| refuse(&e.path, "a binary file (not UTF-8 text) cannot be a StakTrakr value"))?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            refuse(
+                &e.path,
+                "a binary file (not UTF-8 text) cannot be a StakTrakr value",
+            )
+        })?;
         if e.path == META_FILE.as_bytes() {
             match serde_json::from_str(&text) {
                 Ok(Value::Object(m)) => meta = m,

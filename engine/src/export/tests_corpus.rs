@@ -181,7 +181,11 @@ fn import_refuses_bombs_and_size_lies() {
         usize: 2 << 20,
         ..deflated(b"bomb", &[0u8; 1000])
     };
-    assert_unsafe(refuse(&build(&[ratio])), "bomb", "smaller than its declared");
+    assert_unsafe(
+        refuse(&build(&[ratio])),
+        "bomb",
+        "smaller than its declared",
+    );
     // Declared smaller than the real data: refused while reading, nothing kept.
     let liar = Raw {
         usize: 10,

@@ -37,8 +37,14 @@ fn symlinks_are_data_whatever_their_target() {
     .unwrap();
     let w = a.warnings().join("\n");
     assert!(w.contains("abs: symlink to /etc/passwd is absolute"), "{w}");
-    assert!(w.contains("up: symlink to ../../outside leaves the tree"), "{w}");
-    assert!(w.contains("d/dangling: symlink to nothing-here points at nothing"), "{w}");
+    assert!(
+        w.contains("up: symlink to ../../outside leaves the tree"),
+        "{w}"
+    );
+    assert!(
+        w.contains("d/dangling: symlink to nothing-here points at nothing"),
+        "{w}"
+    );
     assert!(!w.contains("d/inside"), "{w}");
     let out = t.path().join("out");
     extract_to(&a, &out).unwrap();
@@ -84,12 +90,21 @@ fn privilege_bits_are_dropped_with_warnings() {
     .unwrap();
     let w = a.warnings().join("\n");
     for (name, mode) in [("suid", "4755"), ("sgid", "2755"), ("sticky", "1777")] {
-        assert!(w.contains(&format!("{name}: dropped")) && w.contains(mode), "{w}");
+        assert!(
+            w.contains(&format!("{name}: dropped")) && w.contains(mode),
+            "{w}"
+        );
     }
     assert!(!w.contains("plain"), "{w}");
     let out = t.path().join("out");
     extract_to(&a, &out).unwrap();
-    let mode = |p: &str| fs::symlink_metadata(out.join(p)).unwrap().permissions().mode() & 0o7777;
+    let mode = |p: &str| {
+        fs::symlink_metadata(out.join(p))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
     assert_eq!(mode("suid"), 0o755);
     assert_eq!(mode("sgid"), 0o755);
     assert_eq!(mode("sticky"), 0o777);
@@ -101,7 +116,12 @@ fn honest_ratios_pass_and_overlaps_still_refuse() {
     let t = tempfile::tempdir().unwrap();
     // 8 MiB of zeros deflate about 1030:1: data, not a bomb.
     let zeros = vec![0u8; 8 << 20];
-    let a = open(t.path(), "zeros.zip", &build(&[deflated(b"zeros.img", &zeros)])).unwrap();
+    let a = open(
+        t.path(),
+        "zeros.zip",
+        &build(&[deflated(b"zeros.img", &zeros)]),
+    )
+    .unwrap();
     assert!(a.entries()[0].size == zeros.len() as u64);
     let out = t.path().join("out");
     extract_to(&a, &out).unwrap();
@@ -149,13 +169,19 @@ fn hostile_manifest_names_refuse() {
     let t = tempfile::tempdir().unwrap();
     let h = blake3::hash(b"x").to_hex();
     let f = |path: &str, hex: &str| {
-        format!(r#"{{"path":"{path}","path_hex":"{hex}","kind":"file","mode":420,"mtime_ns":0,"size":1,"blake3":"{h}"}}"#)
+        format!(
+            r#"{{"path":"{path}","path_hex":"{hex}","kind":"file","mode":420,"mtime_ns":0,"size":1,"blake3":"{h}"}}"#
+        )
     };
     for (files, name, why) in [
         // path_hex that is not the name's bytes.
         (f("a", "62"), "files/a", "path_hex disagrees"),
         // path_hex escaping the tree, under a name that escapes to it.
-        (f("..%2Fx", "2e2e2f78"), "files/..%2Fx", "path_hex disagrees"),
+        (
+            f("..%2Fx", "2e2e2f78"),
+            "files/..%2Fx",
+            "path_hex disagrees",
+        ),
         (f("%2E%2E", "2e2e"), "files/%2E%2E", "path_hex disagrees"),
         (f("x%00", "7800"), "files/x%00", "not a clean relative path"),
     ] {
@@ -211,7 +237,11 @@ fn staktrakr_payload_decodes_and_encodes() {
     );
     assert_eq!(d.contents[0], br#"[{"n":1}]"#);
     assert_eq!(d.time_ms, 1_770_219_000_000);
-    assert!(d.warnings[0].contains("checksum sh:0 differs"), "{:?}", d.warnings);
+    assert!(
+        d.warnings[0].contains("checksum sh:0 differs"),
+        "{:?}",
+        d.warnings
+    );
     let out = staktrakr::encode(&SnapshotInfo::default(), &d.entries, &d).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let data = staktrakr::data_json(&[
@@ -221,7 +251,10 @@ fn staktrakr_payload_decodes_and_encodes() {
         ("metalInventory".into(), r#"[{"n":1}]"#.into()),
     ]);
     assert!(String::from_utf8_lossy(&out).ends_with(&format!(r#","data":{data}}}"#)));
-    assert_eq!(v["_meta"]["checksum"], staktrakr::simple_hash(&data).as_str());
+    assert_eq!(
+        v["_meta"]["checksum"],
+        staktrakr::simple_hash(&data).as_str()
+    );
     assert_eq!(v["_meta"]["appVersion"], "3.33.19");
     assert_eq!(v["_meta"]["exportTimestamp"], "2026-02-04T15:30:00.000Z");
     for bad in [
@@ -232,7 +265,10 @@ fn staktrakr_payload_decodes_and_encodes() {
         r#"{"data":{".staktrakr-meta.json":"x"}}"#,
     ] {
         assert!(
-            matches!(staktrakr::decode(bad.as_bytes(), Path::new("v")), Err(Error::Format { .. })),
+            matches!(
+                staktrakr::decode(bad.as_bytes(), Path::new("v")),
+                Err(Error::Format { .. })
+            ),
             "{bad}"
         );
     }
