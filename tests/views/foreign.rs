@@ -9,7 +9,7 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
-use super::{check, stdout_json, Env};
+use super::{check, python, stdout_json, Env};
 
 /// Python's `zipfile` as a second, independent writer. Writing to a pipe
 /// (not seekable) makes it stream every entry with a data descriptor.
@@ -44,19 +44,9 @@ fn python_zip(env: &Env, dest: &str, streamed: bool) {
     } else {
         path.as_os_str()
     };
-    let out = Command::new("python3")
-        .args(["-c", WRITER_PY])
-        .arg(arg)
-        .stdout(Stdio::piped())
-        .output()
-        .expect("python3 is not installed; .ci/run installs it");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = python(WRITER_PY, &[arg]);
     if streamed {
-        std::fs::write(&path, &out.stdout).unwrap();
+        std::fs::write(&path, stdout).unwrap();
     }
 }
 

@@ -13,7 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
 
-use super::{stdout_json, Env};
+use super::{python, stdout_json, Env};
 use crate::util::assert_same_tree;
 
 /// A profile whose names a ZIP cannot hold as they are.
@@ -159,17 +159,8 @@ for i in zipfile.ZipFile(sys.argv[1]).infolist():
     out.append([i.filename.rstrip("/"), k, data.hex()])
 print(json.dumps(out))
 "#;
-    let out = Command::new("python3")
-        .args(["-c", py])
-        .arg(zip)
-        .output()
-        .expect("python3 is not installed; .ci/run installs it");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = python(py, &[zip]);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let mut m = BTreeMap::new();
     for e in v.as_array().unwrap() {
         let data = hex_decode(e[2].as_str().unwrap());
@@ -195,12 +186,8 @@ fn views_four_readers_agree_with_the_manifest_on_awkward_names() {
 
     // The manifest, as Python reads it.
     let py = "import sys,zipfile;sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read('manifest.json'))";
-    let out = Command::new("python3")
-        .args(["-c", py])
-        .arg(&zip)
-        .output()
-        .unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let manifest_bytes = python(py, &[&zip]);
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes).unwrap();
     assert_eq!(manifest["format_version"], 2, "escaped names: format 2");
     let mut want = expected(&manifest, &root);
     assert!(!want.is_empty());
@@ -212,11 +199,11 @@ fn views_four_readers_agree_with_the_manifest_on_awkward_names() {
         Some(&Item::Link(b"%FFno%0Atarget".to_vec()))
     );
 
-    want.insert(b"manifest.json".to_vec(), Item::File(out.stdout.clone()));
+    want.insert(b"manifest.json".to_vec(), Item::File(manifest_bytes));
     // Python lists entries; the extractors also make the implied `files`.
-    let mut python = python_listing(&zip);
-    python.insert(b"files".to_vec(), Item::Dir);
-    if let Some(d) = first_difference(&python, &want) {
+    let mut listed = python_listing(&zip);
+    listed.insert(b"files".to_vec(), Item::Dir);
+    if let Some(d) = first_difference(&listed, &want) {
         panic!("Python zipfile disagrees with the manifest: {d}");
     }
 
