@@ -201,6 +201,40 @@ pub struct RestoreArgs {
     /// Print what would be added, changed and removed; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Restoring from a ZIP or vault file: refuse archives whose entries
+    /// expand to more than SIZE in total (default 64GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+}
+
+/// What a vault holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Payload {
+    /// snap's ZIP view (default).
+    Zip,
+    /// StakTrakr's JSON (`{"_meta", "data"}`): one `data` key per top-level file.
+    Staktrakr,
+}
+
+/// Parses a size: a number with an optional unit (`B`, `K`/`KiB`,
+/// `M`/`MiB`, `G`/`GiB`, `T`/`TiB`; powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size (e.g. 128GiB)"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        "t" | "tib" => 40,
+        _ => return Err(format!("{s:?}: unknown unit (B, KiB, MiB, GiB, TiB)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 /// On or off.
@@ -360,6 +394,10 @@ pub struct ExportArgs {
     /// scope to the same file.
     #[arg(long)]
     pub if_changed: bool,
+    /// What the vault holds: snap's ZIP (default), or StakTrakr's JSON so
+    /// that StakTrakr itself can restore it (top-level text files only).
+    #[arg(long, value_enum, requires = "vault")]
+    pub payload: Option<Payload>,
 }
 
 /// `snap import`.
@@ -374,6 +412,10 @@ pub struct ImportArgs {
     /// Import an archive of a newer format: take what is understood.
     #[arg(long)]
     pub force: bool,
+    /// Refuse archives whose entries expand to more than SIZE in total
+    /// (default 64GiB).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
 }
 
 /// Retention flags, shared by `forget` and `profile add|set`.

@@ -480,7 +480,7 @@ fn is_racy(stat: &Stat, scan_started_ns: i64) -> bool {
 
 /// Fails early when the files to read could not fit, with a margin for
 /// pack headers and the index.
-fn check_space(repo_root: &Path, needed_raw: u64, limit: Option<u64>) -> Result<()> {
+pub(crate) fn check_space(repo_root: &Path, needed_raw: u64, limit: Option<u64>) -> Result<()> {
     let st = rustix::fs::statvfs(repo_root).map_err(|e| Error::io(repo_root, e.into()))?;
     let mut available = st.f_bavail.saturating_mul(st.f_frsize);
     if let Some(l) = limit {

@@ -60,6 +60,11 @@ pub struct ImportOutcome {
     pub original_id: Option<String>,
     /// Entries of a newer format not imported (with `force`).
     pub skipped: Vec<String>,
+    /// The archive's warnings ([`Archive::warnings`]): dropped privilege
+    /// bits, symlinks with absolute, escaping or dangling targets.
+    pub warnings: Vec<String>,
+    /// A ZIP, or a StakTrakr vault payload.
+    pub payload: export::Payload,
     /// Chunks offered / newly stored.
     pub chunks: u64,
     /// Chunks that were new to the repository.
@@ -89,20 +94,116 @@ pub fn open(
     }
 }
 
+/// Where the profile name of an import came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProfileSource {
+    /// Given by the caller (`--profile`).
+    Given,
+    /// The `snapshot.profile` of the archive's snap manifest.
+    Manifest,
+    /// The archive's file name, without a trailing date/time stamp.
+    FileName,
+}
+
 /// The profile an archive imports into by default: the manifest's profile,
-/// else the archive's file stem made into a valid name.
-pub fn default_profile_name(archive: &Archive) -> String {
+/// else the archive's file stem without a trailing date/time stamp
+/// ([`strip_date_stamp`]: `mahpastes-backup-2026-02-04.zip` →
+/// `mahpastes-backup`), made into a valid name; and where it came from.
+pub fn default_profile(archive: &Archive) -> (String, ProfileSource) {
     if let Some(m) = archive.manifest() {
         if let Ok(n) = crate::profile::sanitize_name(&m.snapshot.profile) {
-            return n;
+            return (n, ProfileSource::Manifest);
         }
     }
     let stem = archive
         .path()
         .file_stem()
-        .map(std::path::PathBuf::from)
+        .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    crate::profile::default_name_for(&stem)
+    let name = crate::profile::default_name_for(Path::new(strip_date_stamp(&stem)));
+    (name, ProfileSource::FileName)
+}
+
+/// [`default_profile`]'s name.
+pub fn default_profile_name(archive: &Archive) -> String {
+    default_profile(archive).0
+}
+
+/// `stem` without a trailing date or date-time stamp and the separators
+/// before it, so daily backups of one app land in one profile. A stamp
+/// follows a `-`, `_`, `.` or space and is a date `YYYY-MM-DD` (or
+/// `YYYYMMDD`, `_` or `.` separators), optionally followed (after `T`,
+/// `-`, `_` or a space) by a time `HH[:-_.]MM[[:-_.]SS[[.-_]fraction]]`
+/// and a `Z`. A stem that is all stamp is kept.
+pub fn strip_date_stamp(stem: &str) -> &str {
+    let b = stem.as_bytes();
+    for i in 1..b.len() {
+        if b"-_. ".contains(&b[i - 1]) && b[i].is_ascii_digit() && is_stamp(&b[i..]) {
+            let head = stem[..i].trim_end_matches(['-', '_', '.', ' ']);
+            if !head.is_empty() {
+                return head;
+            }
+        }
+    }
+    stem
+}
+
+fn is_stamp(s: &[u8]) -> bool {
+    let mut p = 0;
+    let num = |p: &mut usize, n: usize, max: u32| -> Option<u32> {
+        let d = s.get(*p..*p + n)?;
+        if !d.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let v = std::str::from_utf8(d).ok()?.parse().ok()?;
+        *p += n;
+        (v <= max).then_some(v)
+    };
+    let sep = |p: &mut usize, set: &[u8]| {
+        if s.get(*p).is_some_and(|c| set.contains(c)) {
+            *p += 1;
+        }
+    };
+    let date = (|| {
+        let y = num(&mut p, 4, 2199)?;
+        sep(&mut p, b"-_.");
+        let m = num(&mut p, 2, 12)?;
+        sep(&mut p, b"-_.");
+        let d = num(&mut p, 2, 31)?;
+        (y >= 1970 && m >= 1 && d >= 1).then_some(())
+    })();
+    if date.is_none() {
+        return false;
+    }
+    if p < s.len() {
+        sep(&mut p, b"T-_ ");
+        let time = (|| {
+            num(&mut p, 2, 23)?;
+            sep(&mut p, b":-_.");
+            num(&mut p, 2, 59)?;
+            if p < s.len() && s[p] != b'Z' {
+                sep(&mut p, b":-_.");
+                num(&mut p, 2, 60)?;
+                if p < s.len() && s[p] != b'Z' {
+                    sep(&mut p, b".-_");
+                    let start = p;
+                    while s.get(p).is_some_and(u8::is_ascii_digit) {
+                        p += 1;
+                    }
+                    (p > start).then_some(())?;
+                }
+            }
+            Some(())
+        })();
+        if time.is_none() {
+            return false;
+        }
+        if s.get(p) == Some(&b'Z') {
+            p += 1;
+        }
+    }
+    p == s.len()
 }
 
 /// An item of the directory structure being assembled.
@@ -180,6 +281,8 @@ pub struct PendingImport<'r> {
     manifest: Manifest,
     original_id: Option<String>,
     skipped: Vec<String>,
+    warnings: Vec<String>,
+    payload: export::Payload,
     chunks: u64,
     chunks_new: u64,
 }
@@ -209,6 +312,8 @@ impl PendingImport<'_> {
             manifest: self.manifest,
             original_id: self.original_id,
             skipped: self.skipped,
+            warnings: self.warnings,
+            payload: self.payload,
             chunks: self.chunks,
             chunks_new: self.chunks_new,
         })
@@ -327,14 +432,20 @@ pub fn prepare<'r>(
             .skipped()
             .iter()
             .map(|s| format!("not imported: {s}"))
+            .chain(archive.warnings().iter().cloned())
             .collect(),
     };
     Ok(PendingImport {
         repo,
         _lock: lock,
         manifest,
-        original_id: archive.manifest().map(|m| m.snapshot.id.clone()),
+        original_id: archive
+            .manifest()
+            .filter(|_| archive.payload() == export::Payload::Zip)
+            .map(|m| m.snapshot.id.clone()),
         skipped: archive.skipped().to_vec(),
+        warnings: archive.warnings().to_vec(),
+        payload: archive.payload(),
         chunks: wstats.blobs_offered,
         chunks_new: wstats.blobs_stored,
     })

@@ -20,7 +20,9 @@
 //! and packs are written), into the new profile `imported`: all or nothing,
 //! i.e. on failure the snapshots are still exactly s0 and s1, on success
 //! there is one more, which must restore to the live tree. Both also get
-//! the whole oracle.
+//! the whole oracle. `import staktrakr` imports a vault holding StakTrakr's
+//! JSON payload (issue 10) the same way; its snapshot must restore to the
+//! tree `snap restore FILE --target` makes of that vault.
 //!
 //! Every k is injected (about 2 200 runs, a minute: the worlds live in RAM,
 //! see [`oracle::ram_tempdir`]); `SNAP_FAULT_QUICK=1` injects only at 12
@@ -54,6 +56,7 @@ enum Action {
     ExportVault,
     Import,
     ImportVault,
+    ImportStakTrakr,
 }
 
 /// The vault password (`SNAP_PASSWORD`) of the sweep's runs.
@@ -73,6 +76,7 @@ impl Action {
             Action::ExportVault => "export --vault",
             Action::Import => "import",
             Action::ImportVault => "import vault",
+            Action::ImportStakTrakr => "import staktrakr",
         }
     }
 }
@@ -95,6 +99,10 @@ struct Base {
     /// The same ZIP in a vault (the fewest PBKDF2 iterations a reader
     /// accepts, to keep the sweep short).
     import_vault: PathBuf,
+    /// A vault with StakTrakr's JSON payload (issue 10), and the tree it
+    /// restores to (`snap restore FILE --target`).
+    staktrakr_vault: PathBuf,
+    staktrakr: TreeImage,
 }
 
 fn build_base() -> Base {
@@ -153,6 +161,7 @@ fn build_base() -> Base {
         snap_engine::export::MIN_ITERATIONS,
     )
     .expect("vault");
+    let (staktrakr_vault, staktrakr) = staktrakr_vault(&world, saved.path());
     copy_into(&world.repo, &saved.path().join("repo"));
     copy_into(&world.profile, &saved.path().join("profile"));
     Base {
@@ -164,7 +173,55 @@ fn build_base() -> Base {
         zip,
         import_zip,
         import_vault,
+        staktrakr_vault,
+        staktrakr,
     }
+}
+
+/// A StakTrakr vault of 40 keys (about 400 KB of JSON text), and the tree
+/// `snap restore FILE --target` makes of it.
+fn staktrakr_vault(w: &World, dir: &Path) -> (PathBuf, TreeImage) {
+    let mut data = serde_json::Map::new();
+    for i in 0..40u32 {
+        let value: String = (0..10_000u32)
+            .map(|j| char::from(b'a' + ((i * 7 + j * 13) % 26) as u8))
+            .collect();
+        data.insert(format!("key{i}"), serde_json::Value::String(value));
+    }
+    let payload = serde_json::json!({
+        "_meta": {"appVersion": "3.33.19", "exportTimestamp": "2026-02-04T15:30:00.000Z", "scope": "full"},
+        "data": data,
+    });
+    let vault = dir.join("staktrakr.stvault");
+    snap_engine::export::encrypt_vault(
+        payload.to_string().as_bytes(),
+        fs::File::create(&vault).expect("staktrakr.stvault"),
+        PASSWORD,
+        snap_engine::export::VaultVersion::V1,
+        snap_engine::export::MIN_ITERATIONS,
+    )
+    .expect("vault");
+    let target = w.scratch.join("staktrakr-check");
+    remove_tree(&target);
+    let run = snap_env(
+        &w.repo,
+        &[
+            "restore",
+            vault.to_str().expect("utf-8"),
+            "--target",
+            target.to_str().expect("utf-8"),
+        ],
+        &[("SNAP_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(
+        run.code,
+        0,
+        "restore of the StakTrakr vault\n{}",
+        run.dump()
+    );
+    let image = tree_image(&target);
+    remove_tree(&target);
+    (vault, image)
 }
 
 /// Why the archive `file` does not restore (`snap restore FILE --target`,
@@ -241,11 +298,12 @@ fn args(a: Action, base: &Base, w: &World) -> Vec<String> {
             let out = out_dir(w).join(name).display().to_string();
             vec!["export".into(), base.s1.id.clone(), flag.into(), out]
         }
-        Action::Import | Action::ImportVault => vec![
+        Action::Import | Action::ImportVault | Action::ImportStakTrakr => vec![
             "--quiet".into(),
             "import".into(),
             match a {
                 Action::Import => &base.import_zip,
+                Action::ImportStakTrakr => &base.staktrakr_vault,
                 _ => &base.import_vault,
             }
             .display()
@@ -281,7 +339,7 @@ fn outcome_problem(a: Action, base: &Base, w: &World, run: &Run) -> Option<Strin
                 }
             }
         }
-        Action::Import | Action::ImportVault | Action::Create => {
+        Action::Import | Action::ImportVault | Action::ImportStakTrakr | Action::Create => {
             match (run.code, created_id(run)) {
                 (0, Some(id)) => want.push(id),
                 (0, None) => return Some(format!("{} printed no id", a.name())),
@@ -397,11 +455,17 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
         Action::Gc => vec![base.s0.clone()],
         _ => vec![base.s1.clone(), base.s0.clone()],
     };
-    if matches!(a, Action::Create | Action::Import | Action::ImportVault) {
+    if matches!(
+        a,
+        Action::Create | Action::Import | Action::ImportVault | Action::ImportStakTrakr
+    ) {
         if let Some(id) = created_id(&run) {
             acked.push(Acked {
                 id,
-                image: base.live.clone(),
+                image: match a {
+                    Action::ImportStakTrakr => base.staktrakr.clone(),
+                    _ => base.live.clone(),
+                },
             });
         }
     }
@@ -502,6 +566,7 @@ fn fault_sweep() {
         Action::ExportVault,
         Action::Import,
         Action::ImportVault,
+        Action::ImportStakTrakr,
     ];
     let only = std::env::var("SNAP_FAULT_ONLY").unwrap_or_default();
     let mut all_failures = Vec::new();

@@ -267,7 +267,24 @@ with zipfile.ZipFile(sys.argv[1], "w", zipfile.ZIP_DEFLATED) as z:
     assert!(st.success());
     let out = env.expect(&["--json", "import", "mahpastes-backup-2026-02-04.zip"], 0);
     let j = stdout_json(&out);
-    assert_eq!(j["manifest"]["profile"], "mahpastes-backup-2026-02-04");
+    // The profile is named after the file without its date stamp, so the
+    // next day's backup lands in the same profile.
+    assert_eq!(j["manifest"]["profile"], "mahpastes-backup");
+    assert_eq!(j["profile"], "mahpastes-backup");
+    assert_eq!(j["profile_from"], "file-name");
+    assert_eq!(j["registered"], true);
+    std::fs::copy(
+        env.path("mahpastes-backup-2026-02-04.zip"),
+        env.path("mahpastes-backup-2026-02-05.zip"),
+    )
+    .unwrap();
+    let out = env.expect(&["import", "mahpastes-backup-2026-02-05.zip"], 0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("of profile mahpastes-backup (from the file name)"),
+        "{text}"
+    );
+    assert!(!text.contains("registered profile"), "{text}");
     assert_eq!(j["manifest"]["summary"]["files"], 3);
     env.expect(
         &[

@@ -2,8 +2,12 @@
 //! through the real `snap` binary and through the engine API.
 
 mod cli;
+mod foreign;
 mod hostile;
+mod lossless;
+mod readers;
 mod roundtrip;
+mod staktrakr;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -104,6 +108,22 @@ pub fn make_profile(root: &Path) {
     std::fs::write(root.join("data.bin"), &bin).unwrap();
     std::fs::write(root.join("cache/deep/c.txt"), b"cached\n").unwrap();
     std::os::unix::fs::symlink("settings.json", root.join("link")).unwrap();
+}
+
+/// Runs `python3 -c script args...` and returns its stdout; panics (with
+/// its stderr) when it fails or python3 is missing (`.ci/run` installs it).
+pub fn python<S: AsRef<std::ffi::OsStr>>(script: &str, args: &[S]) -> Vec<u8> {
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .expect("python3 is not installed; .ci/run installs it");
+    assert!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 pub fn stdout_json(out: &Output) -> serde_json::Value {

@@ -1,5 +1,6 @@
 //! `snap export ID (--zip FILE | --vault FILE) [--exclude GLOB]...
-//! [--redact-keys PAT]... [--scope NAME] [--vault-version 1|2] [--if-changed]`.
+//! [--redact-keys PAT]... [--scope NAME] [--vault-version 1|2] [--if-changed]
+//! [--payload zip|staktrakr]`.
 
 use anyhow::{bail, Context as _};
 use serde::Serialize;
@@ -10,7 +11,7 @@ use snap_engine::export::{
 use snap_store::OpenOptions;
 
 use super::Context;
-use crate::args::ExportArgs;
+use crate::args::{ExportArgs, Payload};
 use crate::render::bytes;
 
 /// The `--json` document.
@@ -21,6 +22,8 @@ struct Report<'a> {
     dest: String,
     format: &'a str,
     vault_version: Option<u8>,
+    /// `zip` or `staktrakr` (what the file holds).
+    payload: &'a str,
     snapshot: String,
     scope: Option<&'a str>,
     bytes: u64,
@@ -58,8 +61,13 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<()> {
         ),
         _ => bail!("give exactly one of --zip FILE and --vault FILE"),
     };
+    let staktrakr = args.payload == Some(Payload::Staktrakr);
+    if staktrakr && args.vault_version == Some(2) {
+        bail!("--payload staktrakr writes vault version 1, the only one StakTrakr reads");
+    }
     let format = match &password {
         None => FileFormat::Zip,
+        Some(pw) if staktrakr => FileFormat::StakTrakrVault { password: pw },
         Some(pw) => FileFormat::Vault {
             password: pw,
             version: args.vault_version.map(|v| match v {
@@ -123,6 +131,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<()> {
         dest: dest.display().to_string(),
         format: if password.is_some() { "vault" } else { "zip" },
         vault_version: done.vault_version,
+        payload: if staktrakr { "staktrakr" } else { "zip" },
         snapshot: s.id.to_hex(),
         scope: args.scope.as_deref(),
         bytes: done.bytes,
@@ -145,6 +154,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<()> {
         }
         let sum = &done.zip.summary;
         let kind = match done.vault_version {
+            Some(v) if staktrakr => format!("vault v{v}, StakTrakr payload"),
             Some(v) => format!("vault v{v}"),
             None => "zip".into(),
         };

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use snap_engine::export::{self, extract_to, is_vault_file, ExportKind};
-use snap_engine::import::{self, ImportOptions};
+use snap_engine::import::{self, ImportOptions, ProfileSource};
 use snap_engine::profile::Profile;
 use snap_store::OpenOptions;
 
@@ -22,7 +22,12 @@ use super::Context;
 use crate::args::{ImportArgs, RestoreArgs, SnapshotArg};
 use crate::render::bytes;
 
-fn open_archive(ctx: &Context, file: &Path, force: bool) -> anyhow::Result<export::Archive> {
+fn open_archive(
+    ctx: &Context,
+    file: &Path,
+    force: bool,
+    max_size: Option<u64>,
+) -> anyhow::Result<export::Archive> {
     let password = if is_vault_file(file)? {
         Some(crate::password::read(ctx.password_file.as_deref(), false)?)
     } else {
@@ -30,9 +35,22 @@ fn open_archive(ctx: &Context, file: &Path, force: bool) -> anyhow::Result<expor
     };
     let opts = export::ImportOptions {
         force,
-        ..Default::default()
+        max_total: max_size.unwrap_or(export::DEFAULT_MAX_TOTAL),
     };
     Ok(import::open(file, password.as_deref(), &opts)?)
+}
+
+/// The `--json` document of an import.
+#[derive(serde::Serialize)]
+struct ImportReport<'a> {
+    /// The profile the snapshot went to.
+    profile: &'a str,
+    /// Where that name came from: `given`, `manifest` or `file-name`.
+    profile_from: ProfileSource,
+    /// Whether the profile was registered by this import.
+    registered: bool,
+    #[serde(flatten)]
+    outcome: &'a import::ImportOutcome,
 }
 
 /// Imports an archive as a new snapshot.
@@ -40,19 +58,38 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
     if !args.file.is_file() {
         bail!("{}: no such file", args.file.display());
     }
-    let archive = open_archive(ctx, &args.file, args.force)?;
-    let (out, existing, path) = import_archive(ctx, &archive, &args.file, args.profile.as_deref())?;
+    let archive = open_archive(ctx, &args.file, args.force, args.max_size)?;
+    let done = import_archive(ctx, &archive, &args.file, args.profile.as_deref())?;
+    let out = &done.outcome;
     for s in &out.skipped {
         ctx.out.warn(&format!("not imported (newer format): {s}"));
     }
-    ctx.out.emit(&out, |w, quiet| {
+    for w in &out.warnings {
+        ctx.out.warn(w);
+    }
+    let report = ImportReport {
+        profile: &done.profile,
+        profile_from: done.from,
+        registered: done.existing.is_none(),
+        outcome: out,
+    };
+    ctx.out.emit(&report, |w, quiet| {
         if quiet {
             return writeln!(w, "{}", out.id.to_hex());
         }
         let m = &out.manifest;
+        let from = match done.from {
+            ProfileSource::Given => "given with --profile",
+            ProfileSource::Manifest => "from the archive's manifest",
+            ProfileSource::FileName => "from the file name",
+        };
+        let payload = match out.payload {
+            export::Payload::StakTrakr => " (StakTrakr vault)",
+            export::Payload::Zip => "",
+        };
         writeln!(
             w,
-            "imported {} as snapshot {} of profile {}: {} files ({}), {} new",
+            "imported {}{payload} as snapshot {} of profile {} ({from}): {} files ({}), {} new",
             args.file.display(),
             out.id.short(),
             m.profile,
@@ -60,12 +97,12 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
             bytes(m.summary.bytes),
             bytes(m.summary.new_bytes)
         )?;
-        if existing.is_none() {
+        if done.existing.is_none() {
             writeln!(
                 w,
                 "registered profile {} (path {}; set the real one with `snap profile set {} --path DIR`)",
                 m.profile,
-                path.display(),
+                done.path.display(),
                 m.profile
             )?;
         }
@@ -73,23 +110,36 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Whether `restore`'s ID names an archive file rather than a snapshot:
-/// an existing file that is not a snapshot of the repository (or there is
-/// no repository).
+/// What [`import_archive`] did.
+pub(crate) struct Imported {
+    /// The new snapshot.
+    pub outcome: import::ImportOutcome,
+    /// The profile it went to.
+    pub profile: String,
+    /// Where that name came from.
+    pub from: ProfileSource,
+    /// The profile's path before the import (`None`: registered now).
+    pub existing: Option<PathBuf>,
+    /// The profile's path.
+    pub path: PathBuf,
+}
+
 /// Imports an opened archive (read from `file`) into `profile` (default:
-/// the archive's), registering the profile first when it is new. Returns
-/// the outcome, the profile's path before the import (`None`: registered
-/// now) and its path. Shared by `snap import` and `snap ui`.
+/// the archive's), registering the profile first when it is new. Shared by
+/// `snap import` and `snap ui`.
 pub(crate) fn import_archive(
     ctx: &Context,
     archive: &export::Archive,
     file: &Path,
     profile: Option<&str>,
-) -> anyhow::Result<(import::ImportOutcome, Option<PathBuf>, PathBuf)> {
+) -> anyhow::Result<Imported> {
     let repo = ctx.open_or_init_engine(OpenOptions::shared("import"))?;
-    let name = match profile {
-        Some(p) => snap_engine::profile::sanitize_name(p)?,
-        None => import::default_profile_name(archive),
+    let (name, from) = match profile {
+        Some(p) => (
+            snap_engine::profile::sanitize_name(p)?,
+            ProfileSource::Given,
+        ),
+        None => import::default_profile(archive),
     };
     let existing = ctx.profiles(&repo)?.get(&name).map(|p| p.path.clone());
     let path = match &existing {
@@ -117,16 +167,25 @@ pub(crate) fn import_archive(
         })
         .with_context(failed)?;
     }
-    let out = pending.commit().with_context(|| match &existing {
+    let outcome = pending.commit().with_context(|| match &existing {
         Some(_) => failed(),
         None => format!(
             "import of {} failed; no snapshot was added (profile {name} stays registered)",
             file.display()
         ),
     })?;
-    Ok((out, existing, path))
+    Ok(Imported {
+        outcome,
+        profile: name,
+        from,
+        existing,
+        path,
+    })
 }
 
+/// Whether `restore`'s ID names an archive file rather than a snapshot:
+/// an existing file that is not a snapshot of the repository (or there is
+/// no repository).
 pub fn names_archive(ctx: &Context, id: &SnapshotArg) -> bool {
     if !Path::new(&id.id).is_file() {
         return false;
@@ -142,10 +201,13 @@ pub fn names_archive(ctx: &Context, id: &SnapshotArg) -> bool {
 struct FileRestore {
     archive: PathBuf,
     target: PathBuf,
+    payload: export::Payload,
     files: u64,
     dirs: u64,
     symlinks: u64,
     bytes: u64,
+    /// Dropped privilege bits, unusual symlink targets.
+    warnings: Vec<String>,
 }
 
 /// `snap restore FILE --target DIR`: checks and extracts a ZIP or vault.
@@ -160,14 +222,16 @@ pub fn restore_file(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
     if !args.paths.is_empty() {
         bail!("--path is not supported when restoring from a file");
     }
-    let archive = open_archive(ctx, &file, false)?;
+    let archive = open_archive(ctx, &file, false, args.max_size)?;
     let mut r = FileRestore {
         archive: file.clone(),
         target: target.clone(),
+        payload: archive.payload(),
         files: 0,
         dirs: 0,
         symlinks: 0,
         bytes: 0,
+        warnings: archive.warnings().to_vec(),
     };
     for e in archive.entries() {
         match e.kind {
@@ -178,6 +242,9 @@ pub fn restore_file(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
             ExportKind::Dir => r.dirs += 1,
             ExportKind::Symlink => r.symlinks += 1,
         }
+    }
+    for w in &r.warnings {
+        ctx.out.warn(w);
     }
     if !args.dry_run {
         extract_to(&archive, target).with_context(|| {

@@ -15,6 +15,9 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
     if super::import::names_archive(ctx, &args.snapshot) {
         return super::import::restore_file(ctx, args);
     }
+    if args.max_size.is_some() {
+        anyhow::bail!("--max-size applies only when restoring from a ZIP or vault file");
+    }
     let repo = ctx.open_engine(OpenOptions::shared("restore"))?;
     let s = repo.resolve(&args.snapshot.id, args.snapshot.profile.as_deref())?;
     let profiles = ctx.profiles(&repo)?;

@@ -269,15 +269,16 @@ pub fn import(
             .get("profile")
             .map(String::as_str)
             .filter(|p| !p.is_empty());
-        let (out, existing, path) =
-            crate::commands::import::import_archive(ctx, &archive, &file, profile)?;
+        let done = crate::commands::import::import_archive(ctx, &archive, &file, profile)?;
+        let out = &done.outcome;
         Ok(Reply::json(&serde_json::json!({
             "id": out.id.to_hex(),
             "short_id": out.id.short(),
             "profile": out.manifest.profile,
             "files": out.manifest.summary.files,
-            "registered": existing.is_none(),
-            "path": path,
+            "warnings": out.warnings,
+            "registered": done.existing.is_none(),
+            "path": done.path,
         })))
     })();
     let _ = std::fs::remove_dir_all(&dir);

@@ -2,8 +2,9 @@
 //! files at its root) and of a vault, hostile-input safe.
 //!
 //! [`open_archive`] validates the whole archive before returning (see
-//! `cdir.rs` for the structural checks; here: duplicates, a file that is also
-//! a directory prefix, symlinks escaping the tree, the manifest). Reading
+//! `cdir.rs` for the structural checks; here: duplicates, an entry under a
+//! file or symlink entry, the manifest with its exact names, privilege bits
+//! dropped and unusual symlinks noted as [`Archive::warnings`]). Reading
 //! ([`Archive::read_file`]) counts the real decompressed bytes and checks
 //! the CRC-32 and, with a manifest, the blake3; [`extract_to`] writes into
 //! an empty or new directory only and removes what it made on any error.
@@ -13,44 +14,51 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use snap_store::fault;
 
-use super::cdir::{link_escapes, read_directory, unsafe_err, Limits, RawEntry};
+use super::cdir::{link_note, read_directory, unsafe_err, Limits, RawEntry};
 use super::manifest::{Manifest, FORMAT_VERSION};
+use super::names;
+use super::staktrakr;
 use super::vault::decrypt_vault;
 use super::ExportKind;
 use crate::{Error, Result};
 
 /// Largest `manifest.json` or symlink target read into memory.
 const MAX_MANIFEST: u64 = 64 << 20;
-const MAX_LINK: u64 = 4096;
+const MAX_LINK: u64 = 16 << 10;
+
+/// Default of [`ImportOptions::max_total`]: 64 GiB.
+pub const DEFAULT_MAX_TOTAL: u64 = 64 << 30;
 
 /// Limits and switches of an import.
+///
+/// There is no compression-ratio limit: deflate packs a file of zeros
+/// about 1030:1, so a ratio alone says nothing. A zip bomb is stopped by
+/// the structural checks (no overlapping or duplicated entries, stored
+/// sizes that agree), by `max_total` on the declared sizes, and while
+/// streaming: no entry yields a byte past its declared size, so no more
+/// than `max_total` bytes ever come out. Extraction also checks the free
+/// space of the target first.
 #[derive(Debug, Clone, Copy)]
 pub struct ImportOptions {
-    /// Largest total uncompressed size (default 64 GiB).
+    /// Largest total uncompressed size of the archive's entries (default
+    /// [`DEFAULT_MAX_TOTAL`], 64 GiB; `snap import --max-size`).
     pub max_total: u64,
-    /// Largest compression ratio for entries above `ratio_min_size`
-    /// (default 1000).
-    pub max_ratio: u64,
-    /// Entries up to this size are exempt from the ratio check (1 MiB).
-    pub ratio_min_size: u64,
-    /// Import a manifest newer than format 1: take what is understood and
-    /// list the rest in [`Archive::skipped`].
+    /// Import a manifest newer than this snap understands: take what is
+    /// understood and list the rest in [`Archive::skipped`].
     pub force: bool,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
         ImportOptions {
-            max_total: 64 << 30,
-            max_ratio: 1000,
-            ratio_min_size: 1 << 20,
+            max_total: DEFAULT_MAX_TOTAL,
             force: false,
         }
     }
@@ -84,6 +92,18 @@ pub struct Archive {
     entries: Vec<ArchiveEntry>,
     manifest: Option<Manifest>,
     skipped: Vec<String>,
+    warnings: Vec<String>,
+    payload: Payload,
+}
+
+/// What an archive file held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Payload {
+    /// A ZIP (a plain file, or a vault's payload).
+    Zip,
+    /// A vault whose payload is StakTrakr's JSON (`{"_meta", "data"}`).
+    StakTrakr,
 }
 
 /// Opens and validates a ZIP file.
@@ -98,11 +118,14 @@ pub fn open_archive(path: &Path, options: &ImportOptions) -> Result<Archive> {
 }
 
 /// Decrypts the vault at `path` into an anonymous temporary file and opens
-/// the ZIP inside it.
+/// its payload: a ZIP, or StakTrakr's JSON (detected by content, see
+/// `staktrakr.rs`), which is turned into the snap ZIP of one file per
+/// `data` key plus `.staktrakr-meta.json` and opened as that.
 ///
 /// # Errors
 /// Those of [`super::decrypt_vault`] (with `path` in them) and of
-/// [`open_archive`].
+/// [`open_archive`]; [`Error::Format`] for a JSON payload that is not
+/// StakTrakr's (no `data` object, a value that is not a string).
 pub fn open_vault_archive(path: &Path, password: &str, options: &ImportOptions) -> Result<Archive> {
     let input = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut tmp = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
@@ -119,15 +142,25 @@ pub fn open_vault_archive(path: &Path, password: &str, options: &ImportOptions) 
         },
         other => other,
     })?;
-    Archive::new(tmp, path.to_path_buf(), options)
+    let mut head = [0u8; 64];
+    let n = tmp.read_at(&mut head, 0).map_err(|e| Error::io(path, e))?;
+    if !staktrakr::is_json(&head[..n]) {
+        return Archive::new(tmp, path.to_path_buf(), options);
+    }
+    tmp.seek(io::SeekFrom::Start(0))
+        .map_err(|e| Error::io(path, e))?;
+    let decoded = staktrakr::decode(io::BufReader::new(&mut tmp), path)?;
+    decoded.write_zip(&mut tmp)?;
+    let mut archive = Archive::new(tmp, path.to_path_buf(), options)?;
+    archive.payload = Payload::StakTrakr;
+    archive.warnings.extend(decoded.warnings);
+    Ok(archive)
 }
 
 impl Archive {
     fn new(file: File, path: PathBuf, options: &ImportOptions) -> Result<Archive> {
         let limits = Limits {
             max_total: options.max_total,
-            max_ratio: options.max_ratio,
-            ratio_min_size: options.ratio_min_size,
         };
         let raw = read_directory(&file, &path, limits)?;
         let mut archive = Archive {
@@ -137,13 +170,16 @@ impl Archive {
             entries: Vec::new(),
             manifest: None,
             skipped: Vec::new(),
+            warnings: Vec::new(),
+            payload: Payload::Zip,
         };
         archive.check_tree()?;
         archive.build(options)?;
         Ok(archive)
     }
 
-    /// Duplicates, file-vs-directory clashes and escaping symlinks.
+    /// Duplicates, and entries under a file or symlink entry (a write
+    /// through a symlink). Symlink targets are data (see [`link_note`]).
     fn check_tree(&self) -> Result<()> {
         let mut kinds: HashMap<&[u8], ExportKind> = HashMap::new();
         for r in &self.raw {
@@ -165,15 +201,6 @@ impl Archive {
                 }
             }
         }
-        let is_link = |p: &[u8]| kinds.get(p) == Some(&ExportKind::Symlink);
-        for (i, r) in self.raw.iter().enumerate() {
-            if raw_kind(r) == ExportKind::Symlink {
-                let target = self.read_small(i, MAX_LINK)?;
-                if let Some(why) = link_escapes(&r.name, &target, &is_link) {
-                    return Err(unsafe_err(&self.path, &r.name, why));
-                }
-            }
-        }
         Ok(())
     }
 
@@ -192,6 +219,7 @@ impl Archive {
             .collect();
         let mut entries = Vec::new();
         let mut skipped = Vec::new();
+        let mut warnings = Vec::new();
         for (i, r) in self.raw.iter().enumerate() {
             let rel: &[u8] = if manifest.is_some() {
                 if Some(i) == mi {
@@ -232,43 +260,34 @@ impl Archive {
                 let me = by_path.get(rel).ok_or_else(|| {
                     unsafe_err(&self.path, &r.name, "entry is not listed in manifest.json")
                 })?;
-                if me.kind != kind {
+                self.apply_manifest(&mut e, me, m.format_version)?;
+            }
+            if e.kind == ExportKind::Symlink {
+                let t = e.link_target.as_deref().unwrap_or_default();
+                if t.is_empty() || t.contains(&0) {
                     return Err(unsafe_err(
                         &self.path,
                         &r.name,
-                        "kind disagrees with manifest.json",
+                        "symlink target is empty or holds a NUL",
                     ));
                 }
-                e.mode = me.mode & 0o7777;
-                e.mtime_ns = me.mtime_ns;
-                if kind == ExportKind::File {
-                    if me.size != Some(r.usize) {
-                        return Err(unsafe_err(
-                            &self.path,
-                            &r.name,
-                            "size disagrees with manifest.json",
-                        ));
-                    }
-                    let hash = me
-                        .blake3
-                        .as_deref()
-                        .and_then(|h| hex::decode(h).ok())
-                        .and_then(|h| <[u8; 32]>::try_from(h).ok());
-                    if hash.is_none() && m.format_version <= FORMAT_VERSION {
-                        return Err(unsafe_err(
-                            &self.path,
-                            &r.name,
-                            "no valid blake3 in manifest.json",
-                        ));
-                    }
-                    e.blake3 = hash;
-                }
             }
+            if e.mode & 0o7000 != 0 {
+                warnings.push(format!(
+                    "{}: dropped the setuid/setgid/sticky bits of mode {:04o} (archives never create them)",
+                    names::escape(&e.path),
+                    e.mode
+                ));
+            }
+            e.mode &= 0o777;
             entries.push(e);
         }
         if let Some(m) = manifest.as_ref() {
-            let present: std::collections::HashSet<&[u8]> =
-                entries.iter().map(|e| e.path.as_slice()).collect();
+            let present: std::collections::HashSet<&[u8]> = self
+                .raw
+                .iter()
+                .filter_map(|r| r.name.strip_prefix(b"files/"))
+                .collect();
             if let Some(missing) = m
                 .files
                 .iter()
@@ -284,9 +303,87 @@ impl Archive {
             }
         }
         entries.sort_by(|a, b| a.path.cmp(&b.path));
+        for w in entries.windows(2) {
+            if w[0].path == w[1].path {
+                return Err(unsafe_err(
+                    &self.path,
+                    &self.raw[w[1].index].name,
+                    "two entries of manifest.json have the same path bytes",
+                ));
+            }
+        }
+        let kinds: HashMap<&[u8], ExportKind> = entries
+            .iter()
+            .map(|e| (e.path.as_slice(), e.kind))
+            .collect();
+        for e in entries.iter().filter(|e| e.kind == ExportKind::Symlink) {
+            let target = e.link_target.as_deref().unwrap_or_default();
+            if let Some(note) = link_note(&e.path, target, &|p| kinds.contains_key(p)) {
+                warnings.push(format!(
+                    "{}: symlink to {} {note}; restored as a symlink, never followed",
+                    names::escape(&e.path),
+                    names::escape(target)
+                ));
+            }
+        }
         self.entries = entries;
         self.manifest = manifest;
         self.skipped = skipped;
+        self.warnings = warnings;
+        Ok(())
+    }
+
+    /// Takes a snap ZIP entry's exact path, target, mode, time and hash
+    /// from its `manifest.json` entry, checking that they agree with the
+    /// ZIP entry.
+    fn apply_manifest(
+        &self,
+        e: &mut ArchiveEntry,
+        me: &super::ManifestEntry,
+        version: u32,
+    ) -> Result<()> {
+        let name = &self.raw[e.index].name;
+        let refuse = |why: &str| unsafe_err(&self.path, name, why);
+        if me.kind != e.kind {
+            return Err(refuse("kind disagrees with manifest.json"));
+        }
+        if let Some(h) = &me.path_hex {
+            let bytes = hex::decode(h)
+                .ok()
+                .filter(|b| names::escape(b).as_bytes() == e.path.as_slice())
+                .ok_or_else(|| refuse("path_hex disagrees with the entry's name"))?;
+            if bytes.contains(&0)
+                || bytes
+                    .split(|&b| b == b'/')
+                    .any(|c| c.is_empty() || c == b"." || c == b"..")
+            {
+                return Err(refuse("path_hex is not a clean relative path"));
+            }
+            e.path = bytes;
+        }
+        if let (Some(data), Some(h)) = (e.link_target.as_ref(), &me.target_hex) {
+            let bytes = hex::decode(h)
+                .ok()
+                .filter(|b| names::escape(b).as_bytes() == data.as_slice())
+                .ok_or_else(|| refuse("target_hex disagrees with the symlink's data"))?;
+            e.link_target = Some(bytes);
+        }
+        e.mode = me.mode & 0o7777;
+        e.mtime_ns = me.mtime_ns;
+        if e.kind == ExportKind::File {
+            if me.size != Some(e.size) {
+                return Err(refuse("size disagrees with manifest.json"));
+            }
+            let hash = me
+                .blake3
+                .as_deref()
+                .and_then(|h| hex::decode(h).ok())
+                .and_then(|h| <[u8; 32]>::try_from(h).ok());
+            if hash.is_none() && version <= FORMAT_VERSION {
+                return Err(refuse("no valid blake3 in manifest.json"));
+            }
+            e.blake3 = hash;
+        }
         Ok(())
     }
 
@@ -382,6 +479,18 @@ impl Archive {
     /// Entries outside `files/` in a snap ZIP, not imported.
     pub fn skipped(&self) -> &[String] {
         &self.skipped
+    }
+
+    /// What the import changes or should be told about, one line each:
+    /// dropped setuid/setgid/sticky bits, symlinks whose targets are
+    /// absolute, leave the tree or point at nothing.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Whether the file held a ZIP or a StakTrakr JSON payload.
+    pub fn payload(&self) -> Payload {
+        self.payload
     }
 
     /// The entries to import, sorted by path bytes.
@@ -533,14 +642,18 @@ fn dos_to_ns((date, time): (u16, u16)) -> i64 {
 
 /// Extracts `archive` into `dir`, which must be absent or empty.
 ///
-/// Every file is created with `O_CREAT | O_EXCL | O_NOFOLLOW` under
-/// directories this function created, symlinks are created last (so no
-/// write ever goes through one), then modes and mtimes are set (directories
-/// last, deepest first). On any error everything created is removed (and
-/// `dir` itself if it was created).
+/// First the free space of `dir`'s filesystem is checked against the
+/// files' sizes. Every file is created with `O_CREAT | O_EXCL |
+/// O_NOFOLLOW` under directories this function created, symlinks are
+/// created last whatever their targets (so no write ever goes through
+/// one), then modes (never setuid, setgid or sticky: see
+/// [`Archive::warnings`]) and mtimes are set (directories last, deepest
+/// first). On any error everything created is removed (and `dir` itself
+/// if it was created).
 ///
 /// # Errors
-/// [`Error::Invalid`] when `dir` is not empty; those of reading (see
+/// [`Error::Invalid`] when `dir` is not empty; [`snap_store::Error::NoSpace`]
+/// when the files cannot fit; those of reading (see
 /// [`Archive::read_file`]); [`Error::Io`].
 pub fn extract_to(archive: &Archive, dir: &Path) -> Result<()> {
     let created = match fs::read_dir(dir) {
@@ -585,8 +698,18 @@ fn cleanup(dir: &Path, created: bool) {
     }
 }
 
+/// Refuses an extraction whose files cannot fit on the target's
+/// filesystem (their sizes in whole blocks, plus a block per entry).
+fn check_space(archive: &Archive, dir: &Path) -> Result<()> {
+    let needed = archive.entries().iter().fold(0u64, |n, e| {
+        n.saturating_add(e.size.div_ceil(4096) * 4096 + 4096)
+    });
+    crate::backup::check_space(dir, needed, None)
+}
+
 fn extract_inner(archive: &Archive, dir: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    check_space(archive, dir)?;
     let target = |p: &[u8]| dir.join(std::ffi::OsStr::from_bytes(p));
     let ensure_parents = |p: &[u8]| -> Result<()> {
         for (i, _) in p.iter().enumerate().filter(|(_, &b)| b == b'/') {

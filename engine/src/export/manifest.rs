@@ -1,18 +1,22 @@
 //! `manifest.json`: the description of a snapshot at the root of a ZIP view
-//! (DESIGN.md section 6). Format version 1; a reader refuses newer versions
-//! unless forced.
+//! (DESIGN.md section 6). Format version 1, or 2 when some name or symlink
+//! target is escaped (`path_hex` / `target_hex`, which a version-1 reader
+//! would not know to decode); a reader refuses newer versions unless forced.
 
 use serde::{Deserialize, Serialize};
 
 use super::ExportKind;
 
-/// The manifest format version this code writes and fully understands.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest manifest format version this code writes and understands.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The version written when no name needs escaping.
+pub const FORMAT_VERSION_PLAIN: u32 = 1;
 
 /// The root document of `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Format version (1).
+    /// Format version (1, or 2 with escaped names).
     pub format_version: u32,
     /// Tool that wrote the file (`snap`).
     pub tool: String,
@@ -76,8 +80,12 @@ pub struct Redaction {
 /// One entry under `files/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {
-    /// Relative path (the ZIP name without `files/`).
+    /// Relative path as the ZIP names it, without `files/`: the original
+    /// bytes when they are clean, else their escaped form (`names.rs`).
     pub path: String,
+    /// The exact original path bytes in hex, when `path` is escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
     /// File, directory or symlink.
     pub kind: ExportKind,
     /// Unix permission bits.
@@ -91,9 +99,13 @@ pub struct ManifestEntry {
     /// Blake3 of the file's bytes in the ZIP, hex (files only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blake3: Option<String>,
-    /// Symlink target (symlinks only).
+    /// Symlink target (symlinks only), escaped like `path` when needed;
+    /// it is also the symlink entry's data in the ZIP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// The exact target bytes in hex, when `target` is escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_hex: Option<String>,
 }
 
 /// Formats `time_ms` as RFC 3339 UTC with milliseconds (no current time).

@@ -9,16 +9,19 @@
 //! [`Archive::read_file`] / [`extract_to`] verify every byte as it streams.
 //!
 //! Path names are raw bytes, `/`-separated, relative, without a leading
-//! `/`. The ZIP format stores UTF-8 names, so [`export_zip`] refuses a name
-//! that is not valid UTF-8 with [`crate::Error::Invalid`]; import takes a
-//! name's bytes as they are stored (no CP437 decoding).
+//! `/`. The ZIP format stores UTF-8 names, so [`export_zip`] writes a name
+//! that is not printable UTF-8 escaped ([`names`]) and records its exact
+//! bytes in the manifest, which import puts back; a foreign ZIP's names
+//! are taken as the bytes stored (no CP437 decoding).
 
 mod cdir;
 pub mod history;
 mod import;
 mod manifest;
+pub mod names;
 mod redact;
 mod snapshot_view;
+pub mod staktrakr;
 #[doc(hidden)]
 pub mod testing;
 mod vault;
@@ -26,6 +29,8 @@ mod zip;
 
 #[cfg(test)]
 mod tests_corpus;
+#[cfg(test)]
+mod tests_rules;
 #[cfg(test)]
 mod tests_vault;
 #[cfg(test)]
@@ -35,6 +40,7 @@ use std::io::Read;
 
 pub use self::import::{
     extract_to, open_archive, open_vault_archive, Archive, ArchiveEntry, FileReader, ImportOptions,
+    Payload, DEFAULT_MAX_TOTAL,
 };
 pub use self::manifest::{Manifest, ManifestEntry, ManifestSnapshot, ManifestSummary, Redaction};
 pub use self::snapshot_view::{

@@ -238,6 +238,16 @@ pub enum FileFormat<'a> {
         /// `None`: by the ZIP's length.
         version: Option<VaultVersion>,
     },
+    /// A `.stvault` vault (version 1, the only one StakTrakr reads) whose
+    /// payload is StakTrakr's JSON instead of the ZIP (see
+    /// [`super::staktrakr::encode`]; the snapshot must hold only top-level
+    /// UTF-8 text files). The export's options still apply to the summary,
+    /// not to the payload, so [`export_snapshot_to_file`] refuses options
+    /// with it.
+    StakTrakrVault {
+        /// The password (at least 8 characters).
+        password: &'a str,
+    },
 }
 
 /// What [`export_snapshot_to_file`] did.
@@ -291,9 +301,29 @@ pub fn export_snapshot_to_file_with(
     unless_digest: Option<&str>,
     before_write: impl FnOnce() -> Result<()>,
 ) -> Result<FileExport> {
-    if let FileFormat::Vault { password, .. } = format {
-        super::vault::check_password(password)?;
-    }
+    let payload = match format {
+        FileFormat::Zip => None,
+        FileFormat::Vault { password, .. } => {
+            super::vault::check_password(password)?;
+            None
+        }
+        FileFormat::StakTrakrVault { password } => {
+            super::vault::check_password(password)?;
+            if !options.exclude.is_empty() || !options.redact_keys.is_empty() {
+                return Err(Error::Invalid {
+                    what: "export options",
+                    value: "--payload staktrakr".into(),
+                    reason: "excludes and redactions apply to ZIP payloads only".into(),
+                });
+            }
+            let view = SnapshotView::new(repo, snap)?;
+            Some(super::staktrakr::encode(
+                view.info(),
+                view.entries(),
+                &view,
+            )?)
+        }
+    };
     let (zip, mut tmp, zip_len) = zip_to_temp(repo, snap, options)?;
     if unless_digest == Some(zip.files_digest.as_str()) {
         return Ok(FileExport {
@@ -318,6 +348,14 @@ pub fn export_snapshot_to_file_with(
                 encrypt_temp(&mut tmp, zip_len, password, version, BufWriter::new(f))
                     .map(|v| vault_version = Some(v))
             }
+            FileFormat::StakTrakrVault { password } => encrypt_vault(
+                payload.as_deref().unwrap_or_default(),
+                BufWriter::new(f),
+                password,
+                VaultVersion::V1,
+                DEFAULT_ITERATIONS,
+            )
+            .map(|h| vault_version = Some(h.version)),
         };
         r.map_err(|e| {
             failure = Some(e);

@@ -174,9 +174,14 @@ pub fn hostile_samples() -> Vec<(&'static str, Vec<u8>, &'static str)> {
         ),
         ("absolute", build(&[file(b"/etc/evil", b"x")]), "/etc/evil"),
         (
-            "symlink-escape",
-            build(&[link(b"l", b"../../outside")]),
-            "l",
+            "write-through-symlink",
+            build(&[link(b"l", b".."), file(b"l/evil.txt", b"x")]),
+            "l/evil.txt",
+        ),
+        (
+            "file-then-symlink-parent",
+            build(&[file(b"d/evil.txt", b"x"), link(b"d", b"/tmp")]),
+            "d/evil.txt",
         ),
         (
             "duplicate",
@@ -184,6 +189,14 @@ pub fn hostile_samples() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             "a.txt",
         ),
         ("overlap", overlap, "b"),
+        (
+            "declared-size-lie",
+            build(&[Raw {
+                usize: 2 << 20,
+                ..deflated(b"bomb", &[0u8; 1000])
+            }]),
+            "bomb",
+        ),
         ("wrong-crc", build(&[bad_crc]), "data.txt"),
     ]
 }

@@ -220,24 +220,56 @@ fn export_zip_scopes_exclude_and_redact() {
 }
 
 #[test]
-fn export_zip_refuses_non_utf8_names() {
-    let e = ExportEntry {
-        path: b"bad\xff".to_vec(),
+fn export_zip_escapes_names_and_refuses_unclean_paths() {
+    let entry = |path: &[u8]| ExportEntry {
+        path: path.to_vec(),
         kind: ExportKind::Dir,
         mode: 0o755,
         mtime_ns: 0,
         size: 0,
         link_target: None,
     };
-    let err = export_zip(
+    let mut out = Cursor::new(Vec::new());
+    export_zip(
         &info(),
-        &[e],
+        &[entry(b"bad\xff"), entry(b"a\nb"), entry(b"50%")],
         &DirSource("/nonexistent".into()),
         &ExportOptions::default(),
-        Cursor::new(Vec::new()),
+        &mut out,
     )
-    .unwrap_err();
-    assert!(matches!(err, Error::Invalid { what: "path", .. }), "{err}");
+    .unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let z = t.path().join("n.zip");
+    fs::write(&z, out.into_inner()).unwrap();
+    let a = open_archive(&z, &ImportOptions::default()).unwrap();
+    let m = a.manifest().unwrap();
+    assert_eq!(m.format_version, 2, "escaped names need format 2");
+    let names: Vec<(&str, Option<&str>)> = m
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.path_hex.as_deref()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("50%25", Some("353025")),
+            ("a%0Ab", Some("610a62")),
+            ("bad%FF", Some("626164ff")),
+        ]
+    );
+    let paths: Vec<&[u8]> = a.entries().iter().map(|e| e.path.as_slice()).collect();
+    assert_eq!(paths, [&b"50%"[..], b"a\nb", b"bad\xff"]);
+    for bad in [&b"a/../b"[..], b"", b"a//b", b"x\0y", b"./x"] {
+        let err = export_zip(
+            &info(),
+            &[entry(bad)],
+            &DirSource("/nonexistent".into()),
+            &ExportOptions::default(),
+            Cursor::new(Vec::new()),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Invalid { .. }), "{bad:?}: {err}");
+    }
 }
 
 #[test]
@@ -336,14 +368,14 @@ fn import_foreign_zip_and_newer_manifest() {
         let mut w = ::zip::ZipWriter::new(fs::File::create(&z2).unwrap());
         let o = ::zip::write::SimpleFileOptions::default();
         w.start_file("manifest.json", o).unwrap();
-        let m = r#"{"format_version":2,"tool":"snap","tool_version":"9","platform":"linux","snapshot":{"id":"x","name":"n","profile":"p","time":"t","time_ms":0},"summary":{"files":0,"dirs":0,"symlinks":0,"bytes":0},"files":[],"new_stuff":[1]}"#;
+        let m = r#"{"format_version":3,"tool":"snap","tool_version":"9","platform":"linux","snapshot":{"id":"x","name":"n","profile":"p","time":"t","time_ms":0},"summary":{"files":0,"dirs":0,"symlinks":0,"bytes":0},"files":[],"new_stuff":[1]}"#;
         std::io::Write::write_all(&mut w, m.as_bytes()).unwrap();
         w.start_file("extra/thing", o).unwrap();
         w.finish().unwrap();
     }
     let err = open_archive(&z2, &ImportOptions::default()).unwrap_err();
     assert!(
-        matches!(&err, Error::Format { detail, .. } if detail.contains("format_version 2 is newer")),
+        matches!(&err, Error::Format { detail, .. } if detail.contains("format_version 3 is newer")),
         "{err}"
     );
     let a = open_archive(

@@ -12,6 +12,8 @@
 //! - Files of 3.75 GiB or more are written with ZIP64 sizes.
 //! - Every directory is written as a directory entry (`files/a/`), so empty
 //!   directories and directory modes survive.
+//! - Names and symlink targets that are not printable UTF-8 are escaped
+//!   (`names.rs`); the manifest records their exact bytes.
 
 use std::io::{self, Read, Seek, Write};
 
@@ -21,8 +23,9 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use super::manifest::{
     format_time, Manifest, ManifestEntry, ManifestSnapshot, ManifestSummary, Redaction,
-    FORMAT_VERSION,
+    FORMAT_VERSION, FORMAT_VERSION_PLAIN,
 };
+use super::names;
 use super::redact::{redact_json, MAX_REDACT_BYTES};
 use super::{build_globs, ContentSource, ExportEntry, ExportKind, ExportOptions, SnapshotInfo};
 use crate::{Error, Result};
@@ -55,8 +58,8 @@ pub struct ExportSummary {
 /// size, except for `.json` files being redacted (at most 64 MiB each).
 ///
 /// # Errors
-/// [`Error::Invalid`] for a bad glob, a path that is not UTF-8 or not
-/// relative, a symlink without a target, or a file whose content does not
+/// [`Error::Invalid`] for a bad glob, a path that is not a clean relative
+/// path (empty, NUL, `.` or `..` components), a symlink without a target, or a file whose content does not
 /// have its declared size; errors of `source`; [`Error::Io`] (with path
 /// `<zip>`) when writing fails.
 pub fn export_zip<W: Write + Seek>(
@@ -80,7 +83,7 @@ pub fn export_zip<W: Write + Seek>(
     let mut files = Vec::new();
     let mut summary = ManifestSummary::default();
     for entry in sorted {
-        let path = check_path(&entry.path)?;
+        let (path, path_hex) = check_path(&entry.path)?;
         if let Some(prev) = kept.last() {
             if prev.1 == path {
                 return Err(invalid(&path, "duplicate path"));
@@ -104,6 +107,8 @@ pub fn export_zip<W: Write + Seek>(
             size: None,
             blake3: None,
             target: None,
+            path_hex,
+            target_hex: None,
         };
         match entry.kind {
             ExportKind::File => {
@@ -125,9 +130,11 @@ pub fn export_zip<W: Write + Seek>(
                     .link_target
                     .as_deref()
                     .ok_or_else(|| invalid(&path, "symlink without a target"))?;
-                let target = String::from_utf8(target.to_vec())
-                    .map_err(|_| invalid(&path, "symlink target is not UTF-8"))?;
-                m.target = Some(target);
+                if target.is_empty() || target.contains(&0) {
+                    return Err(invalid(&path, "symlink target is empty or holds a NUL"));
+                }
+                m.target = Some(names::escape(target));
+                m.target_hex = (!names::is_clean(target)).then(|| hex::encode(target));
                 summary.symlinks += 1;
             }
         }
@@ -140,8 +147,15 @@ pub fn export_zip<W: Write + Seek>(
     })?)
     .to_hex()
     .to_string();
+    let escaped = files
+        .iter()
+        .any(|f| f.path_hex.is_some() || f.target_hex.is_some());
     let manifest = Manifest {
-        format_version: FORMAT_VERSION,
+        format_version: if escaped {
+            FORMAT_VERSION
+        } else {
+            FORMAT_VERSION_PLAIN
+        },
         tool: "snap".into(),
         tool_version: env!("CARGO_PKG_VERSION").into(),
         platform: std::env::consts::OS.into(),
@@ -188,8 +202,7 @@ pub fn export_zip<W: Write + Seek>(
             match entry.kind {
                 ExportKind::Dir => zip.add_directory(name, opts).map_err(zerr)?,
                 ExportKind::Symlink => {
-                    let target =
-                        String::from_utf8_lossy(entry.link_target.as_deref().unwrap_or(b""));
+                    let target = names::escape(entry.link_target.as_deref().unwrap_or(b""));
                     zip.add_symlink(name, target, opts).map_err(zerr)?;
                 }
                 ExportKind::File => {
@@ -332,22 +345,21 @@ fn compressible(head: &[u8]) -> bool {
     }
 }
 
-/// A path as the ZIP will name it: UTF-8, relative, no empty, `.` or `..`
-/// components.
-fn check_path(path: &[u8]) -> Result<String> {
-    let s = std::str::from_utf8(path).map_err(|_| Error::Invalid {
-        what: "path",
-        value: String::from_utf8_lossy(path).into_owned(),
-        reason: "not UTF-8; ZIP names must be UTF-8".into(),
-    })?;
-    if s.is_empty()
-        || s.contains('\\')
-        || s.chars().any(char::is_control)
-        || s.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+/// A path as the ZIP will name it ([`names::escape`]) and, when that
+/// differs from the bytes, the bytes in hex. The bytes must be a clean
+/// relative path: not empty, no NUL, no empty, `.` or `..` component.
+fn check_path(path: &[u8]) -> Result<(String, Option<String>)> {
+    let name = names::escape(path);
+    if path.is_empty()
+        || path.contains(&0)
+        || path
+            .split(|&b| b == b'/')
+            .any(|c| c.is_empty() || c == b"." || c == b"..")
     {
-        return Err(invalid(s, "not a clean relative path"));
+        return Err(invalid(&name, "not a clean relative path"));
     }
-    Ok(s.to_string())
+    let hex = (!names::is_clean(path)).then(|| hex::encode(path));
+    Ok((name, hex))
 }
 
 /// DOS date and time (UTC) of `mtime_ns`, clamped to the DOS range.
