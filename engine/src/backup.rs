@@ -130,6 +130,11 @@ pub struct CreateStats {
     pub bytes_stored: u64,
     /// Wall time.
     pub duration_ms: u64,
+    /// SQLite transactions on the index during the create: a fixed number
+    /// whatever the profile's size (one read transaction for everything
+    /// read; one write each for new packs, the snapshot and a changed stat
+    /// cache).
+    pub index_transactions: u64,
 }
 
 /// The result of `create`.
@@ -235,6 +240,10 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         "create",
         Duration::from_secs(30),
     )?;
+    // Everything read from the index below is read in one transaction,
+    // taken under the profile's lock so it sees the last create's writes.
+    let transactions_before = store.index_transactions();
+    let session = store.read_session();
     let filter = Filter::new(&opts.excludes)?;
     let scan_started_ns = now_ns();
     let mut notes = ScanNotes::default();
@@ -378,6 +387,8 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         if cache_changed {
             store.stat_cache_replace(&opts.profile, &cache_rows)?;
         }
+        drop(session);
+        stats.index_transactions = store.index_transactions() - transactions_before;
         stats.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(CreateOutcome {
             status: CreateStatus::Unchanged,
@@ -389,14 +400,14 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         });
     }
 
-    let trees: HashMap<BlobId, Tree> = built
+    // Decoded only where the diff descends (subtrees that changed).
+    let trees: HashMap<BlobId, &[u8]> = built
         .trees
         .iter()
-        .map(|(id, b)| (*id, Tree::decode(id, b)))
-        .filter_map(|(id, t)| t.ok().map(|t| (id, t)))
+        .map(|(id, b)| (*id, b.as_slice()))
         .collect();
     let load = |id: &BlobId| match trees.get(id) {
-        Some(t) => Ok(t.clone()),
+        Some(b) => Tree::decode(id, b),
         None => repo.tree(id),
     };
     let changes = diff_trees(
@@ -447,6 +458,8 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     if cache_changed {
         store.stat_cache_replace(&opts.profile, &cache_rows)?;
     }
+    drop(session);
+    stats.index_transactions = store.index_transactions() - transactions_before;
     stats.duration_ms = started.elapsed().as_millis() as u64;
     Ok(CreateOutcome {
         status: CreateStatus::Created,
