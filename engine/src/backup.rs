@@ -165,7 +165,7 @@ pub enum CreateStatus {
 }
 
 /// A stat-cache entry (postcard-encoded in the index's `stat_cache` table).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Cached {
     stat: Stat,
     /// A SQLite database: its `-wal` file is part of what must not change.
@@ -205,12 +205,47 @@ fn wal_stat(path: &Path) -> Option<Stat> {
         .map(|m| Stat::of(&m))
 }
 
+/// A stat-cache entry as loaded, and what this create made of it.
+struct Loaded {
+    c: Cached,
+    seen: Seen,
+}
+
+/// Whether a file with a stat-cache entry was looked at, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Not walked (gone, or not hinted).
+    No,
+    /// Unchanged: its cached chunk ids are reused.
+    Reused,
+    /// Read again.
+    Read,
+}
+
 /// The content of one file as stored.
 struct FileContent {
+    /// The chunk ids, when there is no cache entry (which holds them).
     content: Vec<BlobId>,
     size: u64,
     stat: Stat,
     cache: Option<Cached>,
+}
+
+impl FileContent {
+    /// Keeps the chunk ids once: in the cache entry when there is one.
+    fn new(ids: Vec<BlobId>, size: u64, stat: Stat, cache: Option<Cached>) -> Self {
+        let content = if cache.is_some() { Vec::new() } else { ids };
+        Self {
+            content,
+            size,
+            stat,
+            cache,
+        }
+    }
+
+    fn content(&self) -> &[BlobId] {
+        self.cache.as_ref().map_or(&self.content, |c| &c.content)
+    }
 }
 
 /// Takes a snapshot of `opts.source` as profile `opts.profile`.
@@ -272,54 +307,54 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         .as_ref()
         .map_or(0, |_| hinted_since_full.unwrap_or(0) + 1);
 
-    let cached_rows: HashMap<Vec<u8>, Vec<u8>> = raw_cache.into_iter().collect();
-    let cache: HashMap<&[u8], Cached> = cached_rows
-        .iter()
-        .filter_map(|(k, v)| postcard::from_bytes(v).ok().map(|c| (k.as_slice(), c)))
+    // Decoded once; reused files take their chunk ids from here, so only
+    // the files read get an entry of their own in `contents`.
+    let cached_total = raw_cache.len();
+    let mut cache: HashMap<Vec<u8>, Loaded> = raw_cache
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let c = postcard::from_bytes(&v).ok()?;
+            Some((k, Loaded { c, seen: Seen::No }))
+        })
         .collect();
+    // Whether the stat cache must be written (the no-change path writes
+    // nothing when every entry is as it was).
+    let mut cache_changed = cache.len() != cached_total || hinted_since_full != Some(counter);
 
     let mut files = Vec::new();
     collect_files(&entries, &mut files);
-    let mut contents: HashMap<&[u8], FileContent> = HashMap::new();
-    let mut to_read: Vec<(&ScanEntry, Option<&Cached>)> = Vec::new();
+    let mut reads: Vec<&ScanEntry> = Vec::new();
     let mut stats = CreateStats::default();
     for f in files {
-        let cached = cache.get(f.rel.as_slice());
-        let wal = if cached.is_some_and(|c| c.sqlite) {
-            wal_stat(&f.path)
-        } else {
-            None
+        let Some(l) = cache.get_mut(f.rel.as_slice()) else {
+            stats.files_new += 1;
+            reads.push(f);
+            continue;
         };
-        match cached {
-            // Reuse only when every chunk is still stored (a lost pack must
-            // not make new snapshots reference missing chunks).
-            Some(c)
-                if c.reusable(&f.stat, wal)
-                    && c.content.iter().all(|b| store.has_blob(b).unwrap_or(false)) =>
-            {
-                stats.files_unchanged += 1;
-                let mut c = c.clone();
-                c.racy = is_racy(&c.stat, scan_started_ns);
-                contents.insert(
-                    &f.rel,
-                    FileContent {
-                        content: c.content.clone(),
-                        size: c.size,
-                        stat: f.stat,
-                        cache: Some(c),
-                    },
-                );
-            }
-            Some(c) => {
-                stats.files_changed += 1;
-                to_read.push((f, Some(c)));
-            }
-            None => {
-                stats.files_new += 1;
-                to_read.push((f, None));
-            }
+        let wal = if l.c.sqlite { wal_stat(&f.path) } else { None };
+        // Reuse only when every chunk is still stored (a lost pack must
+        // not make new snapshots reference missing chunks).
+        if l.c.reusable(&f.stat, wal)
+            && l.c
+                .content
+                .iter()
+                .all(|b| store.has_blob(b).unwrap_or(false))
+        {
+            stats.files_unchanged += 1;
+            let racy = is_racy(&l.c.stat, scan_started_ns);
+            cache_changed |= racy != l.c.racy;
+            l.c.racy = racy;
+            l.seen = Seen::Reused;
+        } else {
+            stats.files_changed += 1;
+            l.seen = Seen::Read;
+            reads.push(f);
         }
     }
+    let to_read: Vec<(&ScanEntry, Option<&Cached>)> = reads
+        .into_iter()
+        .map(|f| (f, cache.get(f.rel.as_slice()).map(|l| &l.c)))
+        .collect();
 
     let bytes_total: u64 = to_read.iter().map(|(f, _)| f.stat.size).sum();
     // Put back a space reserve that `forget` or `gc` used (when it fits).
@@ -331,12 +366,38 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     stats.bytes_read = read.bytes_read;
     let mut warnings = notes.warnings;
     warnings.extend(read.warnings);
+    let mut contents: HashMap<&[u8], FileContent> = HashMap::new();
     for (rel, fc) in read.contents {
+        cache_changed |= fc.cache.as_ref() != cache.get(rel).map(|l| &l.c);
         contents.insert(rel, fc);
     }
+    // Entries not looked at are files gone since (a full walk), or files
+    // not looked at (hints), which keep their entries.
+    let keep_unseen = hints.is_some();
+    cache_changed |= cache.iter().any(|(k, l)| match l.seen {
+        Seen::No => !keep_unseen,
+        // Read again but not stored (a warning): its entry goes.
+        Seen::Read => !contents.contains_key(k.as_slice()),
+        Seen::Reused => false,
+    });
+    let cache_rows = || {
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = contents
+            .iter()
+            .filter_map(|(rel, fc)| fc.cache.as_ref().map(|c| (rel.to_vec(), c)))
+            .chain(
+                cache
+                    .iter()
+                    .filter(|(_, l)| l.seen == Seen::Reused || (keep_unseen && l.seen == Seen::No))
+                    .map(|(k, l)| (k.clone(), &l.c)),
+            )
+            .map(|(k, c)| (k, postcard::to_stdvec(c).expect("cache entries serialise")))
+            .collect();
+        rows.push(hint::counter_row(counter));
+        rows
+    };
 
     let mut built = Built::default();
-    let (root_tree, digest) = build_tree(repo, &entries, &contents, &mut built)?;
+    let (root_tree, digest) = build_tree(repo, &entries, &contents, &cache, &mut built)?;
     let digest = hex::encode(digest);
 
     let unchanged = !opts.force
@@ -356,36 +417,9 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let wstats = writer.finish()?;
     stats.bytes_stored = wstats.stored_bytes;
 
-    let mut cache_rows: Vec<(Vec<u8>, Vec<u8>)> = contents
-        .iter()
-        .filter_map(|(rel, fc)| {
-            fc.cache.as_ref().map(|c| {
-                (
-                    rel.to_vec(),
-                    postcard::to_stdvec(c).expect("cache entries serialise"),
-                )
-            })
-        })
-        .collect();
-    if hints.is_some() {
-        // Files that were not looked at keep their cache entries.
-        for (rel, v) in &cached_rows {
-            if !contents.contains_key(rel.as_slice()) {
-                cache_rows.push((rel.clone(), v.clone()));
-            }
-        }
-    }
-    // The no-change path writes nothing when every entry is as it was.
-    let cache_changed = cache_rows.len() != cached_rows.len()
-        || cache_rows
-            .iter()
-            .any(|(k, v)| cached_rows.get(k) != Some(v))
-        || hinted_since_full != Some(counter);
-    cache_rows.push(hint::counter_row(counter));
-
     if let (true, Some(p)) = (unchanged, parent.as_ref()) {
         if cache_changed {
-            store.stat_cache_replace(&opts.profile, &cache_rows)?;
+            store.stat_cache_replace(&opts.profile, &cache_rows())?;
         }
         drop(session);
         stats.index_transactions = store.index_transactions() - transactions_before;
@@ -456,7 +490,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         late.finish()?;
     }
     if cache_changed {
-        store.stat_cache_replace(&opts.profile, &cache_rows)?;
+        store.stat_cache_replace(&opts.profile, &cache_rows())?;
     }
     drop(session);
     stats.index_transactions = store.index_transactions() - transactions_before;
@@ -656,12 +690,8 @@ fn read_file(
         match read_once(repo, writer, path, cached) {
             Ok(a) => {
                 total += a.read;
-                let content = |a: &Attempt, cache| FileContent {
-                    content: a.ids.clone(),
-                    size: a.size,
-                    stat: a.before,
-                    cache,
-                };
+                let content =
+                    |a: &Attempt, cache| FileContent::new(a.ids.clone(), a.size, a.before, cache);
                 if a.note.is_some() {
                     return Ok((Some(content(&a, None)), total, a.note));
                 }
@@ -800,6 +830,7 @@ fn build_tree(
     repo: &Repo,
     entries: &[ScanEntry],
     contents: &HashMap<&[u8], FileContent>,
+    cache: &HashMap<Vec<u8>, Loaded>,
     built: &mut Built,
 ) -> Result<(BlobId, [u8; 32])> {
     let mut dir = DirBuilder::new();
@@ -817,16 +848,23 @@ fn build_tree(
         let mut sub_digest = None;
         match e.kind {
             NodeKind::File => {
-                let Some(fc) = contents.get(e.rel.as_slice()) else {
+                if let Some(fc) = contents.get(e.rel.as_slice()) {
+                    node.size = fc.size;
+                    node.mode = fc.stat.mode;
+                    node.mtime_ns = fc.stat.mtime_ns;
+                    node.content = fc.content().to_vec();
+                } else if let Some(l) = cache
+                    .get(e.rel.as_slice())
+                    .filter(|l| l.seen == Seen::Reused)
+                {
+                    node.size = l.c.size;
+                    node.content = l.c.content.clone();
+                } else {
                     continue;
-                };
-                node.size = fc.size;
-                node.mode = fc.stat.mode;
-                node.mtime_ns = fc.stat.mtime_ns;
-                node.content = fc.content.clone();
+                }
             }
             NodeKind::Dir => {
-                let (sub, digest) = build_tree(repo, &e.children, contents, built)?;
+                let (sub, digest) = build_tree(repo, &e.children, contents, cache, built)?;
                 node.subtree = Some(sub);
                 sub_digest = Some(digest);
             }

@@ -370,22 +370,34 @@ impl Index {
         if ids.is_empty() {
             return Ok(());
         }
-        self.writing()?;
-        let path = self.path.clone();
-        let e = |source| Error::Index {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        {
-            let mut del = tx
-                .prepare_cached("DELETE FROM snapshots WHERE id = ?1")
-                .map_err(e)?;
+        self.write_tx(|tx| {
+            let mut del = tx.prepare_cached("DELETE FROM snapshots WHERE id = ?1")?;
             for id in ids {
-                del.execute([&id.0[..]]).map_err(e)?;
+                del.execute([&id.0[..]])?;
             }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` in one write transaction and commits it.
+    fn write_tx<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        fn run<T>(
+            conn: &mut Connection,
+            f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+        ) -> rusqlite::Result<T> {
+            let tx = conn.transaction()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
         }
-        tx.commit().map_err(e)
+        self.writing()?;
+        run(&mut self.conn, f).map_err(|source| Error::Index {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Every snapshot with its record bytes.

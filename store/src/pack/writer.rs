@@ -51,17 +51,18 @@ struct Open {
     len: u64,
     hasher: blake3::Hasher,
     entries: Vec<PackEntry>,
-    /// Set when a write to the file failed: the pack is unusable.
-    broken: bool,
+    /// Set when a write to the file failed (to that error's kind, so a
+    /// full disk still reads as one): the pack is unusable.
+    broken: Option<std::io::ErrorKind>,
 }
 
 impl Open {
     /// Appends `bytes` to the pack file (creating it with the prefix first).
     fn append(&mut self, repo: &Repository, bytes: &[u8]) -> Result<()> {
-        if self.broken {
+        if let Some(kind) = self.broken {
             return Err(Error::io(
                 repo.tmp_dir(),
-                std::io::Error::other("an earlier write to the open pack failed"),
+                std::io::Error::new(kind, "an earlier write to the open pack failed"),
             ));
         }
         if self.file.is_none() {
@@ -79,7 +80,7 @@ impl Open {
     fn write(&mut self, bytes: &[u8]) -> Result<()> {
         let f = self.file.as_mut().expect("the pack file is open");
         if let Err(e) = f.as_file_mut().write_all(bytes) {
-            self.broken = true;
+            self.broken = Some(e.kind());
             return Err(Error::io(f.path(), e));
         }
         self.hasher.update(bytes);
