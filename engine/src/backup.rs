@@ -26,7 +26,7 @@ use crate::filter::Filter;
 use crate::repo::Repo;
 use crate::scan::{scan_dir, ScanEntry, ScanNotes, Stat};
 use crate::snapshot::{snapshot_name, Manifest, Source, Summary, MANIFEST_VERSION};
-use crate::tree::{DirBuilder, Node, NodeKind, Tree};
+use crate::tree::{DirBuilder, Node, NodeKind};
 use crate::{chunker, hint, sqlite};
 
 /// The racy window for filesystems with sub-second timestamps: Linux stamps
@@ -228,7 +228,7 @@ struct FileContent {
     content: Vec<BlobId>,
     size: u64,
     stat: Stat,
-    cache: Option<Cached>,
+    cache: Option<Box<Cached>>,
 }
 
 impl FileContent {
@@ -239,7 +239,7 @@ impl FileContent {
             content,
             size,
             stat,
-            cache,
+            cache: cache.map(Box::new),
         }
     }
 
@@ -283,8 +283,21 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let scan_started_ns = now_ns();
     let mut notes = ScanNotes::default();
     let parent = repo.latest(&opts.profile)?;
-    let mut raw_cache = store.stat_cache_load(&opts.profile)?;
-    let hinted_since_full = hint::take_counter(&mut raw_cache);
+    // Decoded as it is read; reused files take their chunk ids from here,
+    // so only the files read get an entry of their own in `contents`.
+    let mut hinted_since_full = None;
+    let mut cached_total = 0usize;
+    let mut cache: HashMap<Vec<u8>, Loaded> = HashMap::new();
+    store.stat_cache_each(&opts.profile, &mut |k, v| {
+        if k == hint::COUNTER_KEY {
+            hinted_since_full = hint::counter_value(v);
+        } else {
+            cached_total += 1;
+            if let Ok(c) = postcard::from_bytes(v) {
+                cache.insert(k, Loaded { c, seen: Seen::No });
+            }
+        }
+    })?;
     let hints = match (&opts.changed_paths, &parent, hinted_since_full) {
         (Some(paths), Some(_), Some(n)) if n + 1 < FULL_WALK_EVERY => {
             hint::relative(paths, &src, &opts.source)
@@ -307,16 +320,6 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         .as_ref()
         .map_or(0, |_| hinted_since_full.unwrap_or(0) + 1);
 
-    // Decoded once; reused files take their chunk ids from here, so only
-    // the files read get an entry of their own in `contents`.
-    let cached_total = raw_cache.len();
-    let mut cache: HashMap<Vec<u8>, Loaded> = raw_cache
-        .into_iter()
-        .filter_map(|(k, v)| {
-            let c = postcard::from_bytes(&v).ok()?;
-            Some((k, Loaded { c, seen: Seen::No }))
-        })
-        .collect();
     // Whether the stat cache must be written (the no-change path writes
     // nothing when every entry is as it was).
     let mut cache_changed = cache.len() != cached_total || hinted_since_full != Some(counter);
@@ -366,11 +369,10 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     stats.bytes_read = read.bytes_read;
     let mut warnings = notes.warnings;
     warnings.extend(read.warnings);
-    let mut contents: HashMap<&[u8], FileContent> = HashMap::new();
-    for (rel, fc) in read.contents {
-        cache_changed |= fc.cache.as_ref() != cache.get(rel).map(|l| &l.c);
-        contents.insert(rel, fc);
-    }
+    let contents = read.contents;
+    cache_changed |= contents
+        .iter()
+        .any(|(rel, fc)| fc.cache.as_deref() != cache.get(*rel).map(|l| &l.c));
     // Entries not looked at are files gone since (a full walk), or files
     // not looked at (hints), which keep their entries.
     let keep_unseen = hints.is_some();
@@ -380,10 +382,11 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         Seen::Read => !contents.contains_key(k.as_slice()),
         Seen::Reused => false,
     });
+    // The rows to store, serialised as they are written.
     let cache_rows = || {
-        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = contents
+        contents
             .iter()
-            .filter_map(|(rel, fc)| fc.cache.as_ref().map(|c| (rel.to_vec(), c)))
+            .filter_map(|(rel, fc)| fc.cache.as_deref().map(|c| (rel.to_vec(), c)))
             .chain(
                 cache
                     .iter()
@@ -391,12 +394,13 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
                     .map(|(k, l)| (k.clone(), &l.c)),
             )
             .map(|(k, c)| (k, postcard::to_stdvec(c).expect("cache entries serialise")))
-            .collect();
-        rows.push(hint::counter_row(counter));
-        rows
+            .chain(std::iter::once(hint::counter_row(counter)))
     };
 
-    let mut built = Built::default();
+    // Trees are offered as they are built, even when nothing changed: the
+    // writer skips those already stored, and one lost with a pack is
+    // stored again (repair).
+    let mut built = Built::new(&writer);
     let (root_tree, digest) = build_tree(repo, &entries, &contents, &cache, &mut built)?;
     let digest = hex::encode(digest);
 
@@ -404,22 +408,21 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         && parent
             .as_ref()
             .is_some_and(|p| p.manifest.content_digest == digest);
-    // Trees are offered even when nothing changed: the writer skips those
-    // already stored, and one lost with a pack is stored again (repair).
-    {
-        for (id, bytes) in &built.trees {
-            // Negative control (tests/negative-controls.sh): trees written
-            // after the snapshot that references them.
-            #[cfg(not(snap_broken = "snapshot_before_packs"))]
-            writer.put_with_id(*id, BlobKind::Tree, bytes)?;
-        }
-    }
+    let Built {
+        files,
+        dirs,
+        symlinks,
+        bytes,
+        #[cfg(snap_broken = "snapshot_before_packs")]
+        late,
+        ..
+    } = built;
     let wstats = writer.finish()?;
     stats.bytes_stored = wstats.stored_bytes;
 
     if let (true, Some(p)) = (unchanged, parent.as_ref()) {
         if cache_changed {
-            store.stat_cache_replace(&opts.profile, &cache_rows())?;
+            store.stat_cache_replace(&opts.profile, &mut cache_rows())?;
         }
         drop(session);
         stats.index_transactions = store.index_transactions() - transactions_before;
@@ -434,14 +437,13 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         });
     }
 
-    // Decoded only where the diff descends (subtrees that changed).
-    let trees: HashMap<BlobId, &[u8]> = built
-        .trees
-        .iter()
-        .map(|(id, b)| (*id, b.as_slice()))
-        .collect();
-    let load = |id: &BlobId| match trees.get(id) {
-        Some(b) => Tree::decode(id, b),
+    // The new trees are stored and indexed now; the diff reads only those
+    // it descends into (subtrees that changed).
+    #[cfg(not(snap_broken = "snapshot_before_packs"))]
+    let load = |id: &BlobId| repo.tree(id);
+    #[cfg(snap_broken = "snapshot_before_packs")]
+    let load = |id: &BlobId| match late.iter().find(|(t, _)| t == id) {
+        Some((_, b)) => crate::tree::Tree::decode(id, b),
         None => repo.tree(id),
     };
     let changes = diff_trees(
@@ -451,10 +453,10 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     )?;
     let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count() as u64;
     let summary = Summary {
-        files: built.files,
-        dirs: built.dirs,
-        symlinks: built.symlinks,
-        bytes: built.bytes,
+        files,
+        dirs,
+        symlinks,
+        bytes,
         new_bytes: wstats.raw_bytes,
         added: count(ChangeKind::Added),
         changed: count(ChangeKind::Modified),
@@ -484,13 +486,13 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     #[cfg(snap_broken = "snapshot_before_packs")]
     {
         let late = store.writer();
-        for (tid, bytes) in &built.trees {
+        for (tid, bytes) in &late {
             late.put_with_id(*tid, BlobKind::Tree, bytes)?;
         }
         late.finish()?;
     }
     if cache_changed {
-        store.stat_cache_replace(&opts.profile, &cache_rows())?;
+        store.stat_cache_replace(&opts.profile, &mut cache_rows())?;
     }
     drop(session);
     stats.index_transactions = store.index_transactions() - transactions_before;
@@ -552,7 +554,7 @@ pub(crate) fn hostname() -> String {
 }
 
 struct ReadResult<'e> {
-    contents: Vec<(&'e [u8], FileContent)>,
+    contents: HashMap<&'e [u8], FileContent>,
     warnings: Vec<String>,
     bytes_read: u64,
 }
@@ -571,7 +573,7 @@ fn read_all<'e>(
     let files_done = AtomicU64::new(0);
     let bytes_done = AtomicU64::new(0);
     let out = Mutex::new(ReadResult {
-        contents: Vec::new(),
+        contents: HashMap::new(),
         warnings: Vec::new(),
         bytes_read: 0,
     });
@@ -598,7 +600,7 @@ fn read_all<'e>(
                         o.bytes_read += read;
                         o.warnings.extend(warning);
                         if let Some(fc) = fc {
-                            o.contents.push((&entry.rel, fc));
+                            o.contents.insert(&entry.rel, fc);
                         }
                         drop(o);
                         let done = files_done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -814,13 +816,40 @@ fn capture_wal(
     chunk_into(writer, f, params)
 }
 
-#[derive(Default)]
-struct Built {
-    trees: Vec<(BlobId, Vec<u8>)>,
+/// The tree being built: where its blobs go, and counts.
+struct Built<'w, 'r> {
+    writer: &'w BlobWriter<'r>,
+    /// Negative control (tests/negative-controls.sh): trees kept back and
+    /// written after the snapshot that references them.
+    #[cfg(snap_broken = "snapshot_before_packs")]
+    late: Vec<(BlobId, Vec<u8>)>,
     files: u64,
     dirs: u64,
     symlinks: u64,
     bytes: u64,
+}
+
+impl<'w, 'r> Built<'w, 'r> {
+    fn new(writer: &'w BlobWriter<'r>) -> Self {
+        Self {
+            writer,
+            #[cfg(snap_broken = "snapshot_before_packs")]
+            late: Vec::new(),
+            files: 0,
+            dirs: 0,
+            symlinks: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Stores a finished tree (never held in memory).
+    fn put(&mut self, id: BlobId, bytes: Vec<u8>) -> Result<()> {
+        #[cfg(snap_broken = "snapshot_before_packs")]
+        self.late.push((id, bytes));
+        #[cfg(not(snap_broken = "snapshot_before_packs"))]
+        self.writer.put_with_id(id, BlobKind::Tree, &bytes)?;
+        Ok(())
+    }
 }
 
 /// Builds the tree of `entries` bottom-up; returns its id and content digest
@@ -874,7 +903,7 @@ fn build_tree(
         dir.push(node, sub_digest.as_ref());
     }
     let (id, bytes, digest) = dir.finish();
-    built.trees.push((id, bytes));
+    built.put(id, bytes)?;
     Ok((id, digest))
 }
 

@@ -557,11 +557,29 @@ impl Repository {
         self.index()?.stat_cache_load(profile)
     }
 
-    /// Replaces a profile's stat cache.
+    /// Calls `each` with every stat-cache entry of a profile as it is read
+    /// (path bytes, entry bytes).
     ///
     /// # Errors
     /// [`Error::Index`].
-    pub fn stat_cache_replace(&self, profile: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+    pub fn stat_cache_each(
+        &self,
+        profile: &str,
+        each: &mut dyn FnMut(Vec<u8>, &[u8]),
+    ) -> Result<()> {
+        self.index()?.stat_cache_each(profile, each)
+    }
+
+    /// Replaces a profile's stat cache with `entries` (path bytes, entry
+    /// bytes), written as they come.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_replace(
+        &self,
+        profile: &str,
+        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<()> {
         self.index()?.stat_cache_replace(profile, entries)
     }
 

@@ -432,16 +432,40 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn stat_cache_load(&self, profile: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        self.stat_cache_each(profile, &mut |k, v| out.push((k, v.to_vec())))?;
+        Ok(out)
+    }
+
+    /// Calls `each` with every stat-cache entry of a profile (path bytes,
+    /// entry bytes) as it is read, so a large cache is never held twice.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_each(
+        &self,
+        profile: &str,
+        each: &mut dyn FnMut(Vec<u8>, &[u8]),
+    ) -> Result<()> {
         self.reading()?;
         let mut st = self
             .conn
             .prepare_cached("SELECT path, entry FROM stat_cache WHERE profile = ?1")
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([profile], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.err(e))
+        let mut rows = st.query([profile]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let path: Vec<u8> = r.get(0).map_err(|e| self.err(e))?;
+            let entry = r.get_ref(1).map_err(|e| self.err(e))?;
+            let bytes = entry.as_blob().map_err(|e| {
+                self.err(rusqlite::Error::FromSqlConversionFailure(
+                    1,
+                    entry.data_type(),
+                    Box::new(e),
+                ))
+            })?;
+            each(path, bytes);
+        }
+        Ok(())
     }
 
     /// Replaces a profile's stat cache in one transaction.
@@ -451,14 +475,14 @@ impl Index {
     pub fn stat_cache_replace(
         &mut self,
         profile: &str,
-        entries: &[(Vec<u8>, Vec<u8>)],
+        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> Result<()> {
-        self.writing()?;
         let path = self.path.clone();
         let e = |source| Error::Index {
             path: path.clone(),
             source,
         };
+        self.writing()?;
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute("DELETE FROM stat_cache WHERE profile = ?1", [profile])
             .map_err(e)?;
