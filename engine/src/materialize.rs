@@ -188,7 +188,7 @@ fn run(repo: &Repo, tasks: Vec<Task>, symlinks: Vec<Item>, dirs: Vec<DirMeta>) -
     // directory is sealed only when nothing more goes into it, and setting
     // a child's times does not move its parent's mtime.
     let mut dirs = r.dirs.into_inner().unwrap_or_else(|p| p.into_inner());
-    dirs.sort_by(|a, b| b.depth.cmp(&a.depth));
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.depth));
     for d in &dirs {
         fs::set_permissions(&d.path, fs::Permissions::from_mode(d.mode))
             .map_err(|e| Error::io(&d.path, e))?;
