@@ -20,8 +20,8 @@ use std::fs::{self, File};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 
 use snap_store::{fault, BlobId};
 
@@ -64,6 +64,27 @@ enum Task {
     },
     /// Write one file.
     File(Item),
+    /// Write chunks `chunks` of a large file, from byte `offset` on.
+    Range {
+        file: Arc<LargeFile>,
+        chunks: std::ops::Range<usize>,
+        offset: u64,
+    },
+}
+
+/// Files with more chunks than this are written by several workers at
+/// once, this many chunks each (a 60 MB database is not one worker's
+/// sequence of reads and writes).
+const RANGE_CHUNKS: usize = 64;
+
+/// A large file being written in ranges; the worker that finishes the last
+/// range sets its mode and mtime.
+struct LargeFile {
+    file: File,
+    dest: PathBuf,
+    node: Node,
+    /// Ranges not yet written.
+    left: AtomicUsize,
 }
 
 /// A directory whose mode and mtime are set once everything inside exists.
@@ -234,6 +255,11 @@ impl Run<'_> {
                     depth,
                 } => self.dir(&tree, &dir, live.as_deref(), depth),
                 Task::File(item) => self.file(&item),
+                Task::Range {
+                    file,
+                    chunks,
+                    offset,
+                } => self.range(&file, chunks, offset),
             };
             if let Err(e) = result {
                 self.stop.store(true, Ordering::Relaxed);
@@ -300,12 +326,130 @@ impl Run<'_> {
             self.files_reused.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
+        if it.node.content.len() > RANGE_CHUNKS {
+            return self.split(it);
+        }
         write_file(self.repo, &it.node, &it.dest)?;
         self.files_written.fetch_add(1, Ordering::Relaxed);
         self.bytes_written
             .fetch_add(it.node.size, Ordering::Relaxed);
         Ok(())
     }
+
+    /// Creates a large file and queues its ranges, each at the offset the
+    /// index gives (the sum of the earlier chunks' plaintext lengths).
+    fn split(&self, it: &Item) -> Result<()> {
+        let p = &it.dest;
+        let mut offsets = Vec::with_capacity(it.node.content.len());
+        let mut end = 0u64;
+        for id in &it.node.content {
+            offsets.push(end);
+            let loc = self
+                .repo
+                .store()
+                .locate(id)
+                .map_err(Error::from)
+                .and_then(|l| {
+                    l.ok_or_else(|| {
+                        Error::from(snap_store::Error::NotFound {
+                            what: "blob",
+                            id: id.to_hex(),
+                        })
+                    })
+                })
+                .map_err(|e| cannot_restore(p, &e))?;
+            end += u64::from(loc.entry.raw_len);
+        }
+        if end != it.node.size {
+            return Err(size_mismatch(p, it.node.size, end));
+        }
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(p)
+            .map_err(|e| Error::io(p, e))?;
+        let ranges = it.node.content.len().div_ceil(RANGE_CHUNKS);
+        let large = Arc::new(LargeFile {
+            file,
+            dest: p.clone(),
+            node: it.node.clone(),
+            left: AtomicUsize::new(ranges),
+        });
+        let tasks = (0..ranges).map(|r| {
+            let start = r * RANGE_CHUNKS;
+            Task::Range {
+                file: large.clone(),
+                chunks: start..(start + RANGE_CHUNKS).min(offsets.len()),
+                offset: offsets[start],
+            }
+        });
+        self.lock().stack.extend(tasks);
+        self.wake.notify_all();
+        Ok(())
+    }
+
+    /// Writes one range of a large file; the last range finishes the file.
+    fn range(&self, large: &LargeFile, chunks: std::ops::Range<usize>, offset: u64) -> Result<()> {
+        let p = &large.dest;
+        let mut at = At {
+            file: &large.file,
+            offset,
+        };
+        for id in &large.node.content[chunks] {
+            let data = self
+                .repo
+                .store()
+                .read_blob(id)
+                .map_err(|e| cannot_restore(p, &e.into()))?;
+            fault::write_all(&mut at, &data).map_err(|e| Error::io(p, e))?;
+        }
+        if large.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            finish_file(&large.file, p, &large.node)?;
+            self.files_written.fetch_add(1, Ordering::Relaxed);
+            self.bytes_written
+                .fetch_add(large.node.size, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Positional writes into a shared file (each worker at its own offset).
+struct At<'f> {
+    file: &'f File,
+    offset: u64,
+}
+
+impl std::io::Write for At<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::write_at(self.file, buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn cannot_restore(p: &Path, e: &Error) -> Error {
+    Error::Format {
+        path: p.to_path_buf(),
+        detail: format!("cannot restore: {e}"),
+    }
+}
+
+fn size_mismatch(p: &Path, listed: u64, held: u64) -> Error {
+    Error::Format {
+        path: p.to_path_buf(),
+        detail: format!("snapshot lists {listed} bytes but its chunks hold {held}"),
+    }
+}
+
+/// Sets a written file's mode and mtime through its descriptor.
+fn finish_file(f: &File, p: &Path, node: &Node) -> Result<()> {
+    f.set_permissions(fs::Permissions::from_mode(node.mode))
+        .map_err(|e| Error::io(p, e))?;
+    rustix::fs::futimens(f, &times(node.mtime_ns)).map_err(|e| Error::io(p, e.into()))
 }
 
 /// Runs `f` on every item from [`WORKERS`] threads; the first error wins.
@@ -361,25 +505,17 @@ fn write_file(repo: &Repo, node: &Node, p: &Path) -> Result<()> {
         .map_err(|e| Error::io(p, e))?;
     let mut written = 0u64;
     for id in &node.content {
-        let data = repo.store().read_blob(id).map_err(|e| Error::Format {
-            path: p.to_path_buf(),
-            detail: format!("cannot restore: {e}"),
-        })?;
+        let data = repo
+            .store()
+            .read_blob(id)
+            .map_err(|e| cannot_restore(p, &e.into()))?;
         fault::write_all(&mut f, &data).map_err(|e| Error::io(p, e))?;
         written += data.len() as u64;
     }
     if written != node.size {
-        return Err(Error::Format {
-            path: p.to_path_buf(),
-            detail: format!(
-                "snapshot lists {} bytes but its chunks hold {written}",
-                node.size
-            ),
-        });
+        return Err(size_mismatch(p, node.size, written));
     }
-    f.set_permissions(fs::Permissions::from_mode(node.mode))
-        .map_err(|e| Error::io(p, e))?;
-    rustix::fs::futimens(&f, &times(node.mtime_ns)).map_err(|e| Error::io(p, e.into()))
+    finish_file(&f, p, node)
 }
 
 fn times(mtime_ns: i64) -> rustix::fs::Timestamps {
