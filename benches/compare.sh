@@ -1,82 +1,111 @@
 #!/usr/bin/env bash
-# benches/compare.sh: snap vs restic vs borg on the same profile-like corpus.
+# benches/compare.sh: snap against restic, rustic and borg, and against the
+# machine's own limits, on a profile-like corpus and on a many-small-files
+# corpus (a copy of /usr/share).
 #
 # Usage (from the repository root):
 #     bash benches/compare.sh
 #
 # Environment (all optional):
-#     BENCH_DIR=/tmp/snap-bench   working directory (corpus, repositories, restores)
-#     RUNS=5                      full cycles per tool; medians are reported
-#     TOOLS="snap restic borg"    which tools to run
-#     SEED=1 SCALE=1.0            corpus parameters (SCALE=0.09 gives ~20 MB)
-#     CORPUS=/path                use this existing tree instead of generating one
-#                                 (e.g. a copy of /usr/share for the RSS target);
-#                                 the small change is then not applied (the
-#                                 small-change and growth columns show "-")
+#     BENCH_DIR=/tmp/snap-bench   working directory (corpora, repositories, restores)
+#     RUNS=3                      timed cycles per tool and corpus; medians are reported
+#     CORPORA="profile usr-share" which corpora: `profile` (gen_corpus.py, with the
+#                                 small change), `usr-share` (a copy of /usr/share,
+#                                 made once in BENCH_DIR), or a path to any tree
+#     TOOLS="snap restic rustic borg"
+#                                 which tools (default: every one installed; rustic
+#                                 only when installed or INSTALL_RUSTIC=1)
+#     INSTALL_RUSTIC=1            install rustic with `cargo install rustic-rs --locked`
+#                                 (takes 15+ minutes on 2 cores) when it is missing
+#     SEED=1 SCALE=1.0            profile corpus parameters (SCALE=0.09 gives ~20 MB)
 #     SNAP=/path/to/snap          snap binary (default: $CARGO_TARGET_DIR/release/snap,
-#                                 else target/release/snap; build it with
-#                                 `cargo build --release -p snap-cli`)
+#                                 else target/release/snap)
 #     BUILD=1                     build snap first with `cargo build --release -p snap-cli`
 #
-# One cycle, per tool, on a fresh copy of the corpus (`cp -a`, so the data is
-# in the page cache: caches cannot be dropped here, so every timed step runs
-# warm, for every tool alike) and a fresh repository and tool cache:
+# One cycle, per tool, with a fresh repository and tool cache:
 #   1. first snapshot               (snap initialises the repository itself;
-#                                    restic/borg `init` is not timed)
+#                                    the others' `init` is not timed)
 #   2. no-change snapshot           (same path, nothing changed)
-#   3. small change                 (`gen_corpus.py --mutate`: a few JSON
+#   3. small change (profile only)  (`gen_corpus.py --mutate`: a few JSON
 #                                    settings, 200 inserts + 50 updates in the
 #                                    60 MB SQLite database, +2 images, -1 image)
 #      then a snapshot; "growth" is the repository's size after minus before
-#      (du -sb, apparent bytes)
 #   4. full restore of the latest snapshot into an empty directory
 #      (checked against the source with diff -r in the first cycle)
 #   5. repository size (du -sb) at the end
-# Wall time comes from `date +%s.%N` around the command; peak RSS from
-# `/usr/bin/time -v` ("Maximum resident set size"), the maximum over the three
-# snapshot steps ("RSS create") and the restore ("RSS restore").
-# A warm-up first snapshot per tool (into a throwaway repository) runs before
-# the timed cycles so that binaries and the corpus are cached.
+# The profile corpus is copied afresh (`cp -a`) before each cycle because the
+# small change alters it; /usr/share is copied once. Everything runs with a
+# warm page cache (caches cannot be dropped here), for every tool alike, and
+# one warm-up snapshot per tool runs first.
+#
+# The limits, measured in the same run, RUNS times each, medians:
+#   stat walk   `find SRC -printf '%s %T@'`: one stat of every entry, the floor
+#               of a no-change snapshot
+#   cp -a       `cp -a SRC DIR`: a plain copy, the floor of a first snapshot's
+#               reading and of a restore's writing
+# Wall time from `date +%s.%N` around the command; peak RSS from
+# `/usr/bin/time -v` ("Maximum resident set size").
 #
 # Tool settings (noted in the output):
 #   restic: password from RESTIC_PASSWORD (0.14 has no --insecure-no-password),
-#           repository format of `restic init` (0.14: v2, compression auto),
-#           default local cache (RESTIC_CACHE_DIR under BENCH_DIR).
+#           repository format of `restic init`, default cache under BENCH_DIR.
+#   rustic: password from RUSTIC_PASSWORD, repository of `rustic init`, cache
+#           under BENCH_DIR (--cache-dir), --no-progress.
 #   borg:   `borg init --encryption=none`, `borg create --compression zstd,3`,
 #           default files and chunks caches (BORG_BASE_DIR under BENCH_DIR).
 #   snap:   the fixed CLI contract: `snap --repo DIR create PATH`,
-#           `snap --repo DIR restore latest --target DIR`, `snap --repo DIR stats --json`.
+#           `snap --repo DIR restore latest --target DIR`.
+# Adding a column (e.g. an encrypted snap repository) takes one line in each
+# of the tool_* functions below and a name in TOOLS.
 # Missing restic/borg/time are installed with apt-get when running as root.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 BENCH_DIR="${BENCH_DIR:-/tmp/snap-bench}"
-RUNS="${RUNS:-5}"
-TOOLS="${TOOLS:-snap restic borg}"
+RUNS="${RUNS:-3}"
+CORPORA="${CORPORA:-profile usr-share}"
 SEED="${SEED:-1}"
 SCALE="${SCALE:-1.0}"
-CORPUS="${CORPUS:-}"
 GEN="$HERE/gen_corpus.py"
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "compare.sh: $*"; exit 1; }
 
 # ------------------------------------------------------------ prerequisites
+if [[ -z "${TOOLS:-}" ]]; then
+    TOOLS="snap restic"
+    if command -v rustic >/dev/null || [[ "${INSTALL_RUSTIC:-0}" == 1 ]]; then
+        TOOLS+=" rustic"
+    else
+        log "compare.sh: rustic is not installed: leaving it out (INSTALL_RUSTIC=1 installs it)"
+    fi
+    TOOLS+=" borg"
+fi
+has_tool() { [[ " $TOOLS " == *" $1 "* ]]; }
+
 need_pkgs=()
-command -v restic >/dev/null || [[ " $TOOLS " != *" restic "* ]] || need_pkgs+=(restic)
-command -v borg >/dev/null || [[ " $TOOLS " != *" borg "* ]] || need_pkgs+=(borgbackup)
+command -v restic >/dev/null || ! has_tool restic || need_pkgs+=(restic)
+command -v borg >/dev/null || ! has_tool borg || need_pkgs+=(borgbackup)
 [[ -x /usr/bin/time ]] || need_pkgs+=(time)
+command -v bc >/dev/null || need_pkgs+=(bc)
 if ((${#need_pkgs[@]})); then
     if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
         log "installing ${need_pkgs[*]}"
         apt-get update -qq >/dev/null && apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
     else
-        die "missing ${need_pkgs[*]}: install them (apt-get install restic borgbackup time)"
+        die "missing ${need_pkgs[*]}: install them (apt-get install restic borgbackup time bc)"
     fi
 fi
+if has_tool rustic && ! command -v rustic >/dev/null; then
+    [[ "${INSTALL_RUSTIC:-0}" == 1 ]] ||
+        die "rustic is not installed: run with INSTALL_RUSTIC=1, or leave it out of TOOLS"
+    log "installing rustic with cargo install rustic-rs --locked (this takes a while)"
+    cargo install rustic-rs --locked >&2
+    export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+fi
 
-if [[ " $TOOLS " == *" snap "* ]]; then
+if has_tool snap; then
     if [[ "${BUILD:-0}" == 1 ]]; then
         (cd "$ROOT" && cargo build --release -p snap-cli) >&2
     fi
@@ -84,194 +113,283 @@ if [[ " $TOOLS " == *" snap "* ]]; then
         SNAP="${CARGO_TARGET_DIR:-$ROOT/target}/release/snap"
         [[ -x "$SNAP" ]] || SNAP="$ROOT/target/release/snap"
     fi
-    if [[ ! -x "$SNAP" ]]; then
-        log "compare.sh: SKIPPING snap: no binary at $SNAP (build it with: cargo build --release -p snap-cli, or set SNAP=/path/to/snap)"
-        TOOLS="${TOOLS//snap/}"
-    fi
+    [[ -x "$SNAP" ]] ||
+        die "no snap binary at $SNAP (build it with: cargo build --release -p snap-cli, or set SNAP=/path/to/snap)"
 fi
 
 mkdir -p "$BENCH_DIR"
 BENCH_DIR="$(cd "$BENCH_DIR" && pwd)"
 export RESTIC_PASSWORD="snap-bench"
 export RESTIC_CACHE_DIR="$BENCH_DIR/cache/restic"
+export RUSTIC_PASSWORD="snap-bench"
 export BORG_BASE_DIR="$BENCH_DIR/cache/borg"
 export BORG_PASSPHRASE=""
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
 export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
 
-# ------------------------------------------------------------------- corpus
-MUTATE=1
-if [[ -n "$CORPUS" ]]; then
-    [[ -d "$CORPUS" ]] || die "CORPUS=$CORPUS is not a directory"
-    CORPUS="$(cd "$CORPUS" && pwd)"
-    [[ -f "$CORPUS/places.sqlite" ]] || MUTATE=0
-else
-    CORPUS="$BENCH_DIR/corpus-s${SEED}-x${SCALE}"
-    if [[ ! -f "$CORPUS/.complete" ]]; then
-        rm -rf "$CORPUS"
-        python3 "$GEN" "$CORPUS" --seed "$SEED" --scale "$SCALE" >&2
-        touch -d @1700000000 "$CORPUS/.complete"
-    fi
-fi
-corpus_bytes=$(find "$CORPUS" -type f ! -name .complete -printf '%s\n' | awk '{s += $1} END {print s}')
-corpus_files=$(find "$CORPUS" -type f ! -name .complete | wc -l)
-
-SRC="$BENCH_DIR/src"         # the directory every tool backs up (same path)
+SRC="$BENCH_DIR/src"       # the directory every tool backs up (same path)
 REPO="$BENCH_DIR/repo"
 TARGET="$BENCH_DIR/restore"
 RES="$BENCH_DIR/results"
 
-reset_src() {
-    rm -rf "$SRC"
-    cp -a "$CORPUS" "$SRC"
-    rm -f "$SRC/.complete"
-}
-
-# timed NAME: runs "${CMD[@]}", appends "NAME seconds rss_kb" to $RES/$tool
-timed() {
-    local name=$1 t0 t1 rss rc=0
-    t0=$(date +%s.%N)
-    /usr/bin/time -v -o "$BENCH_DIR/time.out" "${CMD[@]}" >"$BENCH_DIR/cmd.out" 2>"$BENCH_DIR/cmd.err" || rc=$?
-    if ((rc != 0)); then
-        log "compare.sh: $tool: '${CMD[*]}' failed (exit $rc):"
-        tail -5 "$BENCH_DIR/cmd.err" >&2
-        exit 1
-    fi
-    t1=$(date +%s.%N)
-    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$BENCH_DIR/time.out")
-    echo "$name $(echo "$t1 - $t0" | bc -l) $rss" >>"$RES/$tool"
-}
-
-record() { echo "$1 $2 0" >>"$RES/$tool"; }
-repo_size() { du -sb "$REPO" | cut -f1; }
-
-# Per-tool commands. SRC and REPO are fixed paths; N is the cycle's snapshot
-# counter (borg needs archive names).
+# ---------------------------------------------------------- tool dispatch
+# Each function takes the tool in $tool; backup/restore set CMD.
 tool_init() {
     case $tool in
         snap) ;;  # `create` initialises the repository
         restic) restic -r "$REPO" init >/dev/null ;;
+        rustic) rustic -r "$REPO" --no-progress init >/dev/null 2>&1 ;;
         borg) borg init --encryption=none "$REPO" >/dev/null ;;
     esac
 }
-backup_cmd() {  # $1: archive number; sets CMD
+tool_backup() {  # $1: archive number
     case $tool in
         snap) CMD=("$SNAP" --repo "$REPO" create "$SRC") ;;
         restic) CMD=(restic -r "$REPO" backup --quiet "$SRC") ;;
+        rustic) CMD=(rustic -r "$REPO" --no-progress --cache-dir "$BENCH_DIR/cache/rustic" backup "$SRC") ;;
         borg) CMD=(borg create --compression zstd,3 "$REPO::s$1" "$SRC") ;;
     esac
 }
-restore_cmd() {  # $1: archive number of the latest snapshot; sets CMD (run in $TARGET)
+tool_restore() {  # $1: archive number of the latest snapshot; run in $TARGET
     case $tool in
         snap) CMD=("$SNAP" --repo "$REPO" restore latest --target "$TARGET") ;;
         restic) CMD=(restic -r "$REPO" restore latest --target "$TARGET") ;;
+        rustic) CMD=(rustic -r "$REPO" --no-progress --cache-dir "$BENCH_DIR/cache/rustic" restore latest "$TARGET") ;;
         borg) CMD=(borg extract "$REPO::s$1") ;;
     esac
 }
-restored_root() {  # where the restored copy of SRC lands
+tool_restored_root() {  # where the restored copy of SRC lands
     case $tool in
         snap) echo "$TARGET" ;;
         restic | borg) echo "$TARGET$SRC" ;;
+        rustic) if [[ -d "$TARGET$SRC" ]]; then echo "$TARGET$SRC"; else echo "$TARGET"; fi ;;
     esac
 }
 tool_version() {
     case $tool in
         snap) "$SNAP" --version 2>/dev/null || echo "snap (version unknown)" ;;
         restic) restic version | cut -d' ' -f1-2 ;;
+        rustic) rustic --version ;;
         borg) borg --version ;;
     esac
 }
-clean_tool_state() { rm -rf "$REPO" "$TARGET" "$BENCH_DIR/cache"; }
+clean_tool_state() { chmod -R u+w "$TARGET" 2>/dev/null || true; rm -rf "$REPO" "$TARGET" "$BENCH_DIR/cache"; }
 
-# ------------------------------------------------------------------- cycles
-rm -rf "$RES"; mkdir -p "$RES"
-declare -A verified
-for tool in $TOOLS; do
-    log "== $tool: warm-up"
-    reset_src; clean_tool_state; tool_init
-    backup_cmd 0
+# ----------------------------------------------------------------- timing
+# timed FILE NAME: runs "${CMD[@]}", appends "NAME seconds rss_kb" to FILE
+timed() {
+    local file=$1 name=$2 t0 t1 rss rc=0
+    t0=$(date +%s.%N)
+    /usr/bin/time -v -o "$BENCH_DIR/time.out" "${CMD[@]}" >"$BENCH_DIR/cmd.out" 2>"$BENCH_DIR/cmd.err" || rc=$?
+    t1=$(date +%s.%N)
+    if ((rc != 0)); then
+        log "compare.sh: '${CMD[*]}' failed (exit $rc):"
+        tail -5 "$BENCH_DIR/cmd.err" >&2
+        exit 1
+    fi
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$BENCH_DIR/time.out")
+    echo "$name $(echo "$t1 - $t0" | bc -l) $rss" >>"$file"
+}
+record() { echo "$2 $3 0" >>"$1"; }
+repo_size() { du -sb "$REPO" | cut -f1; }
+
+# ----------------------------------------------------------------- corpora
+prepare_corpus() {  # $1: corpus name; sets CORPUS and MUTATE
+    MUTATE=0
+    case $1 in
+        profile)
+            CORPUS="$BENCH_DIR/corpus-s${SEED}-x${SCALE}"
+            if [[ ! -f "$CORPUS/.complete" ]]; then
+                rm -rf "$CORPUS"
+                python3 "$GEN" "$CORPUS" --seed "$SEED" --scale "$SCALE" >&2
+                touch -d @1700000000 "$CORPUS/.complete"
+            fi
+            MUTATE=1
+            ;;
+        usr-share)
+            CORPUS="$BENCH_DIR/corpus-usr-share"
+            if [[ ! -f "$CORPUS/.complete" ]]; then
+                rm -rf "$CORPUS"
+                log "copying /usr/share to $CORPUS"
+                cp -a /usr/share "$CORPUS"
+                touch -d @1700000000 "$CORPUS/.complete"
+            fi
+            ;;
+        *)
+            [[ -d "$1" ]] || die "corpus $1 is neither profile, usr-share nor a directory"
+            CORPUS="$(cd "$1" && pwd)"
+            [[ -f "$CORPUS/places.sqlite" ]] && MUTATE=1
+            ;;
+    esac
+}
+reset_src() {
+    chmod -R u+w "$SRC" 2>/dev/null || true
+    rm -rf "$SRC"
+    cp -a "$CORPUS" "$SRC"
+    rm -f "$SRC/.complete"
+}
+
+# The machine's limits on this corpus, in this run.
+measure_limits() {  # $1: results file
+    local i copy="$BENCH_DIR/limit-copy"
+    for ((i = 1; i <= RUNS; i++)); do
+        CMD=(find "$SRC" -printf '%s %T@\n'); timed "$1" stat
+        rm -rf "$copy"
+        CMD=(cp -a "$SRC" "$copy"); timed "$1" cp
+        chmod -R u+w "$copy" 2>/dev/null || true
+        rm -rf "$copy"
+    done
+}
+
+run_tool() {  # $1: results file; $tool set
+    local f=$1 r last before
+    log "== $corpus_name: $tool: warm-up"
+    ((MUTATE)) && reset_src
+    clean_tool_state; tool_init
+    tool_backup 0
     "${CMD[@]}" >/dev/null 2>&1 || die "$tool: warm-up backup failed: ${CMD[*]}"
-    : >"$RES/$tool"
+    : >"$f"
     for ((r = 1; r <= RUNS; r++)); do
-        log "== $tool: cycle $r/$RUNS"
-        reset_src; clean_tool_state; tool_init
-        backup_cmd 1; timed first
-        backup_cmd 2; timed nochange
+        log "== $corpus_name: $tool: cycle $r/$RUNS"
+        ((MUTATE)) && reset_src
+        clean_tool_state; tool_init
+        tool_backup 1; timed "$f" first
+        tool_backup 2; timed "$f" nochange
+        last=2
         if ((MUTATE)); then
             before=$(repo_size)
             python3 "$GEN" "$SRC" --mutate --seed "$SEED" >/dev/null
-            backup_cmd 3; timed change
-            record growth $(($(repo_size) - before))
+            tool_backup 3; timed "$f" change
+            record "$f" growth $(($(repo_size) - before))
             last=3
-        else
-            last=2
         fi
         mkdir -p "$TARGET"
-        restore_cmd $last; (cd "$TARGET" && timed restore)
-        record size "$(repo_size)"
+        tool_restore $last; (cd "$TARGET" && timed "$f" restore)
+        record "$f" size "$(repo_size)"
         if ((r == 1)); then
-            if diff -r "$SRC" "$(restored_root)" >"$BENCH_DIR/diff.out" 2>&1; then
-                verified[$tool]=yes
+            if diff -r --no-dereference "$SRC" "$(tool_restored_root)" >"$BENCH_DIR/diff.out" 2>&1; then
+                verified[$corpus_name,$tool]=yes
             else
-                verified[$tool]="NO ($(wc -l <"$BENCH_DIR/diff.out") diff lines, see $BENCH_DIR/diff.out)"
-                log "compare.sh: $tool: restored tree differs from the source"
+                verified[$corpus_name,$tool]="NO ($(wc -l <"$BENCH_DIR/diff.out") diff lines)"
+                log "compare.sh: $tool: restored tree differs from the source (see $BENCH_DIR/diff.out)"
+                cp "$BENCH_DIR/diff.out" "$BENCH_DIR/diff-$corpus_name-$tool.out"
             fi
         fi
     done
-done
-rm -rf "$SRC" "$TARGET" "$REPO"
+}
 
 # ------------------------------------------------------------------ report
 median() {  # median of field $3 (2=time, 3=rss) for step $2 in file $1
+    [[ -f "$1" ]] || { echo ""; return; }
     awk -v s="$2" -v f="$3" '$1 == s {print $f}' "$1" | sort -g |
         awk '{a[NR] = $1} END {if (NR == 0) print ""; else if (NR % 2) printf "%.6f\n", a[(NR + 1) / 2]; else printf "%.6f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'
 }
-maxof() { awk -v s="$2" '$1 == s {print $3}' "$1" | sort -g | tail -1; }
-fmt_s() { [[ -n "$1" ]] && printf '%.2f s' "$1" || printf -- '-'; }
-fmt_mb() { [[ -n "$1" ]] && printf '%.1f MB' "$(echo "$1 / 1000000" | bc -l)" || printf -- '-'; }
-fmt_kb() { [[ -n "$1" ]] && printf '%.0f MB' "$(echo "$1 / 1024" | bc -l)" || printf -- '-'; }
-ratio() { [[ -n "$1" && -n "$2" && "$2" != 0 ]] && printf '%.2f' "$(echo "$1 / $2" | bc -l)" || printf 'n/a'; }
+maxof() { [[ -f "$1" ]] && awk -v s="$2" '$1 == s {print $3}' "$1" | sort -g | tail -1 || true; }
+fmt() {  # $1: kind (s, mb, kb), $2: value
+    [[ -n "$2" ]] || { printf -- '-'; return; }
+    case $1 in
+        s) printf '%.3f s' "$2" ;;
+        mb) printf '%.1f MB' "$(echo "$2 / 1000000" | bc -l)" ;;
+        kb) printf '%.0f MB' "$(echo "$2 / 1024" | bc -l)" ;;
+    esac
+}
+ratio() { [[ -n "$1" && -n "$2" && "$2" != 0 && "$2" != 0.000000 ]] && printf '%.2f' "$(echo "$1 / $2" | bc -l)" || printf 'n/a'; }
 
-declare -A V
-cols=(first nochange change growth restore size rsscreate rssrestore)
-for tool in $TOOLS; do
-    f="$RES/$tool"
-    V[$tool,first]=$(median "$f" first 2)
-    V[$tool,nochange]=$(median "$f" nochange 2)
-    V[$tool,change]=$(median "$f" change 2)
-    V[$tool,growth]=$(median "$f" growth 2)
-    V[$tool,restore]=$(median "$f" restore 2)
-    V[$tool,size]=$(median "$f" size 2)
-    rc=0
-    for s in first nochange change; do
-        m=$(maxof "$f" $s); [[ -n "$m" ]] && ((m > rc)) && rc=$m
+report_corpus() {  # $1: corpus name; prints its two tables
+    local c=$1 d="$RES/$1" step t v lim row peers=()
+    for t in $TOOLS; do [[ $t == snap ]] || peers+=("$t"); done
+    declare -A V
+    for t in $TOOLS; do
+        for step in first nochange change growth restore size; do
+            V[$t,$step]=$(median "$d/$t" $step 2)
+        done
+        V[$t,rss_first]=$(maxof "$d/$t" first)
+        V[$t,rss_nochange]=$(maxof "$d/$t" nochange)
+        V[$t,rss_change]=$(maxof "$d/$t" change)
+        V[$t,rss_restore]=$(maxof "$d/$t" restore)
     done
-    V[$tool,rsscreate]=$rc
-    V[$tool,rssrestore]=$(maxof "$f" restore)
+    local lim_stat lim_cp
+    lim_stat=$(median "$d/limits" stat 2)
+    lim_cp=$(median "$d/limits" cp 2)
+    echo
+    echo "Corpus \`$c\`: ${info[$c]}"
+    echo
+    row="| step |"; for t in $TOOLS; do row+=" $t |"; done; row+=" limit on this machine |"; echo "$row"
+    row="|---|"; for t in $TOOLS; do row+="---:|"; done; row+="---|"; echo "$row"
+    local steps=(first nochange)
+    [[ -n "${V[snap,change]:-}${V[${peers[0]:-x},change]:-}" ]] && steps+=(change growth)
+    steps+=(restore size rss_first rss_nochange)
+    [[ -n "${V[snap,change]:-}${V[${peers[0]:-x},change]:-}" ]] && steps+=(rss_change)
+    steps+=(rss_restore)
+    for step in "${steps[@]}"; do
+        case $step in
+            first) row="| first snapshot |"; lim="\`cp -a\` $(fmt s "$lim_cp")" ;;
+            nochange) row="| no-change snapshot |"; lim="stat of every entry: $(fmt s "$lim_stat")" ;;
+            change) row="| small-change snapshot |"; lim="" ;;
+            growth) row="| repo growth (small change) |"; lim="" ;;
+            restore) row="| full restore |"; lim="\`cp -a\` $(fmt s "$lim_cp")" ;;
+            size) row="| repo size |"; lim="" ;;
+            rss_first) row="| peak RSS first snapshot |"; lim="" ;;
+            rss_nochange) row="| peak RSS no-change |"; lim="" ;;
+            rss_change) row="| peak RSS small change |"; lim="" ;;
+            rss_restore) row="| peak RSS restore |"; lim="" ;;
+        esac
+        for t in $TOOLS; do
+            v=${V[$t,$step]:-}
+            case $step in
+                growth | size) row+=" $(fmt mb "$v") |" ;;
+                rss_*) row+=" $(fmt kb "$v") |" ;;
+                *) row+=" $(fmt s "$v") |" ;;
+            esac
+        done
+        echo "$row $lim |"
+    done
+    if has_tool snap; then
+        echo
+        row="| ratio |"; for t in "${peers[@]}"; do row+=" snap/$t |"; done; row+=" snap/limit |"; echo "$row"
+        row="|---|"; for t in "${peers[@]}"; do row+="---:|"; done; row+="---:|"; echo "$row"
+        for step in "${steps[@]}"; do
+            [[ $step == rss_first || $step == rss_change ]] && continue
+            row="| $step |"
+            for t in "${peers[@]}"; do row+=" $(ratio "${V[snap,$step]:-}" "${V[$t,$step]:-}") |"; done
+            case $step in
+                first | restore) lim=$(ratio "${V[snap,$step]:-}" "$lim_cp") ;;
+                nochange) lim=$(ratio "${V[snap,$step]:-}" "$lim_stat") ;;
+                *) lim="" ;;
+            esac
+            echo "$row $lim |"
+        done
+    fi
+}
+
+# ------------------------------------------------------------------ cycles
+rm -rf "$RES"; mkdir -p "$RES"
+declare -A verified info
+for corpus_name in $CORPORA; do
+    prepare_corpus "$corpus_name"
+    mkdir -p "$RES/$corpus_name"
+    files=$(find "$CORPUS" -type f ! -name .complete | wc -l)
+    entries=$(find "$CORPUS" ! -name .complete | wc -l)
+    bytes=$(find "$CORPUS" -type f ! -name .complete -printf '%s\n' | awk '{s += $1} END {print s}')
+    info[$corpus_name]="$CORPUS: $files files, $entries entries, $(fmt mb "$bytes"); small change: $( ((MUTATE)) && echo "gen_corpus.py --mutate --seed $SEED" || echo "none")"
+    reset_src
+    log "== $corpus_name: limits"
+    measure_limits "$RES/$corpus_name/limits"
+    for tool in $TOOLS; do
+        run_tool "$RES/$corpus_name/$tool"
+    done
 done
+clean_tool_state
+chmod -R u+w "$SRC" 2>/dev/null || true
+rm -rf "$SRC"
 
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GB RAM", $2/1048576}' /proc/meminfo), $(uname -sr)"
-echo "Corpus: $CORPUS ($corpus_files files, $(fmt_mb "$corpus_bytes")); small change: $( ((MUTATE)) && echo "gen_corpus.py --mutate --seed $SEED" || echo "none (not a generated corpus)")"
-echo "Runs: $RUNS cycles per tool, medians; page cache warm (cannot drop caches), one warm-up snapshot per tool"
-for tool in $TOOLS; do echo "- $(tool_version | head -1); restore verified with diff -r: ${verified[$tool]:-?}"; done
-echo "- restic: RESTIC_PASSWORD set (0.14 requires a password: repository encrypted), default cache; borg: --encryption=none, --compression zstd,3, default caches"
-echo
-echo "| tool | first snapshot | no-change snapshot | small-change snapshot | repo growth (small change) | full restore | repo size | peak RSS create | peak RSS restore |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "Runs: $RUNS cycles per tool and corpus, medians (RSS: maximum); page cache warm (cannot drop caches), one warm-up snapshot per tool"
 for tool in $TOOLS; do
-    echo "| $tool | $(fmt_s "${V[$tool,first]}") | $(fmt_s "${V[$tool,nochange]}") | $(fmt_s "${V[$tool,change]}") | $(fmt_mb "${V[$tool,growth]}") | $(fmt_s "${V[$tool,restore]}") | $(fmt_mb "${V[$tool,size]}") | $(fmt_kb "${V[$tool,rsscreate]}") | $(fmt_kb "${V[$tool,rssrestore]}") |"
+    line="- $(tool_version | head -1); restore verified with diff -r:"
+    for corpus_name in $CORPORA; do line+=" $corpus_name ${verified[$corpus_name,$tool]:-?}"; done
+    echo "$line"
 done
-if [[ " $TOOLS " == *" restic "* ]]; then
-    row="| snap/restic |"
-    for c in "${cols[@]}"; do
-        if [[ " $TOOLS " == *" snap "* ]]; then
-            row+=" $(ratio "${V[snap,$c]:-}" "${V[restic,$c]:-}") |"
-        else
-            row+=" n/a |"
-        fi
-    done
-    echo "$row"
-fi
-echo
-echo "Targets (issue 3): snap/restic no-change <= 0.05, first <= 0.5, growth <= 0.33, restore <= 0.67; peak RSS < 100 MB on a 650 MB /usr/share copy."
+echo "- restic: RESTIC_PASSWORD set (repository encrypted), default cache; rustic: RUSTIC_PASSWORD set (encrypted), cache in BENCH_DIR; borg: --encryption=none, --compression zstd,3"
+for corpus_name in $CORPORA; do report_corpus "$corpus_name"; done

@@ -26,7 +26,7 @@ use crate::filter::Filter;
 use crate::repo::Repo;
 use crate::scan::{scan_dir, ScanEntry, ScanNotes, Stat};
 use crate::snapshot::{snapshot_name, Manifest, Source, Summary, MANIFEST_VERSION};
-use crate::tree::{DirBuilder, Node, NodeKind, Tree};
+use crate::tree::{DirBuilder, Node, NodeKind};
 use crate::{chunker, hint, sqlite};
 
 /// The racy window for filesystems with sub-second timestamps: Linux stamps
@@ -130,6 +130,11 @@ pub struct CreateStats {
     pub bytes_stored: u64,
     /// Wall time.
     pub duration_ms: u64,
+    /// SQLite transactions on the index during the create: a fixed number
+    /// whatever the profile's size (one read transaction for everything
+    /// read; one write each for new packs, the snapshot and a changed stat
+    /// cache).
+    pub index_transactions: u64,
 }
 
 /// The result of `create`.
@@ -160,7 +165,7 @@ pub enum CreateStatus {
 }
 
 /// A stat-cache entry (postcard-encoded in the index's `stat_cache` table).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Cached {
     stat: Stat,
     /// A SQLite database: its `-wal` file is part of what must not change.
@@ -200,12 +205,47 @@ fn wal_stat(path: &Path) -> Option<Stat> {
         .map(|m| Stat::of(&m))
 }
 
+/// A stat-cache entry as loaded, and what this create made of it.
+struct Loaded {
+    c: Cached,
+    seen: Seen,
+}
+
+/// Whether a file with a stat-cache entry was looked at, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    /// Not walked (gone, or not hinted).
+    No,
+    /// Unchanged: its cached chunk ids are reused.
+    Reused,
+    /// Read again.
+    Read,
+}
+
 /// The content of one file as stored.
 struct FileContent {
+    /// The chunk ids, when there is no cache entry (which holds them).
     content: Vec<BlobId>,
     size: u64,
     stat: Stat,
-    cache: Option<Cached>,
+    cache: Option<Box<Cached>>,
+}
+
+impl FileContent {
+    /// Keeps the chunk ids once: in the cache entry when there is one.
+    fn new(ids: Vec<BlobId>, size: u64, stat: Stat, cache: Option<Cached>) -> Self {
+        let content = if cache.is_some() { Vec::new() } else { ids };
+        Self {
+            content,
+            size,
+            stat,
+            cache: cache.map(Box::new),
+        }
+    }
+
+    fn content(&self) -> &[BlobId] {
+        self.cache.as_ref().map_or(&self.content, |c| &c.content)
+    }
 }
 
 /// Takes a snapshot of `opts.source` as profile `opts.profile`.
@@ -235,12 +275,29 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         "create",
         Duration::from_secs(30),
     )?;
+    // Everything read from the index below is read in one transaction,
+    // taken under the profile's lock so it sees the last create's writes.
+    let transactions_before = store.index_transactions();
+    let session = store.read_session();
     let filter = Filter::new(&opts.excludes)?;
     let scan_started_ns = now_ns();
     let mut notes = ScanNotes::default();
     let parent = repo.latest(&opts.profile)?;
-    let mut raw_cache = store.stat_cache_load(&opts.profile)?;
-    let hinted_since_full = hint::take_counter(&mut raw_cache);
+    // Decoded as it is read; reused files take their chunk ids from here,
+    // so only the files read get an entry of their own in `contents`.
+    let mut hinted_since_full = None;
+    let mut cached_total = 0usize;
+    let mut cache: HashMap<Vec<u8>, Loaded> = HashMap::new();
+    store.stat_cache_each(&opts.profile, &mut |k, v| {
+        if k == hint::COUNTER_KEY {
+            hinted_since_full = hint::counter_value(v);
+        } else {
+            cached_total += 1;
+            if let Ok(c) = postcard::from_bytes(v) {
+                cache.insert(k, Loaded { c, seen: Seen::No });
+            }
+        }
+    })?;
     let hints = match (&opts.changed_paths, &parent, hinted_since_full) {
         (Some(paths), Some(_), Some(n)) if n + 1 < FULL_WALK_EVERY => {
             hint::relative(paths, &src, &opts.source)
@@ -263,54 +320,44 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         .as_ref()
         .map_or(0, |_| hinted_since_full.unwrap_or(0) + 1);
 
-    let cached_rows: HashMap<Vec<u8>, Vec<u8>> = raw_cache.into_iter().collect();
-    let cache: HashMap<&[u8], Cached> = cached_rows
-        .iter()
-        .filter_map(|(k, v)| postcard::from_bytes(v).ok().map(|c| (k.as_slice(), c)))
-        .collect();
+    // Whether the stat cache must be written (the no-change path writes
+    // nothing when every entry is as it was).
+    let mut cache_changed = cache.len() != cached_total || hinted_since_full != Some(counter);
 
     let mut files = Vec::new();
     collect_files(&entries, &mut files);
-    let mut contents: HashMap<&[u8], FileContent> = HashMap::new();
-    let mut to_read: Vec<(&ScanEntry, Option<&Cached>)> = Vec::new();
+    let mut reads: Vec<&ScanEntry> = Vec::new();
     let mut stats = CreateStats::default();
     for f in files {
-        let cached = cache.get(f.rel.as_slice());
-        let wal = if cached.is_some_and(|c| c.sqlite) {
-            wal_stat(&f.path)
-        } else {
-            None
+        let Some(l) = cache.get_mut(f.rel.as_slice()) else {
+            stats.files_new += 1;
+            reads.push(f);
+            continue;
         };
-        match cached {
-            // Reuse only when every chunk is still stored (a lost pack must
-            // not make new snapshots reference missing chunks).
-            Some(c)
-                if c.reusable(&f.stat, wal)
-                    && c.content.iter().all(|b| store.has_blob(b).unwrap_or(false)) =>
-            {
-                stats.files_unchanged += 1;
-                let mut c = c.clone();
-                c.racy = is_racy(&c.stat, scan_started_ns);
-                contents.insert(
-                    &f.rel,
-                    FileContent {
-                        content: c.content.clone(),
-                        size: c.size,
-                        stat: f.stat,
-                        cache: Some(c),
-                    },
-                );
-            }
-            Some(c) => {
-                stats.files_changed += 1;
-                to_read.push((f, Some(c)));
-            }
-            None => {
-                stats.files_new += 1;
-                to_read.push((f, None));
-            }
+        let wal = if l.c.sqlite { wal_stat(&f.path) } else { None };
+        // Reuse only when every chunk is still stored (a lost pack must
+        // not make new snapshots reference missing chunks).
+        if l.c.reusable(&f.stat, wal)
+            && l.c
+                .content
+                .iter()
+                .all(|b| store.has_blob(b).unwrap_or(false))
+        {
+            stats.files_unchanged += 1;
+            let racy = is_racy(&l.c.stat, scan_started_ns);
+            cache_changed |= racy != l.c.racy;
+            l.c.racy = racy;
+            l.seen = Seen::Reused;
+        } else {
+            stats.files_changed += 1;
+            l.seen = Seen::Read;
+            reads.push(f);
         }
     }
+    let to_read: Vec<(&ScanEntry, Option<&Cached>)> = reads
+        .into_iter()
+        .map(|f| (f, cache.get(f.rel.as_slice()).map(|l| &l.c)))
+        .collect();
 
     let bytes_total: u64 = to_read.iter().map(|(f, _)| f.stat.size).sum();
     // Put back a space reserve that `forget` or `gc` used (when it fits).
@@ -322,62 +369,63 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     stats.bytes_read = read.bytes_read;
     let mut warnings = notes.warnings;
     warnings.extend(read.warnings);
-    for (rel, fc) in read.contents {
-        contents.insert(rel, fc);
-    }
+    let contents = read.contents;
+    cache_changed |= contents
+        .iter()
+        .any(|(rel, fc)| fc.cache.as_deref() != cache.get(*rel).map(|l| &l.c));
+    // Entries not looked at are files gone since (a full walk), or files
+    // not looked at (hints), which keep their entries.
+    let keep_unseen = hints.is_some();
+    cache_changed |= cache.iter().any(|(k, l)| match l.seen {
+        Seen::No => !keep_unseen,
+        // Read again but not stored (a warning): its entry goes.
+        Seen::Read => !contents.contains_key(k.as_slice()),
+        Seen::Reused => false,
+    });
+    // The rows to store, serialised as they are written.
+    let cache_rows = || {
+        contents
+            .iter()
+            .filter_map(|(rel, fc)| fc.cache.as_deref().map(|c| (rel.to_vec(), c)))
+            .chain(
+                cache
+                    .iter()
+                    .filter(|(_, l)| l.seen == Seen::Reused || (keep_unseen && l.seen == Seen::No))
+                    .map(|(k, l)| (k.clone(), &l.c)),
+            )
+            .map(|(k, c)| (k, postcard::to_stdvec(c).expect("cache entries serialise")))
+            .chain(std::iter::once(hint::counter_row(counter)))
+    };
 
-    let mut built = Built::default();
-    let (root_tree, digest) = build_tree(repo, &entries, &contents, &mut built)?;
+    // Trees are offered as they are built, even when nothing changed: the
+    // writer skips those already stored, and one lost with a pack is
+    // stored again (repair).
+    let mut built = Built::new(&writer);
+    let (root_tree, digest) = build_tree(repo, &entries, &contents, &cache, &mut built)?;
     let digest = hex::encode(digest);
 
     let unchanged = !opts.force
         && parent
             .as_ref()
             .is_some_and(|p| p.manifest.content_digest == digest);
-    // Trees are offered even when nothing changed: the writer skips those
-    // already stored, and one lost with a pack is stored again (repair).
-    {
-        for (id, bytes) in &built.trees {
-            // Negative control (tests/negative-controls.sh): trees written
-            // after the snapshot that references them.
-            #[cfg(not(snap_broken = "snapshot_before_packs"))]
-            writer.put_with_id(*id, BlobKind::Tree, bytes)?;
-        }
-    }
+    let Built {
+        files,
+        dirs,
+        symlinks,
+        bytes,
+        #[cfg(snap_broken = "snapshot_before_packs")]
+        late,
+        ..
+    } = built;
     let wstats = writer.finish()?;
     stats.bytes_stored = wstats.stored_bytes;
 
-    let mut cache_rows: Vec<(Vec<u8>, Vec<u8>)> = contents
-        .iter()
-        .filter_map(|(rel, fc)| {
-            fc.cache.as_ref().map(|c| {
-                (
-                    rel.to_vec(),
-                    postcard::to_stdvec(c).expect("cache entries serialise"),
-                )
-            })
-        })
-        .collect();
-    if hints.is_some() {
-        // Files that were not looked at keep their cache entries.
-        for (rel, v) in &cached_rows {
-            if !contents.contains_key(rel.as_slice()) {
-                cache_rows.push((rel.clone(), v.clone()));
-            }
-        }
-    }
-    // The no-change path writes nothing when every entry is as it was.
-    let cache_changed = cache_rows.len() != cached_rows.len()
-        || cache_rows
-            .iter()
-            .any(|(k, v)| cached_rows.get(k) != Some(v))
-        || hinted_since_full != Some(counter);
-    cache_rows.push(hint::counter_row(counter));
-
     if let (true, Some(p)) = (unchanged, parent.as_ref()) {
         if cache_changed {
-            store.stat_cache_replace(&opts.profile, &cache_rows)?;
+            store.stat_cache_replace(&opts.profile, &mut cache_rows())?;
         }
+        drop(session);
+        stats.index_transactions = store.index_transactions() - transactions_before;
         stats.duration_ms = started.elapsed().as_millis() as u64;
         return Ok(CreateOutcome {
             status: CreateStatus::Unchanged,
@@ -389,14 +437,13 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         });
     }
 
-    let trees: HashMap<BlobId, Tree> = built
-        .trees
-        .iter()
-        .map(|(id, b)| (*id, Tree::decode(id, b)))
-        .filter_map(|(id, t)| t.ok().map(|t| (id, t)))
-        .collect();
-    let load = |id: &BlobId| match trees.get(id) {
-        Some(t) => Ok(t.clone()),
+    // The new trees are stored and indexed now; the diff reads only those
+    // it descends into (subtrees that changed).
+    #[cfg(not(snap_broken = "snapshot_before_packs"))]
+    let load = |id: &BlobId| repo.tree(id);
+    #[cfg(snap_broken = "snapshot_before_packs")]
+    let load = |id: &BlobId| match late.iter().find(|(t, _)| t == id) {
+        Some((_, b)) => crate::tree::Tree::decode(id, b),
         None => repo.tree(id),
     };
     let changes = diff_trees(
@@ -406,10 +453,10 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     )?;
     let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count() as u64;
     let summary = Summary {
-        files: built.files,
-        dirs: built.dirs,
-        symlinks: built.symlinks,
-        bytes: built.bytes,
+        files,
+        dirs,
+        symlinks,
+        bytes,
         new_bytes: wstats.raw_bytes,
         added: count(ChangeKind::Added),
         changed: count(ChangeKind::Modified),
@@ -439,14 +486,16 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     #[cfg(snap_broken = "snapshot_before_packs")]
     {
         let late = store.writer();
-        for (tid, bytes) in &built.trees {
+        for (tid, bytes) in &late {
             late.put_with_id(*tid, BlobKind::Tree, bytes)?;
         }
         late.finish()?;
     }
     if cache_changed {
-        store.stat_cache_replace(&opts.profile, &cache_rows)?;
+        store.stat_cache_replace(&opts.profile, &mut cache_rows())?;
     }
+    drop(session);
+    stats.index_transactions = store.index_transactions() - transactions_before;
     stats.duration_ms = started.elapsed().as_millis() as u64;
     Ok(CreateOutcome {
         status: CreateStatus::Created,
@@ -505,7 +554,7 @@ pub(crate) fn hostname() -> String {
 }
 
 struct ReadResult<'e> {
-    contents: Vec<(&'e [u8], FileContent)>,
+    contents: HashMap<&'e [u8], FileContent>,
     warnings: Vec<String>,
     bytes_read: u64,
 }
@@ -524,7 +573,7 @@ fn read_all<'e>(
     let files_done = AtomicU64::new(0);
     let bytes_done = AtomicU64::new(0);
     let out = Mutex::new(ReadResult {
-        contents: Vec::new(),
+        contents: HashMap::new(),
         warnings: Vec::new(),
         bytes_read: 0,
     });
@@ -551,7 +600,7 @@ fn read_all<'e>(
                         o.bytes_read += read;
                         o.warnings.extend(warning);
                         if let Some(fc) = fc {
-                            o.contents.push((&entry.rel, fc));
+                            o.contents.insert(&entry.rel, fc);
                         }
                         drop(o);
                         let done = files_done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -643,12 +692,8 @@ fn read_file(
         match read_once(repo, writer, path, cached) {
             Ok(a) => {
                 total += a.read;
-                let content = |a: &Attempt, cache| FileContent {
-                    content: a.ids.clone(),
-                    size: a.size,
-                    stat: a.before,
-                    cache,
-                };
+                let content =
+                    |a: &Attempt, cache| FileContent::new(a.ids.clone(), a.size, a.before, cache);
                 if a.note.is_some() {
                     return Ok((Some(content(&a, None)), total, a.note));
                 }
@@ -771,13 +816,40 @@ fn capture_wal(
     chunk_into(writer, f, params)
 }
 
-#[derive(Default)]
-struct Built {
-    trees: Vec<(BlobId, Vec<u8>)>,
+/// The tree being built: where its blobs go, and counts.
+struct Built<'w, 'r> {
+    writer: &'w BlobWriter<'r>,
+    /// Negative control (tests/negative-controls.sh): trees kept back and
+    /// written after the snapshot that references them.
+    #[cfg(snap_broken = "snapshot_before_packs")]
+    late: Vec<(BlobId, Vec<u8>)>,
     files: u64,
     dirs: u64,
     symlinks: u64,
     bytes: u64,
+}
+
+impl<'w, 'r> Built<'w, 'r> {
+    fn new(writer: &'w BlobWriter<'r>) -> Self {
+        Self {
+            writer,
+            #[cfg(snap_broken = "snapshot_before_packs")]
+            late: Vec::new(),
+            files: 0,
+            dirs: 0,
+            symlinks: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Stores a finished tree (never held in memory).
+    fn put(&mut self, id: BlobId, bytes: Vec<u8>) -> Result<()> {
+        #[cfg(snap_broken = "snapshot_before_packs")]
+        self.late.push((id, bytes));
+        #[cfg(not(snap_broken = "snapshot_before_packs"))]
+        self.writer.put_with_id(id, BlobKind::Tree, &bytes)?;
+        Ok(())
+    }
 }
 
 /// Builds the tree of `entries` bottom-up; returns its id and content digest
@@ -787,6 +859,7 @@ fn build_tree(
     repo: &Repo,
     entries: &[ScanEntry],
     contents: &HashMap<&[u8], FileContent>,
+    cache: &HashMap<Vec<u8>, Loaded>,
     built: &mut Built,
 ) -> Result<(BlobId, [u8; 32])> {
     let mut dir = DirBuilder::new();
@@ -804,16 +877,23 @@ fn build_tree(
         let mut sub_digest = None;
         match e.kind {
             NodeKind::File => {
-                let Some(fc) = contents.get(e.rel.as_slice()) else {
+                if let Some(fc) = contents.get(e.rel.as_slice()) {
+                    node.size = fc.size;
+                    node.mode = fc.stat.mode;
+                    node.mtime_ns = fc.stat.mtime_ns;
+                    node.content = fc.content().to_vec();
+                } else if let Some(l) = cache
+                    .get(e.rel.as_slice())
+                    .filter(|l| l.seen == Seen::Reused)
+                {
+                    node.size = l.c.size;
+                    node.content = l.c.content.clone();
+                } else {
                     continue;
-                };
-                node.size = fc.size;
-                node.mode = fc.stat.mode;
-                node.mtime_ns = fc.stat.mtime_ns;
-                node.content = fc.content.clone();
+                }
             }
             NodeKind::Dir => {
-                let (sub, digest) = build_tree(repo, &e.children, contents, built)?;
+                let (sub, digest) = build_tree(repo, &e.children, contents, cache, built)?;
                 node.subtree = Some(sub);
                 sub_digest = Some(digest);
             }
@@ -823,7 +903,7 @@ fn build_tree(
         dir.push(node, sub_digest.as_ref());
     }
     let (id, bytes, digest) = dir.finish();
-    built.trees.push((id, bytes));
+    built.put(id, bytes)?;
     Ok((id, digest))
 }
 

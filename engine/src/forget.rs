@@ -193,9 +193,8 @@ pub fn forget(repo: &Repo, opts: &ForgetOptions) -> Result<ForgetReport> {
             .collect();
         let d = decide(name, &snaps, &policy, opts.now_ms);
         if !opts.dry_run {
-            for s in d.removed() {
-                repo.delete_snapshot(&s.id)?;
-            }
+            let ids: Vec<SnapshotId> = d.removed().map(|s| s.id).collect();
+            repo.delete_snapshots(&ids)?;
         }
         out.removed += d.removed().count() as u64;
         out.profiles.push(d);
@@ -240,10 +239,11 @@ fn forget_ids(repo: &Repo, opts: &ForgetOptions, mut out: ForgetReport) -> Resul
             policy: None,
             snapshots: Vec::new(),
         };
+        if !opts.dry_run {
+            let ids: Vec<SnapshotId> = snaps.iter().map(|s| s.id).collect();
+            repo.delete_snapshots(&ids)?;
+        }
         for s in snaps {
-            if !opts.dry_run {
-                repo.delete_snapshot(&s.id)?;
-            }
             d.snapshots.push(SnapshotVerdict {
                 id: s.id,
                 short_id: s.short_id.clone(),

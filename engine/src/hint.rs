@@ -24,10 +24,8 @@ use crate::tree::NodeKind;
 /// The stat-cache key of the counter (a NUL byte never starts a path).
 pub(crate) const COUNTER_KEY: &[u8] = b"\0hinted-creates-since-full-walk";
 
-/// Removes the counter row from the loaded cache rows and returns it.
-pub(crate) fn take_counter(rows: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Option<u32> {
-    let i = rows.iter().position(|(k, _)| k == COUNTER_KEY)?;
-    let (_, v) = rows.swap_remove(i);
+/// The counter's value from its row's bytes.
+pub(crate) fn counter_value(v: &[u8]) -> Option<u32> {
     Some(u32::from_le_bytes(v.get(..4)?.try_into().ok()?))
 }
 

@@ -41,6 +41,7 @@ pub mod gc;
 mod hint;
 pub mod import;
 pub mod live;
+mod materialize;
 pub mod profile;
 pub mod repair;
 pub mod repo;

@@ -108,7 +108,8 @@ pub fn repair(repo: &mut Repo, opts: RepairOptions) -> Result<RepairReport> {
     profiles.dedup();
     for p in &profiles {
         if !opts.dry_run {
-            repo.store().stat_cache_replace(p, &[])?;
+            repo.store()
+                .stat_cache_replace(p, &mut std::iter::empty())?;
         }
         report.actions.push(format!(
             "{would}clear the stat cache of profile {p} (the next create re-reads every file and stores missing chunks again)"

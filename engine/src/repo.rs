@@ -147,6 +147,15 @@ impl Repo {
         Ok(t)
     }
 
+    /// Removes snapshots' files and their index rows in one transaction
+    /// (their data stays until gc).
+    ///
+    /// # Errors
+    /// I/O or index errors.
+    pub fn delete_snapshots(&self, ids: &[SnapshotId]) -> Result<()> {
+        Ok(self.store.delete_snapshots(ids)?)
+    }
+
     /// Removes a snapshot's file and index row (its data stays until gc).
     ///
     /// # Errors

@@ -21,11 +21,11 @@ use crate::backup::{create, CreateOptions, CreateStatus};
 use crate::diff::{diff_trees, Change};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
-use crate::live::{hash_file, LiveTree};
+use crate::live::LiveTree;
 use crate::repo::Repo;
 use crate::scan::SQLITE_SIDECARS;
 use crate::snapshot::SnapshotInfo;
-use crate::tree::{Node, NodeKind};
+use crate::tree::Node;
 
 /// Where the journal of in-place restores lives, inside the repository.
 pub const JOURNAL_DIR: &str = "journal";
@@ -262,132 +262,28 @@ fn materialise_selected(
     live: Option<&Path>,
     report: &mut RestoreReport,
 ) -> Result<()> {
-    match sel {
-        Selection::Whole(id) => materialise_dir(repo, id, staging, live, report),
+    let written = match sel {
+        Selection::Whole(id) => crate::materialize::tree_into(repo, id, staging, live)?,
         Selection::Paths(nodes) => {
+            let mut items = Vec::new();
             for (rel, node) in nodes {
                 let dest = staging.join(OsStr::from_bytes(rel));
                 if let Some(parent) = dest.parent() {
                     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
-                let live_path = live.map(|l| l.join(OsStr::from_bytes(rel)));
-                materialise_node(repo, node, &dest, live_path.as_deref(), report)?;
+                items.push(crate::materialize::Item {
+                    dest,
+                    node: node.clone(),
+                    live: live.map(|l| l.join(OsStr::from_bytes(rel))),
+                });
             }
-            Ok(())
+            crate::materialize::items(repo, items)?
         }
-    }
-}
-
-fn materialise_dir(
-    repo: &Repo,
-    id: &snap_store::BlobId,
-    dir: &Path,
-    live: Option<&Path>,
-    report: &mut RestoreReport,
-) -> Result<()> {
-    let tree = repo.tree(id)?;
-    for node in &tree.nodes {
-        let p = dir.join(OsStr::from_bytes(&node.name));
-        let lp = live.map(|l| l.join(OsStr::from_bytes(&node.name)));
-        materialise_node(repo, node, &p, lp.as_deref(), report)?;
-    }
-    Ok(())
-}
-
-fn materialise_node(
-    repo: &Repo,
-    node: &Node,
-    p: &Path,
-    live: Option<&Path>,
-    report: &mut RestoreReport,
-) -> Result<()> {
-    match node.kind {
-        NodeKind::Dir => {
-            fs::create_dir(p).map_err(|e| Error::io(p, e))?;
-            if let Some(sub) = &node.subtree {
-                materialise_dir(repo, sub, p, live, report)?;
-            }
-            fs::set_permissions(p, fs::Permissions::from_mode(node.mode))
-                .map_err(|e| Error::io(p, e))?;
-        }
-        NodeKind::File => {
-            if !live.is_some_and(|l| reuse_live(repo, node, l, p)) {
-                write_file(repo, node, p)?;
-                report.files_written += 1;
-                report.bytes_written += node.size;
-            } else {
-                report.files_reused += 1;
-            }
-            fs::set_permissions(p, fs::Permissions::from_mode(node.mode))
-                .map_err(|e| Error::io(p, e))?;
-        }
-        NodeKind::Symlink => {
-            std::os::unix::fs::symlink(OsStr::from_bytes(&node.link_target), p)
-                .map_err(|e| Error::io(p, e))?;
-        }
-    }
-    set_mtime(p, node.mtime_ns)
-}
-
-/// Hard-links the live file into staging when it already has the snapshot's
-/// content, mode and mtime (so it is not rewritten).
-fn reuse_live(repo: &Repo, node: &Node, live: &Path, p: &Path) -> bool {
-    let Ok(m) = fs::symlink_metadata(live) else {
-        return false;
     };
-    let stat = crate::scan::Stat::of(&m);
-    if !m.is_file()
-        || stat.size != node.size
-        || stat.mode != node.mode
-        || stat.mtime_ns != node.mtime_ns
-    {
-        return false;
-    }
-    hash_file(live, &repo.store().config().chunker) == node.content
-        && fs::hard_link(live, p).is_ok()
-}
-
-fn write_file(repo: &Repo, node: &Node, p: &Path) -> Result<()> {
-    let mut f = File::options()
-        .write(true)
-        .create_new(true)
-        .open(p)
-        .map_err(|e| Error::io(p, e))?;
-    let mut written = 0u64;
-    for id in &node.content {
-        let data = repo.store().read_blob(id).map_err(|e| Error::Format {
-            path: p.to_path_buf(),
-            detail: format!("cannot restore: {e}"),
-        })?;
-        fault::write_all(&mut f, &data).map_err(|e| Error::io(p, e))?;
-        written += data.len() as u64;
-    }
-    if written != node.size {
-        return Err(Error::Format {
-            path: p.to_path_buf(),
-            detail: format!(
-                "snapshot lists {} bytes but its chunks hold {written}",
-                node.size
-            ),
-        });
-    }
+    report.files_written += written.files_written;
+    report.files_reused += written.files_reused;
+    report.bytes_written += written.bytes_written;
     Ok(())
-}
-
-fn set_mtime(p: &Path, mtime_ns: i64) -> Result<()> {
-    use rustix::fs::{AtFlags, Timespec, Timestamps, UTIME_OMIT};
-    let ts = Timestamps {
-        last_access: Timespec {
-            tv_sec: 0,
-            tv_nsec: UTIME_OMIT,
-        },
-        last_modification: Timespec {
-            tv_sec: mtime_ns.div_euclid(1_000_000_000),
-            tv_nsec: mtime_ns.rem_euclid(1_000_000_000) as _,
-        },
-    };
-    rustix::fs::utimensat(rustix::fs::CWD, p, &ts, AtFlags::SYMLINK_NOFOLLOW)
-        .map_err(|e| Error::io(p, e.into()))
 }
 
 /// Hard-links (or recreates) live entries the profile excludes into staging,

@@ -44,6 +44,18 @@ pub fn atomic_write_with(
         .tempfile_in(tmp_dir)
         .map_err(|e| Error::io(tmp_dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| Error::io(tmp.path(), e))?;
+    persist_durable(tmp, dest)
+}
+
+/// The second half of [`atomic_write`] for a temporary file (in the same
+/// filesystem as `dest`) that the caller filled itself, e.g. a pack written
+/// as its blobs arrived: flushes it, renames it to `dest` and flushes the
+/// directory. The whole fill is counted as one write by the fault layer. On
+/// error the temporary file is removed and `dest` is left as it was.
+///
+/// # Errors
+/// [`Error::Io`] naming the file that could not be synced or renamed.
+pub fn persist_durable(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> {
     fault::after_fill(tmp.as_file()).map_err(|e| Error::io(tmp.path(), e))?;
     // Negative control (tests/negative-controls.sh): no fsync before rename.
     #[cfg(not(snap_broken = "no_fsync_before_rename"))]

@@ -45,4 +45,4 @@ pub use id::{resolve_prefix, BlobId, PackId, SnapshotId};
 pub use index::rebuild::RebuildReport;
 pub use lock::{LockGuard, LockMode};
 pub use pack::{BlobKind, BlobWriter, PackEntry, WriteStats};
-pub use repo::{layout, OpenOptions, Repository, Stats};
+pub use repo::{layout, OpenOptions, ReadSession, Repository, Stats};

@@ -211,7 +211,11 @@ impl Repository {
             lock,
         };
         let mut repo = repo;
-        match repo.reconcile() {
+        repo.index()?.begin_session();
+        let reconciled = repo.reconcile();
+        // A damaged index fails here too; the rebuild below replaces it.
+        let _ = repo.index()?.end_session();
+        match reconciled {
             // The index opened but answers with errors (a damaged page the
             // header check did not catch; found by the byte-flip test): it
             // is a cache, so rebuild it instead of refusing to open, which
@@ -353,6 +357,30 @@ impl Repository {
 
     pub(crate) fn index(&self) -> Result<MutexGuard<'_, Index>> {
         Ok(self.index.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Starts a read session on the index: until the guard is dropped,
+    /// reads share one SQLite read transaction instead of one each (writes
+    /// still commit at once). A command wraps its work in one, so its index
+    /// work is a fixed number of transactions whatever the number of files.
+    /// The session reads the index as of its first read (plus this
+    /// handle's own writes): a command, not a long-running process, should
+    /// hold it.
+    pub fn read_session(&self) -> ReadSession<'_> {
+        self.index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .begin_session();
+        ReadSession { repo: self }
+    }
+
+    /// SQLite transactions begun on the index since it was opened
+    /// (explicit ones and autocommit statements alike).
+    pub fn index_transactions(&self) -> u64 {
+        self.index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .transactions()
     }
 
     /// Starts a write session.
@@ -499,6 +527,28 @@ impl Repository {
         self.index()?.remove_snapshot(id)
     }
 
+    /// Deletes snapshot files (each durably), then their index rows in one
+    /// transaction. On an error the rows of the files already deleted are
+    /// still removed, and the error is returned.
+    ///
+    /// # Errors
+    /// I/O or index errors.
+    pub fn delete_snapshots(&self, ids: &[SnapshotId]) -> Result<()> {
+        let mut gone = Vec::with_capacity(ids.len());
+        let mut failed = None;
+        for id in ids {
+            match fsutil::remove_durable(&self.snapshot_path(id)) {
+                Ok(()) => gone.push(*id),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        self.index()?.remove_snapshots(&gone)?;
+        failed.map_or(Ok(()), Err)
+    }
+
     /// The stat-cache entries of a profile.
     ///
     /// # Errors
@@ -507,11 +557,29 @@ impl Repository {
         self.index()?.stat_cache_load(profile)
     }
 
-    /// Replaces a profile's stat cache.
+    /// Calls `each` with every stat-cache entry of a profile as it is read
+    /// (path bytes, entry bytes).
     ///
     /// # Errors
     /// [`Error::Index`].
-    pub fn stat_cache_replace(&self, profile: &str, entries: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+    pub fn stat_cache_each(
+        &self,
+        profile: &str,
+        each: &mut dyn FnMut(Vec<u8>, &[u8]),
+    ) -> Result<()> {
+        self.index()?.stat_cache_each(profile, each)
+    }
+
+    /// Replaces a profile's stat cache with `entries` (path bytes, entry
+    /// bytes), written as they come.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_replace(
+        &self,
+        profile: &str,
+        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
+    ) -> Result<()> {
         self.index()?.stat_cache_replace(profile, entries)
     }
 
@@ -546,8 +614,10 @@ impl Repository {
     /// I/O or index errors; the old index stays in place on failure.
     pub fn rebuild_index(&mut self) -> Result<crate::index::rebuild::RebuildReport> {
         let mut guard = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let depth = guard.session_depth();
         let report = crate::index::rebuild::rebuild_into_place(&self.root)?;
         *guard = Index::open(&self.root.join(layout::INDEX))?;
+        guard.set_session_depth(depth);
         Ok(report)
     }
 
@@ -567,6 +637,26 @@ impl Repository {
             raw_bytes,
             snapshots,
         })
+    }
+}
+
+/// A read session on the index ([`Repository::read_session`]); ends it
+/// when dropped.
+#[must_use = "the session ends when the guard is dropped"]
+pub struct ReadSession<'r> {
+    repo: &'r Repository,
+}
+
+impl Drop for ReadSession<'_> {
+    fn drop(&mut self) {
+        // Ending a read transaction cannot lose data; an error here would
+        // surface on the connection's next statement.
+        let _ = self
+            .repo
+            .index
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .end_session();
     }
 }
 

@@ -157,6 +157,9 @@ fn disk_full_size_sweep() {
         for c in &c2 {
             *outcomes.entry(c.clone()).or_insert(0u32) += 1;
         }
+        // A create that failed removed its temporary pack file, which
+        // filled as chunks arrived: top the filler up again.
+        fill_completely(&fs.0);
         assert!(free_bytes(&fs.0) < 64 << 10, "the disk should be full");
         // 3. forget + gc on the full disk.
         let mut freeing = Vec::new();

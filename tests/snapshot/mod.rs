@@ -4,6 +4,7 @@ mod bad_input;
 mod change;
 mod concurrency;
 mod hint;
+mod index_work;
 mod inspect;
 mod restore_crash;
 mod roundtrip;

@@ -5,7 +5,9 @@
 pub mod rebuild;
 mod relocate;
 mod schema;
+mod session;
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
@@ -29,6 +31,12 @@ pub struct BlobLocation {
 pub struct Index {
     conn: Connection,
     path: PathBuf,
+    /// Read-session depth ([`Index::begin_session`]).
+    session: Cell<u32>,
+    /// Whether the session's read transaction is open.
+    in_read: Cell<bool>,
+    /// Transactions begun ([`Index::transactions`]).
+    count: Cell<u64>,
 }
 
 fn packid(b: Vec<u8>) -> rusqlite::Result<PackId> {
@@ -58,8 +66,14 @@ impl Index {
         let idx = Self {
             conn,
             path: path.to_path_buf(),
+            session: Cell::new(0),
+            in_read: Cell::new(false),
+            count: Cell::new(0),
         };
         idx.configure()?;
+        // The checks below read in one transaction.
+        idx.begin_session();
+        idx.reading()?;
         let v: i64 = idx
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -80,6 +94,7 @@ impl Index {
                 })
                 .map_err(|e| idx.err(e))?;
         }
+        idx.end_session()?;
         Ok(idx)
     }
 
@@ -95,6 +110,9 @@ impl Index {
         let idx = Self {
             conn,
             path: path.to_path_buf(),
+            session: Cell::new(0),
+            in_read: Cell::new(false),
+            count: Cell::new(0),
         };
         idx.conn
             .execute_batch(schema::CREATE)
@@ -143,6 +161,7 @@ impl Index {
         packs: &[(PackId, u64, Vec<PackEntry>)],
         on_conflict: &str,
     ) -> Result<()> {
+        self.writing()?;
         let path = self.path.clone();
         let e = |source| Error::Index {
             path: path.clone(),
@@ -187,6 +206,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn locate(&self, id: &BlobId) -> Result<Option<BlobLocation>> {
+        self.reading()?;
         let mut st = self
             .conn
             .prepare_cached("SELECT p.id, b.offset, b.stored_len, b.raw_len, b.kind, b.codec FROM blobs b JOIN packs p ON p.num = b.pack WHERE b.id = ?1")
@@ -214,6 +234,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn contains(&self, id: &BlobId) -> Result<bool> {
+        self.reading()?;
         let mut st = self
             .conn
             .prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")
@@ -226,6 +247,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn packs(&self) -> Result<Vec<(PackId, u64)>> {
+        self.reading()?;
         let mut st = self
             .conn
             .prepare_cached("SELECT id, size FROM packs ORDER BY id")
@@ -242,6 +264,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn pack_entries(&self, pack: &PackId) -> Result<Vec<PackEntry>> {
+        self.reading()?;
         let mut st = self
             .conn
             .prepare_cached("SELECT b.id, b.offset, b.stored_len, b.raw_len, b.kind, b.codec FROM blobs b JOIN packs p ON p.num = b.pack WHERE p.id = ?1 ORDER BY b.offset")
@@ -268,6 +291,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn remove_packs(&mut self, ids: &[PackId]) -> Result<()> {
+        self.writing()?;
         let path = self.path.clone();
         let e = |source| Error::Index {
             path: path.clone(),
@@ -291,6 +315,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn totals(&self) -> Result<(u64, u64, u64, u64, u64)> {
+        self.reading()?;
         let (p, pb): (i64, i64) = self
             .conn
             .query_row(
@@ -315,6 +340,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn add_snapshot(&self, id: &SnapshotId, record: &[u8]) -> Result<()> {
+        self.writing()?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO snapshots(id, record) VALUES (?1, ?2)",
@@ -329,10 +355,49 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        self.writing()?;
         self.conn
             .execute("DELETE FROM snapshots WHERE id = ?1", [&id.0[..]])
             .map(|_| ())
             .map_err(|e| self.err(e))
+    }
+
+    /// Forgets snapshots, in one transaction.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn remove_snapshots(&mut self, ids: &[SnapshotId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write_tx(|tx| {
+            let mut del = tx.prepare_cached("DELETE FROM snapshots WHERE id = ?1")?;
+            for id in ids {
+                del.execute([&id.0[..]])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Runs `f` in one write transaction and commits it.
+    fn write_tx<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        fn run<T>(
+            conn: &mut Connection,
+            f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+        ) -> rusqlite::Result<T> {
+            let tx = conn.transaction()?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        }
+        self.writing()?;
+        run(&mut self.conn, f).map_err(|source| Error::Index {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Every snapshot with its record bytes.
@@ -340,6 +405,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Vec<u8>)>> {
+        self.reading()?;
         let mut st = self
             .conn
             .prepare_cached("SELECT id, record FROM snapshots ORDER BY id")
@@ -366,15 +432,40 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn stat_cache_load(&self, profile: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        self.stat_cache_each(profile, &mut |k, v| out.push((k, v.to_vec())))?;
+        Ok(out)
+    }
+
+    /// Calls `each` with every stat-cache entry of a profile (path bytes,
+    /// entry bytes) as it is read, so a large cache is never held twice.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn stat_cache_each(
+        &self,
+        profile: &str,
+        each: &mut dyn FnMut(Vec<u8>, &[u8]),
+    ) -> Result<()> {
+        self.reading()?;
         let mut st = self
             .conn
             .prepare_cached("SELECT path, entry FROM stat_cache WHERE profile = ?1")
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([profile], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<_>>()
-            .map_err(|e| self.err(e))
+        let mut rows = st.query([profile]).map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let path: Vec<u8> = r.get(0).map_err(|e| self.err(e))?;
+            let entry = r.get_ref(1).map_err(|e| self.err(e))?;
+            let bytes = entry.as_blob().map_err(|e| {
+                self.err(rusqlite::Error::FromSqlConversionFailure(
+                    1,
+                    entry.data_type(),
+                    Box::new(e),
+                ))
+            })?;
+            each(path, bytes);
+        }
+        Ok(())
     }
 
     /// Replaces a profile's stat cache in one transaction.
@@ -384,13 +475,14 @@ impl Index {
     pub fn stat_cache_replace(
         &mut self,
         profile: &str,
-        entries: &[(Vec<u8>, Vec<u8>)],
+        entries: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
     ) -> Result<()> {
         let path = self.path.clone();
         let e = |source| Error::Index {
             path: path.clone(),
             source,
         };
+        self.writing()?;
         let tx = self.conn.transaction().map_err(e)?;
         tx.execute("DELETE FROM stat_cache WHERE profile = ?1", [profile])
             .map_err(e)?;
@@ -413,6 +505,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn stat_cache_retain(&mut self, keep: &dyn Fn(&[u8]) -> bool) -> Result<u64> {
+        self.writing()?;
         let path = self.path.clone();
         let e = |source| Error::Index {
             path: path.clone(),
@@ -453,6 +546,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn stat_cache_clear(&self) -> Result<()> {
+        self.writing()?;
         self.conn
             .execute("DELETE FROM stat_cache", [])
             .map(|_| ())

@@ -12,6 +12,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn blob_rows(&self) -> Result<Vec<(PackId, PackEntry)>> {
+        self.reading()?;
         let mut st = self
             .conn
             .prepare_cached("SELECT p.id, b.id, b.offset, b.stored_len, b.raw_len, b.kind, b.codec FROM blobs b JOIN packs p ON p.num = b.pack")
