@@ -7,7 +7,10 @@
 # Environment (all optional):
 #     BENCH_DIR=/tmp/snap-bench   working directory (corpus, repositories, restores)
 #     RUNS=5                      full cycles per tool; medians are reported
-#     TOOLS="snap restic borg"    which tools to run
+#     TOOLS="snap restic borg"    which tools to run; add "snap-enc" for snap on an
+#                                 encrypted repository (`init --encrypt`, password
+#                                 $SNAP_PASSWORD, index under $BENCH_DIR/cache; every
+#                                 command pays one Argon2id unlock; SNAP_ARGON2 applies)
 #     SEED=1 SCALE=1.0            corpus parameters (SCALE=0.09 gives ~20 MB)
 #     CORPUS=/path                use this existing tree instead of generating one
 #                                 (e.g. a copy of /usr/share for the RSS target);
@@ -76,7 +79,7 @@ if ((${#need_pkgs[@]})); then
     fi
 fi
 
-if [[ " $TOOLS " == *" snap "* ]]; then
+if [[ " $TOOLS " == *" snap "* || " $TOOLS " == *" snap-enc "* ]]; then
     if [[ "${BUILD:-0}" == 1 ]]; then
         (cd "$ROOT" && cargo build --release -p snap-cli) >&2
     fi
@@ -93,6 +96,8 @@ fi
 mkdir -p "$BENCH_DIR"
 BENCH_DIR="$(cd "$BENCH_DIR" && pwd)"
 export RESTIC_PASSWORD="snap-bench"
+export SNAP_PASSWORD="snap-bench-password"
+export XDG_CACHE_HOME="$BENCH_DIR/cache/xdg"
 export RESTIC_CACHE_DIR="$BENCH_DIR/cache/restic"
 export BORG_BASE_DIR="$BENCH_DIR/cache/borg"
 export BORG_PASSPHRASE=""
@@ -150,33 +155,35 @@ repo_size() { du -sb "$REPO" | cut -f1; }
 tool_init() {
     case $tool in
         snap) ;;  # `create` initialises the repository
+        snap-enc) "$SNAP" --repo "$REPO" init --encrypt >/dev/null ;;
         restic) restic -r "$REPO" init >/dev/null ;;
         borg) borg init --encryption=none "$REPO" >/dev/null ;;
     esac
 }
 backup_cmd() {  # $1: archive number; sets CMD
     case $tool in
-        snap) CMD=("$SNAP" --repo "$REPO" create "$SRC") ;;
+        snap | snap-enc) CMD=("$SNAP" --repo "$REPO" create "$SRC") ;;
         restic) CMD=(restic -r "$REPO" backup --quiet "$SRC") ;;
         borg) CMD=(borg create --compression zstd,3 "$REPO::s$1" "$SRC") ;;
     esac
 }
 restore_cmd() {  # $1: archive number of the latest snapshot; sets CMD (run in $TARGET)
     case $tool in
-        snap) CMD=("$SNAP" --repo "$REPO" restore latest --target "$TARGET") ;;
+        snap | snap-enc) CMD=("$SNAP" --repo "$REPO" restore latest --target "$TARGET") ;;
         restic) CMD=(restic -r "$REPO" restore latest --target "$TARGET") ;;
         borg) CMD=(borg extract "$REPO::s$1") ;;
     esac
 }
 restored_root() {  # where the restored copy of SRC lands
     case $tool in
-        snap) echo "$TARGET" ;;
+        snap | snap-enc) echo "$TARGET" ;;
         restic | borg) echo "$TARGET$SRC" ;;
     esac
 }
 tool_version() {
     case $tool in
         snap) "$SNAP" --version 2>/dev/null || echo "snap (version unknown)" ;;
+        snap-enc) echo "$("$SNAP" --version 2>/dev/null || echo snap) encrypted" ;;
         restic) restic version | cut -d' ' -f1-2 ;;
         borg) borg --version ;;
     esac

@@ -22,9 +22,14 @@ use super::Context;
 use crate::args::{ImportArgs, RestoreArgs, SnapshotArg};
 use crate::render::bytes;
 
-fn open_archive(ctx: &Context, file: &Path, force: bool) -> anyhow::Result<export::Archive> {
+fn open_archive(
+    ctx: &Context,
+    file: &Path,
+    force: bool,
+    vault_password_file: Option<&Path>,
+) -> anyhow::Result<export::Archive> {
     let password = if is_vault_file(file)? {
-        Some(crate::password::read(ctx.password_file.as_deref(), false)?)
+        Some(ctx.vault_password(vault_password_file, false)?)
     } else {
         None
     };
@@ -40,8 +45,13 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
     if !args.file.is_file() {
         bail!("{}: no such file", args.file.display());
     }
-    let archive = open_archive(ctx, &args.file, args.force)?;
-    let repo = ctx.open_or_init_engine(OpenOptions::shared("import"))?;
+    let archive = open_archive(
+        ctx,
+        &args.file,
+        args.force,
+        args.vault_password_file.as_deref(),
+    )?;
+    let repo = ctx.open_or_init_engine(OpenOptions::shared("import"), args.encrypt)?;
     let name = match &args.profile {
         Some(p) => snap_engine::profile::sanitize_name(p)?,
         None => import::default_profile_name(&archive),
@@ -122,7 +132,7 @@ pub fn names_archive(ctx: &Context, id: &SnapshotArg) -> bool {
     if !Path::new(&id.id).is_file() {
         return false;
     }
-    match snap_engine::Repo::open(&ctx.repo, &OpenOptions::shared("restore")) {
+    match snap_engine::Repo::open(&ctx.repo, &ctx.open_options(OpenOptions::shared("restore"))) {
         Ok(repo) => repo.resolve(&id.id, id.profile.as_deref()).is_err(),
         Err(_) => true,
     }
@@ -151,7 +161,7 @@ pub fn restore_file(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
     if !args.paths.is_empty() {
         bail!("--path is not supported when restoring from a file");
     }
-    let archive = open_archive(ctx, &file, false)?;
+    let archive = open_archive(ctx, &file, false, None)?;
     let mut r = FileRestore {
         archive: file.clone(),
         target: target.clone(),

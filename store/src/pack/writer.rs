@@ -37,9 +37,9 @@ struct Open {
 }
 
 impl Open {
-    fn new() -> Self {
+    fn new(encrypted: bool) -> Self {
         Self {
-            buf: format::prefix().to_vec(),
+            buf: format::prefix_with(encrypted).to_vec(),
             entries: Vec::new(),
         }
     }
@@ -68,7 +68,7 @@ impl<'r> BlobWriter<'r> {
         Self {
             repo,
             state: Mutex::new(State {
-                open: Open::new(),
+                open: Open::new(repo.is_encrypted()),
                 seen: HashSet::new(),
                 sealed: Vec::new(),
                 stats: WriteStats::default(),
@@ -87,12 +87,13 @@ impl<'r> BlobWriter<'r> {
     /// [`Error::Invalid`] for a blob of 4 GiB or more; I/O errors from
     /// writing a sealed pack.
     pub fn put(&self, kind: BlobKind, data: &[u8]) -> Result<(BlobId, bool)> {
-        let id = BlobId::of(data);
+        let id = self.repo.blob_id(data);
         self.put_with_id(id, kind, data)
     }
 
     /// Like [`put`](Self::put) for a caller that already hashed `data`.
-    /// `id` must be `BlobId::of(data)`; a wrong id is caught by every read.
+    /// `id` must be `Repository::blob_id(data)`; a wrong id is caught by
+    /// every read.
     ///
     /// # Errors
     /// As [`put`](Self::put).
@@ -115,7 +116,13 @@ impl<'r> BlobWriter<'r> {
             self.lock().seen.insert(id);
             return Ok((id, false));
         }
-        let (codec, stored) = codec::encode(self.repo.config().compression.zstd_level, data);
+        let (mut codec, mut stored) =
+            codec::encode(self.repo.config().compression.zstd_level, data);
+        // Encrypted here, in the caller's thread, like compression.
+        if let Some(k) = self.repo.keys() {
+            stored = k.seal(&id.0, &stored);
+            codec |= codec::ENCRYPTED_FLAG;
+        }
         let full = {
             let mut st = self.lock();
             if !st.seen.insert(id) {
@@ -142,7 +149,10 @@ impl<'r> BlobWriter<'r> {
             st.stats.raw_bytes += raw_len as u64;
             st.stats.stored_bytes += stored.len() as u64;
             if st.open.buf.len() as u64 >= self.repo.config().pack_target_size {
-                Some(std::mem::replace(&mut st.open, Open::new()))
+                Some(std::mem::replace(
+                    &mut st.open,
+                    Open::new(self.repo.is_encrypted()),
+                ))
             } else {
                 None
             }
@@ -158,7 +168,10 @@ impl<'r> BlobWriter<'r> {
             return Ok(());
         }
         open.buf
-            .extend_from_slice(&format::encode_header_and_trailer(&open.entries));
+            .extend_from_slice(&format::encode_header_and_trailer_with(
+                &open.entries,
+                self.repo.keys(),
+            ));
         let id = self.repo.write_pack(&open.buf)?;
         let mut st = self.lock();
         st.stats.packs += 1;
@@ -174,7 +187,7 @@ impl<'r> BlobWriter<'r> {
     /// I/O or index errors; packs already written stay on disk and are
     /// indexed by the next open.
     pub fn finish(self) -> Result<WriteStats> {
-        let open = std::mem::replace(&mut self.lock().open, Open::new());
+        let open = std::mem::replace(&mut self.lock().open, Open::new(self.repo.is_encrypted()));
         self.seal(open)?;
         let st = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
         self.repo.index_packs(&st.sealed)?;
