@@ -49,9 +49,11 @@ pub const SEALED_VERSION: u8 = 1;
 /// Bytes before the sealed message in a sealed file.
 pub const SEALED_PREFIX_LEN: usize = 9;
 
-/// The keys of an unlocked repository.
+/// The keys of an unlocked repository (cheap to clone: shared).
 #[derive(Clone)]
-pub struct Keys {
+pub struct Keys(std::sync::Arc<Inner>);
+
+struct Inner {
     master: [u8; 32],
     cipher: Aes256Gcm,
     ids: [u8; 32],
@@ -73,13 +75,13 @@ impl Keys {
     /// Derives every subkey from the 32-byte master key.
     pub fn from_master(master: [u8; 32]) -> Self {
         let enc = blake3::derive_key(context::ENC, &master);
-        Self {
+        Self(std::sync::Arc::new(Inner {
             master,
             cipher: Aes256Gcm::new(&enc.into()),
             ids: blake3::derive_key(context::IDS, &master),
             mac: blake3::derive_key(context::MAC, &master),
             names: blake3::derive_key(context::NAMES, &master),
-        }
+        }))
     }
 
     /// A new random master key.
@@ -89,27 +91,27 @@ impl Keys {
 
     /// The master key (wrapped into key slots).
     pub fn master(&self) -> &[u8; 32] {
-        &self.master
+        &self.0.master
     }
 
     /// A blob's id: keyed blake3 of its plaintext.
     pub fn blob_id(&self, plaintext: &[u8]) -> BlobId {
-        BlobId(*blake3::keyed_hash(&self.ids, plaintext).as_bytes())
+        BlobId(*blake3::keyed_hash(&self.0.ids, plaintext).as_bytes())
     }
 
     /// The MAC of `bytes` (keyed blake3 under the MAC key).
     pub fn mac(&self, bytes: &[u8]) -> [u8; 32] {
-        *blake3::keyed_hash(&self.mac, bytes).as_bytes()
+        *blake3::keyed_hash(&self.0.mac, bytes).as_bytes()
     }
 
     /// A name hidden behind the name key (hex of keyed blake3, 16 digits).
     pub fn hide_name(&self, name: &str) -> String {
-        blake3::keyed_hash(&self.names, name.as_bytes()).to_hex()[..16].to_string()
+        blake3::keyed_hash(&self.0.names, name.as_bytes()).to_hex()[..16].to_string()
     }
 
     /// Seals `plain` with a random nonce: `nonce ‖ ciphertext ‖ tag`.
     pub fn seal(&self, aad: &[u8], plain: &[u8]) -> Vec<u8> {
-        seal_with(&self.cipher, rand::random(), aad, plain)
+        seal_with(&self.0.cipher, rand::random(), aad, plain)
     }
 
     /// Opens what [`seal`](Self::seal) made with the same `aad`.
@@ -117,7 +119,7 @@ impl Keys {
     /// # Errors
     /// [`AuthFailed`] when the message is too short or does not authenticate.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> std::result::Result<Vec<u8>, AuthFailed> {
-        open_with(&self.cipher, aad, sealed)
+        open_with(&self.0.cipher, aad, sealed)
     }
 }
 

@@ -120,14 +120,16 @@ pub(crate) fn unlock(
                 (Some(found), _) => found,
                 (None, None) => return Err(Error::WrongPassword),
                 // The password may be the damaged slot's: say so.
-                (None, Some(d)) => return Err(Error::corrupt(
-                    cfg_path,
-                    None,
-                    format!(
+                (None, Some(d)) => {
+                    return Err(Error::corrupt(
+                        cfg_path,
+                        None,
+                        format!(
                         "key slot {} is damaged, and no other key slot opens with this password",
                         d.id
                     ),
-                )),
+                    ))
+                }
             }
         }
     };

@@ -182,7 +182,11 @@ fn passwords_come_from_a_file_a_command_or_the_environment() {
     // A failing command: exit 12, naming the command, not its output.
     let run = bare(
         &env,
-        &["--password-command", "echo secret-out; exit 3", "list"],
+        &[
+            "--password-command",
+            "printf 'secret%s' -out; exit 3",
+            "list",
+        ],
     );
     assert_eq!(run.code, 12, "{}", run.dump());
     assert!(run.stderr.contains("--password-command"), "{}", run.dump());
