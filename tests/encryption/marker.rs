@@ -9,8 +9,8 @@
 use std::fs;
 use std::path::Path;
 
-use super::{enc_env, files_under};
-use crate::util::{make_profile, mutate_profile, Env};
+use super::{enc_env, files_under, history};
+use crate::util::{make_profile, Env};
 
 const MARKER: &str = "qmarkerzx4917";
 
@@ -74,21 +74,7 @@ fn scenario(env: &Env, init: &[&str]) -> Vec<String> {
         .unwrap();
     }
     let name = format!("app-{MARKER}");
-    env.create(&src, &["--profile", &name]);
-    env.create(&src, &["--profile", &name])
-        .expect_contains(true, "unchanged");
-    mutate_profile(&src, 0.3, 4);
-    let s2 = env.create(&src, &["--profile", &name]).id();
-    env.snap(["profile", "set", &name, "--auto", "on"]).ok();
-    let zip = env.path(&format!("out-{MARKER}.zip"));
-    env.snap([
-        "export",
-        &s2,
-        "--zip",
-        zip.to_str().unwrap(),
-        "--if-changed",
-    ])
-    .ok();
+    history(env, &src, &name, &env.path(&format!("out-{MARKER}.zip")));
     env.snap(["restore", "latest~1", "--profile", &name]).ok();
     env.snap(["forget", "--profile", &name, "--keep-last", "2"])
         .ok();

@@ -11,7 +11,7 @@ mod tamper;
 
 use std::path::Path;
 
-use crate::util::Env;
+use crate::util::{mutate_profile, Env};
 
 /// The first password of every test repository.
 pub const PW: &str = "correct horse battery";
@@ -37,6 +37,37 @@ pub fn write_secret(env: &Env, name: &str, text: &str) -> std::path::PathBuf {
     let p = env.path(name);
     std::fs::write(&p, format!("{text}\n")).expect("password file");
     p
+}
+
+/// `$name` as a number, else `default` (the knobs of the loops here).
+pub fn env_count(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A history on the (filled) profile folder `src` under profile `name`:
+/// a snapshot, an unchanged create, a change and a second snapshot, the
+/// profile's settings saved again (so `profiles.json.bak` exists) and an
+/// `--if-changed` ZIP export to `zip` (so `exports.json` exists). Returns
+/// the second snapshot's id.
+pub fn history(env: &Env, src: &Path, name: &str, zip: &Path) -> String {
+    env.create(src, &["--profile", name]);
+    env.create(src, &["--profile", name])
+        .expect_contains(true, "unchanged");
+    mutate_profile(src, 0.3, 4);
+    let s2 = env.create(src, &["--profile", name]).id();
+    env.snap(["profile", "set", name, "--auto", "on"]).ok();
+    env.snap([
+        "export",
+        &s2,
+        "--zip",
+        zip.to_str().unwrap(),
+        "--if-changed",
+    ])
+    .ok();
+    s2
 }
 
 /// Every regular file under `dir`, recursively, sorted.

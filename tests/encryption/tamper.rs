@@ -19,8 +19,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{enc_env, files_under};
-use crate::util::{copy_into, make_profile, mutate_profile, remove_tree, Env, Gen, Run};
+use super::{enc_env, env_count, files_under, history};
+use crate::util::{copy_into, make_profile, remove_tree, Env, Gen, Run};
 
 /// An encrypted repository with two snapshots, profile settings saved
 /// twice (so `profiles.json.bak` exists) and an export record.
@@ -29,19 +29,7 @@ fn pristine() -> (Env, PathBuf) {
     env.snap(["init", "--encrypt"]).ok();
     let src = env.path("app");
     make_profile(&src, 20, 150_000, 8);
-    env.create(&src, &[]);
-    env.snap(["profile", "set", "app", "--auto", "on"]).ok();
-    mutate_profile(&src, 0.3, 2);
-    let s2 = env.create(&src, &[]).id();
-    let zip = env.path("out.zip");
-    env.snap([
-        "export",
-        &s2,
-        "--zip",
-        zip.to_str().unwrap(),
-        "--if-changed",
-    ])
-    .ok();
+    history(&env, &src, "app", &env.path("out.zip"));
     let saved = env.path("pristine");
     copy_into(&env.repo, &saved);
     (env, saved)
@@ -149,10 +137,7 @@ fn one_flipped_bit_in_each_kind_of_file_is_detected_and_named() {
 
 #[test]
 fn random_bit_flips_never_pass_unnoticed() {
-    let flips: u64 = std::env::var("SNAP_TAMPER_FLIPS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+    let flips = env_count("SNAP_TAMPER_FLIPS", 200);
     let (env, saved) = pristine();
     let files = targets(&saved);
     let mut g = Gen(0x7a3b_0014);
