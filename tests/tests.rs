@@ -5,6 +5,7 @@
 mod util;
 
 mod cli_basics;
+mod encryption;
 mod lifecycle;
 mod reliability;
 mod snapshot;

@@ -30,10 +30,20 @@ pub struct Global {
     /// Print only what is essential (errors, problems found).
     #[arg(long, short, global = true)]
     pub quiet: bool,
-    /// Read the repository password from this file (for encrypted
-    /// repositories; accepted, not used yet).
+    /// Read the password (of an encrypted repository, and of a vault) from
+    /// the first line of this file [else --password-command, else
+    /// $SNAP_PASSWORD, else a prompt].
     #[arg(long, global = true, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
+    /// Run this shell command and take the first line of its output as the
+    /// password (a keyring, a secrets manager).
+    #[arg(
+        long,
+        global = true,
+        value_name = "CMD",
+        conflicts_with = "password_file"
+    )]
+    pub password_command: Option<String>,
     /// Seconds to wait for the repository lock before giving up (exit 11).
     #[arg(
         long,
@@ -49,7 +59,7 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create a new, empty repository.
-    Init,
+    Init(InitArgs),
     /// Verify packs, index and snapshots; exit 1 when anything is wrong.
     Check(CheckArgs),
     /// Maintain the index.
@@ -89,12 +99,52 @@ pub enum Command {
     Import(ImportArgs),
     /// Serve a local web page to see, compare and restore snapshots.
     Ui(UiArgs),
+    /// Manage the passwords of an encrypted repository (its key slots).
+    Key {
+        /// What to do.
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
     /// Manage profiles.
     Profile {
         /// What to do.
         #[command(subcommand)]
         command: ProfileCommand,
     },
+}
+
+/// `snap init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Encrypt the repository (AES-256-GCM; a password from --password-file,
+    /// --password-command, $SNAP_PASSWORD or a prompt).
+    #[arg(long)]
+    pub encrypt: bool,
+}
+
+/// `snap key ...`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List the key slots.
+    List,
+    /// Add a password (a new key slot).
+    Add(NewPasswordArgs),
+    /// Remove a key slot (never the last one).
+    Remove {
+        /// The slot's id (or a unique prefix of at least 4 digits).
+        id: String,
+    },
+    /// Change the password that opened the repository.
+    Passwd(NewPasswordArgs),
+}
+
+/// Where `key add` and `key passwd` take the new password from.
+#[derive(Debug, Args)]
+pub struct NewPasswordArgs {
+    /// Read the new password from the first line of this file [else
+    /// $SNAP_NEW_PASSWORD, else a prompt, twice].
+    #[arg(long, value_name = "FILE")]
+    pub new_password_file: Option<PathBuf>,
 }
 
 /// `snap check`.
@@ -128,6 +178,9 @@ pub enum IndexCommand {
 pub struct CreateArgs {
     /// The directory to snapshot (registers a profile named after it).
     pub path: Option<PathBuf>,
+    /// Encrypt the repository if this creates it (see `init --encrypt`).
+    #[arg(long)]
+    pub encrypt: bool,
     /// The profile to snapshot (or to register PATH under).
     #[arg(long)]
     pub profile: Option<String>,
@@ -387,6 +440,10 @@ pub struct ExportArgs {
     /// Use the profile's saved scope NAME (its excludes and redactions).
     #[arg(long, value_name = "NAME")]
     pub scope: Option<String>,
+    /// Read the vault's password from this file [default: the password
+    /// options that also open the repository].
+    #[arg(long, value_name = "FILE", requires = "vault")]
+    pub vault_password_file: Option<PathBuf>,
     /// Force vault version 1 or 2 (default: 1 up to 256 MiB, else 2).
     #[arg(long, value_name = "1|2", value_parser = clap::value_parser!(u8).range(1..=2), requires = "vault")]
     pub vault_version: Option<u8>,
@@ -416,6 +473,13 @@ pub struct ImportArgs {
     /// (default 64GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_size: Option<u64>,
+    /// Encrypt the repository if this creates it (see `init --encrypt`).
+    #[arg(long)]
+    pub encrypt: bool,
+    /// Read the vault's password from this file [default: the password
+    /// options that also open the repository].
+    #[arg(long, value_name = "FILE")]
+    pub vault_password_file: Option<PathBuf>,
 }
 
 /// Retention flags, shared by `forget` and `profile add|set`.

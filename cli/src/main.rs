@@ -85,6 +85,9 @@ fn store_exit_code(e: &snap_store::Error) -> i32 {
     match e {
         snap_store::Error::NoRepository { .. } => NO_REPOSITORY,
         snap_store::Error::Locked { .. } => LOCKED,
+        snap_store::Error::WrongPassword | snap_store::Error::PasswordNeeded { .. } => {
+            WRONG_PASSWORD
+        }
         _ => ERROR,
     }
 }
@@ -100,6 +103,14 @@ fn engine_exit_code(e: &snap_engine::Error) -> i32 {
 
 /// The error chain on one line, with guidance for the errors a user can act on.
 fn message(err: &anyhow::Error) -> String {
+    // A wrong password says so and nothing else: no path, no slot.
+    let wrong = |e: &snap_store::Error| matches!(e, snap_store::Error::WrongPassword);
+    if err.chain().any(|c| {
+        c.downcast_ref::<snap_store::Error>().is_some_and(wrong)
+            || matches!(c.downcast_ref::<snap_engine::Error>(), Some(snap_engine::Error::Store(e)) if wrong(e))
+    }) {
+        return "wrong password".into();
+    }
     let text = format!("{err:#}");
     match exit_code(err) {
         NO_REPOSITORY => format!("{text} (create one with `snap init`, or pass --repo DIR)"),

@@ -1,28 +1,54 @@
-//! Where a vault password comes from: `--password-file`, `$SNAP_PASSWORD`,
-//! or a prompt on the terminal (`/dev/tty`, echo off), never an argument.
+//! Where a password comes from (a repository's or a vault's): a file
+//! (`--password-file`), a command's standard output (`--password-command`,
+//! for a keyring or a secrets manager), an environment variable
+//! (`$SNAP_PASSWORD`), or a prompt on the terminal (`/dev/tty`, echo off);
+//! never an argument.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use snap_engine::export::MIN_PASSWORD_CHARS;
 
-/// Reads the password. `confirm` (creating a vault) asks twice at a prompt.
+/// Where one password comes from, in this order of preference.
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    /// Its first line is the password.
+    pub file: Option<PathBuf>,
+    /// Run with `sh -c`; the first line of its standard output is the password.
+    pub command: Option<String>,
+    /// An environment variable holding the password.
+    pub env: Option<&'static str>,
+    /// What the prompt asks for ("password", "new password").
+    pub what: &'static str,
+}
+
+/// Reads the password from `src`; `confirm` asks twice at a prompt.
 /// A password shorter than 8 characters is refused.
-pub fn read(password_file: Option<&Path>, confirm: bool) -> anyhow::Result<String> {
-    let pw = if let Some(f) = password_file {
+pub fn read_from(src: &Source, confirm: bool) -> anyhow::Result<String> {
+    let pw = if let Some(f) = &src.file {
         let text = std::fs::read_to_string(f)
             .with_context(|| format!("reading password file {}", f.display()))?;
         first_line(&text)
-    } else if let Some(v) = std::env::var_os("SNAP_PASSWORD").filter(|v| !v.is_empty()) {
+    } else if let Some(cmd) = &src.command {
+        run_command(cmd)?
+    } else if let Some(v) = src
+        .env
+        .and_then(|name| std::env::var_os(name).filter(|v| !v.is_empty()))
+    {
         v.into_string()
-            .map_err(|_| anyhow::anyhow!("SNAP_PASSWORD is not valid UTF-8"))?
+            .map_err(|_| anyhow::anyhow!("{} is not valid UTF-8", src.env.unwrap_or_default()))?
     } else {
-        let first = prompt("password: ")?;
+        let what = if src.what.is_empty() {
+            "password"
+        } else {
+            src.what
+        };
+        let first = prompt(&format!("{what}: "))?;
         if confirm {
             check(&first)?;
-            if prompt("password (again): ")? != first {
+            if prompt(&format!("{what} (again): "))? != first {
                 bail!("the two passwords differ");
             }
         }
@@ -30,6 +56,24 @@ pub fn read(password_file: Option<&Path>, confirm: bool) -> anyhow::Result<Strin
     };
     check(&pw)?;
     Ok(pw)
+}
+
+/// Runs `cmd` with `sh -c` and returns the first line of its output. Its
+/// standard error goes to ours; a failure names the command, never the output.
+fn run_command(cmd: &str) -> anyhow::Result<String> {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .stdin(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running --password-command {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("--password-command {cmd:?} failed ({})", out.status);
+    }
+    let text = String::from_utf8(out.stdout)
+        .map_err(|_| anyhow::anyhow!("--password-command {cmd:?} printed invalid UTF-8"))?;
+    Ok(first_line(&text))
 }
 
 fn first_line(text: &str) -> String {
@@ -48,7 +92,7 @@ fn prompt(text: &str) -> anyhow::Result<String> {
     use rustix::termios::{tcgetattr, tcsetattr, LocalModes, OptionalActions};
     let no_tty = || {
         anyhow::anyhow!(
-            "a password is needed: pass --password-file FILE or set SNAP_PASSWORD (no terminal to ask on)"
+            "a password is needed: pass --password-file FILE or --password-command CMD, or set SNAP_PASSWORD (no terminal to ask on)"
         )
     };
     let mut tty = File::options()

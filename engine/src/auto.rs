@@ -55,6 +55,10 @@ pub struct AutoOptions {
     pub lock_wait: Duration,
     /// How long to wait for the exclusive lock for gc before skipping it.
     pub gc_lock_wait: Duration,
+    /// How to unlock an encrypted repository (a password file or command
+    /// for unattended runs). The password is asked once: later rounds
+    /// reuse the keys.
+    pub unlock: Option<snap_store::Unlock>,
 }
 
 impl Default for AutoOptions {
@@ -67,6 +71,7 @@ impl Default for AutoOptions {
             gc_threshold: 0.20,
             lock_wait: Duration::from_secs(30),
             gc_lock_wait: Duration::from_secs(2),
+            unlock: None,
         }
     }
 }
@@ -203,8 +208,20 @@ pub fn run(
     log: &dyn Fn(Event),
 ) -> Result<()> {
     // Fail early and clearly when there is no repository.
-    drop(Repo::open(repo_path, &OpenOptions::shared("auto"))?);
-    let (profiles, _) = Profiles::load(repo_path)?;
+    let mut first = OpenOptions::shared("auto");
+    first.unlock = opts.unlock.clone();
+    let (profiles, keys) = {
+        let repo = Repo::open(repo_path, &first)?;
+        (
+            Profiles::load_in(repo.store())?.0,
+            repo.store().keys().cloned(),
+        )
+    };
+    let unlocked = AutoOptions {
+        unlock: keys.map(snap_store::Unlock::Keys).or(opts.unlock.clone()),
+        ..opts.clone()
+    };
+    let opts = &unlocked;
     let selected: Vec<Profile> = if opts.profiles.is_empty() {
         profiles.iter().filter(|p| p.auto).cloned().collect()
     } else {
@@ -352,6 +369,7 @@ fn round(
     {
         let mut open = OpenOptions::shared("auto");
         open.wait = opts.lock_wait;
+        open.unlock = opts.unlock.clone();
         let repo = match Repo::open(repo_path, &open) {
             Ok(r) => r,
             Err(e) => return fail(None, &e),
@@ -414,6 +432,7 @@ fn maybe_gc(repo_path: &Path, opts: &AutoOptions, log: &dyn Fn(Event), threshold
     let fraction = {
         let mut open = OpenOptions::shared("auto");
         open.wait = opts.lock_wait;
+        open.unlock = opts.unlock.clone();
         match Repo::open(repo_path, &open).and_then(|r| usage(&r)) {
             Ok(u) if u.garbage_bytes > 0 => u.garbage_fraction,
             Ok(_) => return,
@@ -430,6 +449,7 @@ fn maybe_gc(repo_path: &Path, opts: &AutoOptions, log: &dyn Fn(Event), threshold
     }
     let mut open = OpenOptions::exclusive("auto gc").freeing_space();
     open.wait = opts.gc_lock_wait;
+    open.unlock = opts.unlock.clone();
     let repo = match Repo::open(repo_path, &open) {
         Ok(r) => r,
         Err(Error::Store(e @ snap_store::Error::Locked { .. })) => {

@@ -809,8 +809,8 @@ fn capture_wal(
 ) -> Result<(Vec<BlobId>, u64), ReadError> {
     let tmp = tempfile::Builder::new()
         .prefix("sqlite-copy-")
-        .tempfile_in(repo.store().tmp_dir())
-        .map_err(|e| ReadError::Repo(Error::io(repo.store().tmp_dir(), e)))?;
+        .tempfile_in(repo.store().scratch_dir())
+        .map_err(|e| ReadError::Repo(Error::io(repo.store().scratch_dir(), e)))?;
     sqlite::backup_to(path, tmp.path()).map_err(|m| ReadError::File(std::io::Error::other(m)))?;
     let f = File::open(tmp.path()).map_err(|e| ReadError::Repo(Error::io(tmp.path(), e)))?;
     chunk_into(writer, f, params)
@@ -862,7 +862,7 @@ fn build_tree(
     cache: &HashMap<Vec<u8>, Loaded>,
     built: &mut Built,
 ) -> Result<(BlobId, [u8; 32])> {
-    let mut dir = DirBuilder::new();
+    let mut dir = DirBuilder::for_store(repo.store());
     for e in entries {
         if let Some(node) = &e.reused {
             let sub = match &node.subtree {
@@ -920,7 +920,7 @@ fn count_node(node: &Node, built: &mut Built) {
 
 /// The content digest and counts of a subtree kept from the parent.
 fn reused_digest(repo: &Repo, id: &BlobId, built: &mut Built) -> Result<[u8; 32]> {
-    let mut dir = DirBuilder::new();
+    let mut dir = DirBuilder::for_store(repo.store());
     for node in repo.tree(id)?.nodes {
         let sub = match &node.subtree {
             Some(s) => Some(reused_digest(repo, s, built)?),

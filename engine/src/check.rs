@@ -12,6 +12,10 @@
 //! | `tree-damaged` | a tree does not read back or decode |
 //! | `blob-missing` | a file chunk the snapshot references is in no pack |
 //!
+//! [`check_files`] adds `file-damaged` for a `profiles.json`, its `.bak`,
+//! `exports.json` or a restore journal that does not authenticate (an
+//! encrypted repository) or is sealed in a plain one.
+//!
 //! A snapshot with any such problem cannot be restored completely; `snap
 //! repair --drop-broken` forgets it. Read-only: nothing is modified.
 
@@ -37,6 +41,47 @@ pub struct SnapshotCheck {
     pub problems: Vec<Problem>,
     /// The snapshots with at least one problem.
     pub broken: Vec<SnapshotId>,
+}
+
+/// Checks the engine's own files in the repository (`profiles.json` and its
+/// `.bak`, `exports.json`, restore journals): each must open with the
+/// repository's keys. One `file-damaged` problem per file that does not.
+///
+/// # Errors
+/// I/O errors other than a missing file.
+pub fn check_files(repo: &Repo) -> Result<Vec<Problem>> {
+    let root = repo.store().root();
+    let mut files = vec![
+        (
+            root.join(crate::profile::PROFILES_FILE),
+            crate::profile::PROFILES_KIND,
+        ),
+        (
+            root.join(crate::profile::PROFILES_BAK),
+            crate::profile::PROFILES_KIND,
+        ),
+        (
+            root.join(crate::export::history::EXPORTS_FILE),
+            crate::export::history::EXPORTS_KIND,
+        ),
+    ];
+    if let Ok(rd) = std::fs::read_dir(root.join(crate::restore::JOURNAL_DIR)) {
+        for e in rd.flatten() {
+            files.push((e.path(), crate::restore::JOURNAL_KIND));
+        }
+    }
+    let mut out = Vec::new();
+    for (path, kind) in files {
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(crate::Error::io(&path, e)),
+        };
+        if let Err(e) = repo.store().open_file(kind, &path, &bytes) {
+            out.push(Problem::new("file-damaged", e.to_string()));
+        }
+    }
+    Ok(out)
 }
 
 /// Walks every indexed snapshot and reports what it references but the

@@ -149,7 +149,7 @@ pub fn forget(repo: &Repo, opts: &ForgetOptions) -> Result<ForgetReport> {
     if let Some(p) = &opts.policy {
         p.validate()?;
     }
-    let (profiles, _) = Profiles::load(repo.store().root())?;
+    let (profiles, _) = Profiles::load_in(repo.store())?;
     let mut out = ForgetReport {
         dry_run: opts.dry_run,
         profiles: Vec::new(),

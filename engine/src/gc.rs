@@ -252,6 +252,7 @@ pub struct LowSpace {
 pub fn make_room_if_low(
     repo_path: &std::path::Path,
     lock_wait: std::time::Duration,
+    unlock: Option<&snap_store::Unlock>,
 ) -> Result<Option<LowSpace>> {
     let Some((free, total)) = crate::auto::free_space(repo_path) else {
         return Ok(None);
@@ -266,12 +267,14 @@ pub fn make_room_if_low(
     };
     let mut shared = snap_store::OpenOptions::shared("create");
     shared.wait = lock_wait;
+    shared.unlock = unlock.cloned();
     if usage(&Repo::open(repo_path, &shared)?)?.garbage_bytes == 0 {
         return Ok(Some(low));
     }
     // gc may use the space reserve (it is put back after gc when it fits).
     let mut exclusive = snap_store::OpenOptions::exclusive("gc before create").freeing_space();
     exclusive.wait = lock_wait;
+    exclusive.unlock = unlock.cloned();
     match Repo::open(repo_path, &exclusive) {
         Ok(repo) => {
             low.reclaimed = gc(&repo, &GcOptions::default())?

@@ -383,7 +383,10 @@ pub fn prepare<'r>(
             }
         }
     }
-    let mut built = Built::default();
+    let mut built = Built {
+        keys: store.keys().cloned(),
+        ..Built::default()
+    };
     let (tree, digest) = build(root, time_ns, &mut built);
     for (id, bytes) in &built.trees {
         writer.put_with_id(*id, BlobKind::Tree, bytes)?;
@@ -476,6 +479,7 @@ fn chunk_file(
 
 #[derive(Default)]
 struct Built {
+    keys: Option<snap_store::Keys>,
     trees: Vec<(BlobId, Vec<u8>)>,
     files: u64,
     dirs: u64,
@@ -484,7 +488,10 @@ struct Built {
 }
 
 fn build(dir: Dir, time_ns: i64, built: &mut Built) -> (BlobId, [u8; 32]) {
-    let mut out = DirBuilder::new();
+    let mut out = match &built.keys {
+        Some(k) => DirBuilder::keyed(k.clone()),
+        None => DirBuilder::new(),
+    };
     for (name, item) in dir.children {
         match item {
             Item::Leaf(node) => {

@@ -81,7 +81,7 @@ fn build(
                     {
                         o.content.clone()
                     }
-                    _ => hash_file(&e.path, params),
+                    _ => hash_file(&e.path, repo.store(), params),
                 };
             }
             NodeKind::Dir => {
@@ -94,17 +94,21 @@ fn build(
         }
         tree.nodes.push(node);
     }
-    let id = BlobId::of(&tree.encode());
+    let id = repo.store().blob_id(&tree.encode());
     trees.insert(id, tree);
     Ok(id)
 }
 
 /// The chunk ids a file would have, without storing anything.
-pub fn hash_file(path: &Path, params: &snap_store::ChunkerParams) -> Vec<BlobId> {
+pub fn hash_file(
+    path: &Path,
+    store: &snap_store::Repository,
+    params: &snap_store::ChunkerParams,
+) -> Vec<BlobId> {
     let mut ids = Vec::new();
     let ok = File::open(path).and_then(|f| {
         crate::chunker::for_each_chunk(f, params, |c| {
-            ids.push(BlobId::of(c));
+            ids.push(store.blob_id(c));
             Ok::<(), std::io::Error>(())
         })
     });

@@ -491,7 +491,7 @@ fn reuse_live(repo: &Repo, node: &Node, live: &Path, p: &Path) -> bool {
     {
         return false;
     }
-    hash_file(live, &repo.store().config().chunker) == node.content
+    hash_file(live, repo.store(), &repo.store().config().chunker) == node.content
         && fs::hard_link(live, p).is_ok()
 }
 

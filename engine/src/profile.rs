@@ -262,6 +262,9 @@ impl<'de> Deserialize<'de> for Profiles {
     }
 }
 
+/// The associated-data kind of `profiles.json` (and its `.bak`) when sealed.
+pub const PROFILES_KIND: &str = "profiles";
+
 /// What reading one profiles file gave.
 enum Read {
     Missing,
@@ -284,11 +287,18 @@ impl Profiles {
 
     /// Reads `path`. `Err` only for what must stop the caller: a version
     /// this build does not know, or a file that exists but cannot be read.
-    fn read_file(path: &Path) -> Result<Read> {
+    fn read_file(path: &Path, keys: Option<&snap_store::Keys>) -> Result<Read> {
         let bytes = match fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Read::Missing),
             Err(e) => return Err(Error::io(path, e)),
+        };
+        let bytes = match snap_store::crypto::open_file(keys, PROFILES_KIND, path, &bytes) {
+            Ok(b) => b,
+            // Opened without the keys: never take it for damage (which
+            // would recover from `.bak` and then overwrite it).
+            Err(e) if keys.is_none() => return Err(e.into()),
+            Err(e) => return Ok(Read::Unusable(e.to_string())),
         };
         let version = match serde_json::from_slice::<VersionOnly>(&bytes) {
             Ok(v) => v.version,
@@ -322,15 +332,31 @@ impl Profiles {
     /// [`Error::Format`] when either file has a version this build does not
     /// know; [`Error::Io`] when a file exists but cannot be read.
     pub fn load(repo_dir: &Path) -> Result<(Profiles, Vec<String>)> {
+        Self::load_with(repo_dir, None)
+    }
+
+    /// [`load`](Self::load) from an open repository: decrypts the files of
+    /// an encrypted one.
+    ///
+    /// # Errors
+    /// As [`load`](Self::load).
+    pub fn load_in(store: &snap_store::Repository) -> Result<(Profiles, Vec<String>)> {
+        Self::load_with(store.root(), store.keys())
+    }
+
+    fn load_with(
+        repo_dir: &Path,
+        keys: Option<&snap_store::Keys>,
+    ) -> Result<(Profiles, Vec<String>)> {
         let main = repo_dir.join(PROFILES_FILE);
         let bak = repo_dir.join(PROFILES_BAK);
         let mut warnings = Vec::new();
-        let (main_missing, main_problem) = match Self::read_file(&main)? {
+        let (main_missing, main_problem) = match Self::read_file(&main, keys)? {
             Read::Good(p) => return Ok((p, warnings)),
             Read::Missing => (true, "is missing".to_string()),
             Read::Unusable(why) => (false, why),
         };
-        match Self::read_file(&bak)? {
+        match Self::read_file(&bak, keys)? {
             Read::Good(p) => {
                 warnings.push(format!(
                     "{} {main_problem}; recovered {} profile(s) from {}",
@@ -365,11 +391,24 @@ impl Profiles {
     /// [`Error::Format`] when the current file has a version this build does
     /// not know (saving would destroy it); I/O errors naming the file.
     pub fn save(&self, repo_dir: &Path) -> Result<()> {
+        self.save_with(repo_dir, None)
+    }
+
+    /// [`save`](Self::save) into an open repository: encrypted in an
+    /// encrypted one.
+    ///
+    /// # Errors
+    /// As [`save`](Self::save).
+    pub fn save_in(&self, store: &snap_store::Repository) -> Result<()> {
+        self.save_with(store.root(), store.keys())
+    }
+
+    fn save_with(&self, repo_dir: &Path, keys: Option<&snap_store::Keys>) -> Result<()> {
         let main = repo_dir.join(PROFILES_FILE);
         let bak = repo_dir.join(PROFILES_BAK);
         let tmp = repo_dir.join("tmp");
         snap_store::fsutil::create_dir_durable(&tmp)?;
-        if let Read::Good(_) = Self::read_file(&main)? {
+        if let Read::Good(_) = Self::read_file(&main, keys)? {
             let current = fs::read(&main).map_err(|e| Error::io(&main, e))?;
             snap_store::fsutil::atomic_write(&tmp, &bak, &current)?;
         }
@@ -382,6 +421,7 @@ impl Profiles {
             detail: format!("cannot encode profiles: {e}"),
         })?;
         bytes.push(b'\n');
+        let bytes = snap_store::crypto::seal_file(keys, PROFILES_KIND, &bytes);
         snap_store::fsutil::atomic_write(&tmp, &main, &bytes)?;
         Ok(())
     }

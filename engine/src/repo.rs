@@ -26,8 +26,23 @@ impl Repo {
     /// # Errors
     /// As [`Repository::init`].
     pub fn init(path: &Path) -> Result<snap_store::Config> {
+        Self::init_with(path, None)
+    }
+
+    /// Creates a repository at `path`, encrypted under a first password
+    /// when `encryption` is given (its index then lives in the user's cache
+    /// directory; FORMAT.md section 15).
+    ///
+    /// # Errors
+    /// As [`Repository::init`]; [`snap_store::Error::Invalid`] for a
+    /// password shorter than 8 characters.
+    pub fn init_with(
+        path: &Path,
+        encryption: Option<snap_store::InitEncryption>,
+    ) -> Result<snap_store::Config> {
         let opts = InitOptions {
             chunker: crate::chunker::DEFAULT_PARAMS,
+            encryption,
             ..InitOptions::default()
         };
         Ok(Repository::init(path, &opts)?)
@@ -56,6 +71,20 @@ impl Repo {
     /// repository is made, so exactly one of them creates it and the others
     /// open it.
     pub fn open_or_init(path: &Path, opts: &OpenOptions) -> Result<Self> {
+        Self::open_or_init_with(path, opts, None)
+    }
+
+    /// [`open_or_init`](Self::open_or_init) that creates an encrypted
+    /// repository when `encryption` is given (`create --encrypt`); an
+    /// existing repository is opened as it is.
+    ///
+    /// # Errors
+    /// As [`Repo::init_with`] and [`Repo::open`].
+    pub fn open_or_init_with(
+        path: &Path,
+        opts: &OpenOptions,
+        encryption: Option<snap_store::InitEncryption>,
+    ) -> Result<Self> {
         let config = path.join(snap_store::layout::CONFIG);
         if !config.exists() {
             let parent = snap_store::fsutil::parent_dir(path);
@@ -63,7 +92,7 @@ impl Repo {
             let guard = std::fs::File::open(parent).map_err(|e| crate::Error::io(parent, e))?;
             guard.lock().map_err(|e| crate::Error::io(parent, e))?;
             if !config.exists() && (!path.exists() || is_empty_dir(path)) {
-                Self::init(path)?;
+                Self::init_with(path, encryption)?;
             }
             drop(guard);
         }

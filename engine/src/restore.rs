@@ -352,6 +352,9 @@ fn staging_path(dest: &Path) -> PathBuf {
     ))
 }
 
+/// The associated-data kind of restore journals when sealed.
+pub const JOURNAL_KIND: &str = "journal";
+
 fn write_journal(store: &Repository, j: &Journal) -> Result<PathBuf> {
     let dir = store.root().join(JOURNAL_DIR);
     fsutil::create_dir_durable(&dir)?;
@@ -362,7 +365,10 @@ fn write_journal(store: &Repository, j: &Journal) -> Result<PathBuf> {
     fsutil::atomic_write(
         &store.tmp_dir(),
         &path,
-        &serde_json::to_vec(j).expect("journal serialises"),
+        &store.seal_file(
+            JOURNAL_KIND,
+            &serde_json::to_vec(j).expect("journal serialises"),
+        ),
     )?;
     Ok(path)
 }
@@ -382,6 +388,7 @@ pub fn finish_interrupted(store: &Repository) -> Vec<String> {
         let path = ent.path();
         let Some(j) = fs::read(&path)
             .ok()
+            .and_then(|b| store.open_file(JOURNAL_KIND, &path, &b).ok())
             .and_then(|b| serde_json::from_slice::<Journal>(&b).ok())
         else {
             let _ = fs::remove_file(&path);

@@ -127,12 +127,30 @@ impl Tree {
 pub struct DirBuilder {
     tree: Tree,
     hasher: blake3::Hasher,
+    keys: Option<snap_store::Keys>,
 }
 
 impl DirBuilder {
-    /// An empty directory.
+    /// An empty directory (unencrypted repository: plain blake3 tree ids).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty directory whose tree id is keyed with `keys`.
+    pub fn keyed(keys: snap_store::Keys) -> Self {
+        Self {
+            keys: Some(keys),
+            ..Self::default()
+        }
+    }
+
+    /// An empty directory for `store`: its tree id is keyed when the
+    /// repository is encrypted ([`snap_store::Repository::blob_id`]).
+    pub fn for_store(store: &snap_store::Repository) -> Self {
+        Self {
+            keys: store.keys().cloned(),
+            ..Self::default()
+        }
     }
 
     /// Adds `node`; `subtree_digest` is the digest of a directory's subtree
@@ -167,11 +185,11 @@ impl DirBuilder {
     /// The tree's id, its encoding, and the directory's content digest.
     pub fn finish(mut self) -> (BlobId, Vec<u8>, [u8; 32]) {
         let bytes = self.tree.encode();
-        (
-            BlobId::of(&bytes),
-            bytes,
-            *self.hasher.finalize().as_bytes(),
-        )
+        let id = match &self.keys {
+            Some(k) => k.blob_id(&bytes),
+            None => BlobId::of(&bytes),
+        };
+        (id, bytes, *self.hasher.finalize().as_bytes())
     }
 }
 

@@ -22,7 +22,7 @@ pub struct CheckOptions {
 /// One problem found, naming the pack, blob or snapshot involved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    /// A short machine-readable kind: `pack-damaged`, `pack-missing`,
+    /// A short machine-readable kind: `key-slot-damaged`, `pack-damaged`, `pack-missing`,
     /// `blob-damaged`, `index-mismatch`, `snapshot-damaged`, `snapshot-missing`,
     /// or an engine kind such as `tree-missing`.
     pub kind: String,
@@ -69,6 +69,16 @@ pub struct CheckReport {
 /// damage is reported as [`Problem`]s.
 pub fn check(repo: &Repository, opts: CheckOptions) -> Result<CheckReport> {
     let mut report = CheckReport::default();
+    for slot in repo.key_slots().iter().filter(|s| !s.intact) {
+        report.problems.push(Problem::new(
+            "key-slot-damaged",
+            format!(
+                "{}: key slot {} is damaged (its checksum does not match)",
+                repo.root().join(crate::repo::layout::CONFIG).display(),
+                slot.id
+            ),
+        ));
+    }
     let on_disk = list_pack_files(repo.root())?;
     let indexed: Vec<(PackId, u64)> = repo.index()?.packs()?;
     let indexed_ids: HashSet<PackId> = indexed.iter().map(|(p, _)| *p).collect();
@@ -100,7 +110,7 @@ pub fn check(repo: &Repository, opts: CheckOptions) -> Result<CheckReport> {
                 continue;
             }
         };
-        let header = match reader::read_header(&file, &path) {
+        let header = match reader::read_header_with(&file, &path, repo.keys()) {
             Ok(h) => h,
             Err(e) => {
                 report.problems.push(named("pack-damaged", e.to_string()));
@@ -153,7 +163,7 @@ pub fn check(repo: &Repository, opts: CheckOptions) -> Result<CheckReport> {
             }
             for e in &header {
                 report.blobs_read += 1;
-                if let Err(err) = reader::read_blob(&file, &path, &id, e) {
+                if let Err(err) = reader::read_blob_with(&file, &path, &id, e, repo.keys()) {
                     let mut p = named("blob-damaged", err.to_string());
                     p.blob = Some(e.id.to_hex());
                     report.problems.push(p);

@@ -1,14 +1,15 @@
 //! Blob codecs: how a blob's plaintext becomes the bytes stored in a pack.
 //!
 //! Codec byte values (stored per blob in the pack header):
-//! `0` raw, `1` zstd. Bit 7 (`0x80`) is reserved for AES-256-GCM encryption
-//! layered over either; this version refuses it.
+//! `0` raw, `1` zstd. Bit 7 (`0x80`) marks AES-256-GCM encryption layered
+//! over either; [`decode`] refuses it (the pack reader opens such blobs
+//! with the repository's keys first, FORMAT.md section 15).
 
 /// Stored as-is.
 pub const RAW: u8 = 0;
 /// A single zstd frame.
 pub const ZSTD: u8 = 1;
-/// Reserved flag: the stored bytes are encrypted.
+/// Flag: the stored bytes are sealed (`nonce ‖ ciphertext ‖ tag`).
 pub const ENCRYPTED_FLAG: u8 = 0x80;
 
 /// A blob is compressed only when that saves at least this fraction (1/32 ≈ 3%).

@@ -5,6 +5,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::keyslot::{Encryption, KdfParams};
 
 /// The repository format version this build writes and reads.
 pub const FORMAT_VERSION: u64 = 1;
@@ -57,8 +58,18 @@ pub struct Config {
     pub compression: Compression,
     /// A pack is sealed once it holds at least this many bytes.
     pub pack_target_size: u64,
-    /// Encryption key slots; `null` (no encryption) in this version.
-    pub encryption: Option<serde_json::Value>,
+    /// Encryption: key slots and the config's MAC; `null` for an
+    /// unencrypted repository (FORMAT.md section 15).
+    pub encryption: Option<Encryption>,
+}
+
+/// How to encrypt a new repository.
+#[derive(Debug, Clone)]
+pub struct InitEncryption {
+    /// The first key slot's password (at least 8 characters).
+    pub password: String,
+    /// Argon2id parameters for the slot.
+    pub kdf: KdfParams,
 }
 
 /// What `init` may choose; everything else is generated.
@@ -70,6 +81,11 @@ pub struct InitOptions {
     pub compression: Compression,
     /// Pack target size; `None` means 16 MiB.
     pub pack_target_size: Option<u64>,
+    /// Encrypt the repository under a first password; `None`: unencrypted.
+    pub encryption: Option<InitEncryption>,
+    /// Where an encrypted repository's index goes; `None`: the user's cache
+    /// directory ([`crate::repo::cache_dir`]).
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Config {
@@ -109,15 +125,51 @@ impl Config {
         }
         let c: Config = serde_json::from_value(v)
             .map_err(|e| Error::corrupt(path, None, format!("config does not parse: {e}")))?;
-        if c.encryption.is_some() {
-            return Err(Error::corrupt(
-                path,
-                None,
-                "repository is encrypted, which this build does not support",
-            ));
-        }
         c.validate(path)?;
+        if let Some(enc) = &c.encryption {
+            if enc.version != 1 {
+                return Err(Error::UnsupportedVersion {
+                    what: "encryption",
+                    path: path.to_path_buf(),
+                    found: enc.version as u64,
+                    supported: 1,
+                });
+            }
+            if enc.cipher != "aes-256-gcm" || enc.blob_ids != "blake3-keyed" {
+                return Err(Error::corrupt(
+                    path,
+                    None,
+                    format!(
+                        "unknown encryption {:?} / blob ids {:?} (this build knows aes-256-gcm / blake3-keyed)",
+                        enc.cipher, enc.blob_ids
+                    ),
+                ));
+            }
+            if enc.slots.is_empty() {
+                return Err(Error::corrupt(
+                    path,
+                    None,
+                    "encrypted repository without a key slot",
+                ));
+            }
+        }
         Ok(c)
+    }
+
+    /// The bytes the config's MAC covers: the config as compact JSON with
+    /// `encryption.slots` empty and `encryption.mac` the empty string.
+    pub fn mac_input(&self) -> Vec<u8> {
+        let mut c = self.clone();
+        if let Some(e) = &mut c.encryption {
+            e.slots.clear();
+            e.mac.clear();
+        }
+        serde_json::to_vec(&c).expect("config serialises")
+    }
+
+    /// The bytes of `config.json` (pretty JSON).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec_pretty(self).expect("config serialises")
     }
 
     fn validate(&self, path: &Path) -> Result<()> {

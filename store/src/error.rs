@@ -134,6 +134,18 @@ pub enum Error {
         /// What the store or the network said.
         detail: String,
     },
+    /// No key slot of the encrypted repository opens with the password given.
+    #[error("wrong password")]
+    WrongPassword,
+    /// The repository is encrypted and no password (or key) was given, or
+    /// the password could not be obtained.
+    #[error("{} is encrypted: {detail}", path.display())]
+    PasswordNeeded {
+        /// The repository.
+        path: PathBuf,
+        /// Why no password was at hand.
+        detail: String,
+    },
     /// An argument was out of range (an option, a blob too large).
     #[error("invalid {what}: {detail}")]
     Invalid {

@@ -43,7 +43,6 @@ use std::fs::File;
 
 use serde::Serialize;
 
-use crate::codec;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::id::{BlobId, PackId};
@@ -210,9 +209,9 @@ struct NewPack {
 }
 
 impl NewPack {
-    fn new() -> Self {
+    fn new(encrypted: bool) -> Self {
         Self {
-            buf: format::prefix().to_vec(),
+            buf: format::prefix_with(encrypted).to_vec(),
             entries: Vec::new(),
         }
     }
@@ -266,13 +265,16 @@ pub fn execute(repo: &Repository, plan: &GcPlan) -> Result<GcReport> {
     // 2. Copy the live blobs of the packs to repack into new durable packs.
     let target = repo.config().pack_target_size;
     let mut written: Vec<(PackId, u64, Vec<PackEntry>)> = Vec::new();
-    let mut open = NewPack::new();
+    let mut open = NewPack::new(repo.is_encrypted());
     let seal = |open: NewPack, written: &mut Vec<(PackId, u64, Vec<PackEntry>)>| {
         if open.entries.is_empty() {
             return Ok::<(), Error>(());
         }
         let mut buf = open.buf;
-        buf.extend_from_slice(&format::encode_header_and_trailer(&open.entries));
+        buf.extend_from_slice(&format::encode_header_and_trailer_with(
+            &open.entries,
+            repo.keys(),
+        ));
         let id = repo.write_pack(&buf)?;
         written.push((id, buf.len() as u64, open.entries));
         Ok(())
@@ -282,26 +284,16 @@ pub fn execute(repo: &Repository, plan: &GcPlan) -> Result<GcReport> {
         let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
         for e in &u.live {
             let stored = reader::read_at(&file, &path, e.offset, e.stored_len as usize)?;
-            let plain = codec::decode(e.codec, &stored, e.raw_len as usize).map_err(|d| {
-                Error::BlobDamaged {
-                    blob: e.id.to_hex(),
-                    pack: u.pack.to_hex(),
-                    detail: d,
-                }
-            })?;
-            if BlobId::of(&plain) != e.id {
-                return Err(Error::BlobDamaged {
-                    blob: e.id.to_hex(),
-                    pack: u.pack.to_hex(),
-                    detail: "content does not match its id".into(),
-                });
-            }
+            reader::decode_blob(&stored, &u.pack, e, repo.keys())?;
             let offset = open.buf.len() as u64;
             open.buf.extend_from_slice(&stored);
             open.entries.push(PackEntry { offset, ..*e });
             report.blobs_copied += 1;
             if open.buf.len() as u64 >= target {
-                seal(std::mem::replace(&mut open, NewPack::new()), &mut written)?;
+                seal(
+                    std::mem::replace(&mut open, NewPack::new(repo.is_encrypted())),
+                    &mut written,
+                )?;
             }
         }
     }

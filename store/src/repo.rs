@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::config::{Config, InitOptions};
+use crate::crypto::{self, Keys};
 use crate::error::{Error, Result};
 use crate::fsutil::{self, atomic_write};
 use crate::id::{BlobId, PackId, SnapshotId};
@@ -15,11 +16,14 @@ use crate::index::{BlobLocation, Index};
 use crate::lock::{LockGuard, LockMode};
 use crate::pack::{reader, BlobWriter, PackEntry};
 use crate::reserve;
+use crate::unlock::{self, Unlock};
 
 /// File and folder names inside a repository (FORMAT.md, "Layout").
 pub mod layout {
     /// Format version, id and parameters.
     pub const CONFIG: &str = "config.json";
+    /// The previous `config.json`, kept by key changes.
+    pub const CONFIG_BAK: &str = "config.json.bak";
     /// Immutable pack files, under a two-hex-digit fan-out folder.
     pub const PACKS: &str = "packs";
     /// Immutable snapshot records.
@@ -48,6 +52,12 @@ pub struct OpenOptions {
     /// The command frees space (`forget`, `gc`): on a full disk the space
     /// reserve is released so that the index can open.
     pub frees_space: bool,
+    /// How to unlock an encrypted repository: a password callback or the
+    /// keys. Not used for an unencrypted one.
+    pub unlock: Option<Unlock>,
+    /// Where an encrypted repository's index lives; `None`: the user's
+    /// cache directory ([`unlock::cache_dir`]), under the repository's id.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Default for OpenOptions {
@@ -57,6 +67,8 @@ impl Default for OpenOptions {
             command: "snap".into(),
             wait: Duration::from_secs(30),
             frees_space: false,
+            unlock: None,
+            cache_dir: None,
         }
     }
 }
@@ -79,6 +91,15 @@ impl OpenOptions {
         }
     }
 
+    /// The same options with a password callback for encrypted repositories.
+    #[must_use]
+    pub fn unlocking(self, unlock: Unlock) -> Self {
+        Self {
+            unlock: Some(unlock),
+            ..self
+        }
+    }
+
     /// The same options for a command that frees space
     /// ([`frees_space`](Self::frees_space)).
     #[must_use]
@@ -94,6 +115,10 @@ impl OpenOptions {
 pub struct Repository {
     root: PathBuf,
     config: Config,
+    keys: Option<Keys>,
+    unlocked_slot: Option<String>,
+    places: Places,
+    wait: Duration,
     index: Mutex<Index>,
     files: Mutex<HashMap<PackId, Arc<File>>>,
     warnings: Vec<String>,
@@ -101,6 +126,37 @@ pub struct Repository {
 }
 
 const MAX_OPEN_PACKS: usize = 64;
+
+/// Where the index and plaintext temporaries of a repository go: in the
+/// repository for an unencrypted one, in the cache directory (under the
+/// repository's id) for an encrypted one.
+#[derive(Debug, Clone)]
+pub(crate) struct Places {
+    pub index: PathBuf,
+    pub scratch: PathBuf,
+}
+
+impl Places {
+    fn of(root: &Path, config: &Config, cache_dir: Option<&Path>) -> Result<Self> {
+        if config.encryption.is_none() {
+            return Ok(Self {
+                index: root.join(layout::INDEX),
+                scratch: root.join(layout::TMP),
+            });
+        }
+        let base = match cache_dir {
+            Some(d) => d.to_path_buf(),
+            None => unlock::cache_dir()?,
+        }
+        .join(&config.id);
+        let scratch = base.join(layout::TMP);
+        fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
+        Ok(Self {
+            index: base.join(layout::INDEX),
+            scratch,
+        })
+    }
+}
 
 impl Repository {
     /// Creates a new repository at `path` (a missing or empty directory),
@@ -130,10 +186,15 @@ impl Repository {
         for d in [layout::PACKS, layout::SNAPSHOTS, layout::TMP, layout::LOCKS] {
             fsutil::create_dir_durable(&path.join(d))?;
         }
-        let config = Config::new(opts)?;
-        let bytes = serde_json::to_vec_pretty(&config).expect("config serialises");
+        let mut config = Config::new(opts)?;
+        let keys = match &opts.encryption {
+            Some(e) => Some(unlock::encrypt_new(&mut config, &e.password, e.kdf)?),
+            None => None,
+        };
+        let bytes = config.to_bytes();
         // An empty index, so that the first open has nothing to repair.
-        crate::index::rebuild::rebuild_into_place(path)?;
+        let places = Places::of(path, &config, opts.cache_dir.as_deref())?;
+        crate::index::rebuild::rebuild_into_place(path, &places, keys.as_ref())?;
         reserve::replenish(path, &path.join(layout::TMP), layout::RESERVE)?;
         // config.json last: its presence is what makes this a repository.
         atomic_write(&path.join(layout::TMP), &path.join(layout::CONFIG), &bytes)?;
@@ -162,6 +223,15 @@ impl Repository {
             Err(e) => return Err(Error::io(&cfg_path, e)),
         };
         let config = Config::parse(&cfg_path, &bytes)?;
+        let mut warnings = Vec::new();
+        let (keys, unlocked_slot) = if config.encryption.is_some() {
+            let u = unlock::unlock(path, &cfg_path, &config, opts.unlock.as_ref())?;
+            warnings.extend(u.warnings);
+            (Some(u.keys), u.slot)
+        } else {
+            (None, None)
+        };
+        let places = Places::of(path, &config, opts.cache_dir.as_deref())?;
         for d in [layout::PACKS, layout::SNAPSHOTS, layout::TMP, layout::LOCKS] {
             fsutil::create_dir_durable(&path.join(d))?;
         }
@@ -173,8 +243,10 @@ impl Repository {
         )?;
         if opts.lock == LockMode::Exclusive {
             sweep_tmp(&path.join(layout::TMP))?;
+            if places.scratch != path.join(layout::TMP) {
+                sweep_tmp(&places.scratch)?;
+            }
         }
-        let mut warnings = Vec::new();
         if opts.frees_space {
             if let Some(free) = reserve::release_if_full(path, layout::RESERVE)? {
                 warnings.push(format!(
@@ -184,7 +256,7 @@ impl Repository {
                 ));
             }
         }
-        let index_path = path.join(layout::INDEX);
+        let index_path = places.index.clone();
         let index = match Index::open(&index_path) {
             Ok(i) => i,
             // Rebuilding cannot help on a full disk, and the file is fine.
@@ -197,7 +269,8 @@ impl Repository {
                 } else {
                     "index was missing; rebuilt it from packs and snapshots".to_string()
                 });
-                let report = crate::index::rebuild::rebuild_into_place(path)?;
+                let report =
+                    crate::index::rebuild::rebuild_into_place(path, &places, keys.as_ref())?;
                 warnings.extend(report.skipped.iter().cloned());
                 Index::open(&index_path)?
             }
@@ -205,6 +278,10 @@ impl Repository {
         let repo = Self {
             root: path.to_path_buf(),
             config,
+            keys,
+            unlocked_slot,
+            places,
+            wait: opts.wait,
             index: Mutex::new(index),
             files: Mutex::new(HashMap::new()),
             warnings,
@@ -256,7 +333,7 @@ impl Repository {
                 continue;
             }
             let f = fsutil::open_read(path)?;
-            match reader::read_header(&f, path) {
+            match reader::read_header_with(&f, path, self.keys.as_ref()) {
                 Ok(entries) => {
                     let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
                     added.push((*id, size, entries));
@@ -299,6 +376,71 @@ impl Repository {
     /// The parsed `config.json`.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub(crate) fn set_config(&mut self, c: Config) {
+        self.config = c;
+    }
+
+    /// The keys of an encrypted repository (`None`: unencrypted).
+    pub fn keys(&self) -> Option<&Keys> {
+        self.keys.as_ref()
+    }
+
+    /// Whether the repository is encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.keys.is_some()
+    }
+
+    /// The key slot whose password opened the repository.
+    pub fn unlocked_slot(&self) -> Option<&str> {
+        self.unlocked_slot.as_deref()
+    }
+
+    pub(crate) fn set_unlocked_slot(&mut self, s: Option<String>) {
+        self.unlocked_slot = s;
+    }
+
+    pub(crate) fn lock_wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// A blob's id: blake3 of `data`, keyed in an encrypted repository.
+    pub fn blob_id(&self, data: &[u8]) -> BlobId {
+        match &self.keys {
+            Some(k) => k.blob_id(data),
+            None => BlobId::of(data),
+        }
+    }
+
+    /// Encodes a file of `kind` ("profiles", "exports", "journal") before it
+    /// is written into the repository: sealed when encrypted, unchanged
+    /// otherwise ([`crypto::seal_file`]).
+    pub fn seal_file(&self, kind: &str, plain: &[u8]) -> Vec<u8> {
+        crypto::seal_file(self.keys.as_ref(), kind, plain)
+    }
+
+    /// Decodes the bytes of a file of `kind` read from `path`
+    /// ([`crypto::open_file`]).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming `path` when it does not authenticate.
+    pub fn open_file(&self, kind: &str, path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
+        crypto::open_file(self.keys.as_ref(), kind, path, bytes)
+    }
+
+    /// Where the index is (in the cache directory for an encrypted repository).
+    pub fn index_path(&self) -> &Path {
+        &self.places.index
+    }
+
+    /// Where plaintext temporaries go (copies of live SQLite databases,
+    /// export staging): the repository's `tmp/`, or for an encrypted
+    /// repository the cache directory's, so no plaintext lands in the
+    /// repository. Not for [`fsutil::atomic_write`] into the repository:
+    /// that takes [`tmp_dir`](Self::tmp_dir).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.places.scratch.clone()
     }
 
     /// Puts the space reserve back when it is missing and there is room for
@@ -346,7 +488,11 @@ impl Repository {
                 }
             })
             .collect();
-        let file = format!("{safe}-{}", &blake3::hash(name.as_bytes()).to_hex()[..8]);
+        // An encrypted repository's lock names reveal nothing of the name.
+        let file = match &self.keys {
+            Some(k) => format!("n-{}", k.hide_name(name)),
+            None => format!("{safe}-{}", &blake3::hash(name.as_bytes()).to_hex()[..8]),
+        };
         LockGuard::acquire(
             &self.root.join(layout::LOCKS).join(file),
             mode,
@@ -416,7 +562,7 @@ impl Repository {
         })?;
         let path = self.pack_path(&loc.pack);
         let file = self.pack_file(&loc.pack, &path)?;
-        reader::read_blob(&file, &path, &loc.pack, &loc.entry)
+        reader::read_blob_with(&file, &path, &loc.pack, &loc.entry, self.keys.as_ref())
     }
 
     fn pack_file(&self, id: &PackId, path: &Path) -> Result<Arc<File>> {
@@ -465,10 +611,11 @@ impl Repository {
     /// `import`). A failure of the index after that is reconciled by the
     /// next open (the file is durable).
     pub fn put_snapshot(&self, record: &[u8]) -> Result<SnapshotId> {
-        let id = SnapshotId::of(record);
+        let sealed = crypto::seal_file(self.keys.as_ref(), SNAPSHOT_KIND, record);
+        let id = SnapshotId::of(&sealed);
         let path = self.snapshot_path(&id);
         let existed = path.exists();
-        if let Err(e) = atomic_write(&self.tmp_dir(), &path, record) {
+        if let Err(e) = atomic_write(&self.tmp_dir(), &path, &sealed) {
             if !existed && path.exists() {
                 let _ = fs::remove_file(&path);
                 let _ = fsutil::sync_dir(path.parent().unwrap_or(&self.root));
@@ -500,14 +647,7 @@ impl Repository {
                 Error::io(&path, e)
             }
         })?;
-        if SnapshotId::of(&bytes) != *id {
-            return Err(Error::corrupt(
-                &path,
-                None,
-                "snapshot file does not match its name (damaged)",
-            ));
-        }
-        Ok(bytes)
+        open_snapshot(self.keys.as_ref(), &path, id, &bytes)
     }
 
     /// Every snapshot with its record, from the index.
@@ -615,8 +755,12 @@ impl Repository {
     pub fn rebuild_index(&mut self) -> Result<crate::index::rebuild::RebuildReport> {
         let mut guard = self.index.lock().unwrap_or_else(|p| p.into_inner());
         let depth = guard.session_depth();
-        let report = crate::index::rebuild::rebuild_into_place(&self.root)?;
-        *guard = Index::open(&self.root.join(layout::INDEX))?;
+        let report = crate::index::rebuild::rebuild_into_place(
+            &self.root,
+            &self.places,
+            self.keys.as_ref(),
+        )?;
+        *guard = Index::open(&self.places.index)?;
         guard.set_session_depth(depth);
         Ok(report)
     }
@@ -675,6 +819,26 @@ pub struct Stats {
     pub raw_bytes: u64,
     /// Snapshots.
     pub snapshots: u64,
+}
+
+/// The associated-data kind of snapshot files.
+pub const SNAPSHOT_KIND: &str = "snapshot";
+
+/// Checks a snapshot file's bytes against its name and opens them.
+pub(crate) fn open_snapshot(
+    keys: Option<&Keys>,
+    path: &Path,
+    id: &SnapshotId,
+    bytes: &[u8],
+) -> Result<Vec<u8>> {
+    if SnapshotId::of(bytes) != *id {
+        return Err(Error::corrupt(
+            path,
+            None,
+            "snapshot file does not match its name (damaged)",
+        ));
+    }
+    crypto::open_file(keys, SNAPSHOT_KIND, path, bytes)
 }
 
 fn sweep_tmp(dir: &Path) -> Result<()> {

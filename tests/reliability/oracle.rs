@@ -146,6 +146,7 @@ pub fn check_with(
             command: "oracle".into(),
             wait: Duration::from_secs(1),
             frees_space: false,
+            ..OpenOptions::default()
         };
         let r = Repo::open(repo, &opts).map_err(|e| format!("(e) reopen/lock: {e}"))?;
         drop(r);

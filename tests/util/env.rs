@@ -55,6 +55,11 @@ impl Env {
             .env("SNAP_REPO", &self.repo)
             .env_remove("SNAP_NOW")
             .env_remove("SNAP_FREE_SPACE_LIMIT")
+            .env_remove("SNAP_PASSWORD")
+            .env_remove("SNAP_NEW_PASSWORD")
+            // An encrypted repository's index goes to the cache directory:
+            // keep it inside the test's directory.
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
             .stdin(Stdio::null());
         for (k, v) in &self.envs {
             c.env(k, v);

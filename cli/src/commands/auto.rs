@@ -36,6 +36,7 @@ pub fn run(ctx: &Context, args: &AutoArgs) -> anyhow::Result<()> {
         debounce: Duration::from_millis(args.debounce_ms),
         min_gap: Duration::from_millis(args.min_gap_ms),
         lock_wait: ctx.lock_wait,
+        unlock: Some(ctx.unlock()),
         ..AutoOptions::default()
     };
     run_auto(ctx.repo_path(), &opts, &stop, &log)?;

@@ -22,6 +22,9 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<()> {
     // The engine's half: every snapshot's trees and chunks are still stored.
     let walked = snap_engine::check::check_snapshots(&repo)?;
     report.problems.extend(walked.problems);
+    report
+        .problems
+        .extend(snap_engine::check::check_files(&repo)?);
     ctx.out.emit(&report, |w, quiet| {
         for p in &report.problems {
             writeln!(w, "{}", line(p))?;

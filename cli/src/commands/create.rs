@@ -28,7 +28,9 @@ pub fn run(ctx: &Context, args: &CreateArgs) -> anyhow::Result<()> {
         }
     }
     if ctx.repo_path().join(snap_store::layout::CONFIG).exists() {
-        if let Some(low) = snap_engine::gc::make_room_if_low(ctx.repo_path(), ctx.lock_wait)? {
+        if let Some(low) =
+            snap_engine::gc::make_room_if_low(ctx.repo_path(), ctx.lock_wait, Some(&ctx.unlock()))?
+        {
             ctx.out.warn(&format!(
                 "{} has only {} free of {}{}",
                 ctx.repo_path().display(),
@@ -42,7 +44,7 @@ pub fn run(ctx: &Context, args: &CreateArgs) -> anyhow::Result<()> {
             ));
         }
     }
-    let repo = ctx.open_or_init_engine(OpenOptions::shared("create"))?;
+    let repo = ctx.open_or_init_engine(OpenOptions::shared("create"), args.encrypt)?;
     let profile = ctx.update_profiles(&repo, |profiles| {
         let path = args.path.as_deref().map(canonical).transpose()?;
         let name = match (&args.profile, &path) {

@@ -57,7 +57,7 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<()> {
         (Some(z), None) => (z.clone(), None),
         (None, Some(v)) => (
             v.clone(),
-            Some(crate::password::read(ctx.password_file.as_deref(), true)?),
+            Some(ctx.vault_password(args.vault_password_file.as_deref(), true)?),
         ),
         _ => bail!("give exactly one of --zip FILE and --vault FILE"),
     };

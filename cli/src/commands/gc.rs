@@ -10,13 +10,8 @@ use crate::render::bytes;
 
 /// Opens the engine's handle with `opts` (wait from `--lock-wait`) and
 /// prints the repairs made while opening as warnings.
-pub fn open_repo(ctx: &Context, mut opts: OpenOptions) -> anyhow::Result<Repo> {
-    opts.wait = ctx.lock_wait;
-    let repo = Repo::open(ctx.repo_path(), &opts)?;
-    for w in repo.store().warnings() {
-        ctx.out.warn(w);
-    }
-    Ok(repo)
+pub fn open_repo(ctx: &Context, opts: OpenOptions) -> anyhow::Result<Repo> {
+    ctx.open_engine(opts)
 }
 
 /// Collects garbage and reports packs deleted and repacked and bytes reclaimed.

@@ -27,9 +27,10 @@ fn open_archive(
     file: &Path,
     force: bool,
     max_size: Option<u64>,
+    vault_password_file: Option<&Path>,
 ) -> anyhow::Result<export::Archive> {
     let password = if is_vault_file(file)? {
-        Some(crate::password::read(ctx.password_file.as_deref(), false)?)
+        Some(ctx.vault_password(vault_password_file, false)?)
     } else {
         None
     };
@@ -58,8 +59,20 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
     if !args.file.is_file() {
         bail!("{}: no such file", args.file.display());
     }
-    let archive = open_archive(ctx, &args.file, args.force, args.max_size)?;
-    let done = import_archive(ctx, &archive, &args.file, args.profile.as_deref())?;
+    let archive = open_archive(
+        ctx,
+        &args.file,
+        args.force,
+        args.max_size,
+        args.vault_password_file.as_deref(),
+    )?;
+    let done = import_archive(
+        ctx,
+        &archive,
+        &args.file,
+        args.profile.as_deref(),
+        args.encrypt,
+    )?;
     let out = &done.outcome;
     for s in &out.skipped {
         ctx.out.warn(&format!("not imported (newer format): {s}"));
@@ -126,14 +139,16 @@ pub(crate) struct Imported {
 
 /// Imports an opened archive (read from `file`) into `profile` (default:
 /// the archive's), registering the profile first when it is new. Shared by
-/// `snap import` and `snap ui`.
+/// `snap import` and `snap ui`. `encrypt`: encrypt the repository if this
+/// creates it.
 pub(crate) fn import_archive(
     ctx: &Context,
     archive: &export::Archive,
     file: &Path,
     profile: Option<&str>,
+    encrypt: bool,
 ) -> anyhow::Result<Imported> {
-    let repo = ctx.open_or_init_engine(OpenOptions::shared("import"))?;
+    let repo = ctx.open_or_init_engine(OpenOptions::shared("import"), encrypt)?;
     let (name, from) = match profile {
         Some(p) => (
             snap_engine::profile::sanitize_name(p)?,
@@ -190,7 +205,7 @@ pub fn names_archive(ctx: &Context, id: &SnapshotArg) -> bool {
     if !Path::new(&id.id).is_file() {
         return false;
     }
-    match snap_engine::Repo::open(&ctx.repo, &OpenOptions::shared("restore")) {
+    match snap_engine::Repo::open(&ctx.repo, &ctx.open_options(OpenOptions::shared("restore"))) {
         Ok(repo) => repo.resolve(&id.id, id.profile.as_deref()).is_err(),
         Err(_) => true,
     }
@@ -222,7 +237,7 @@ pub fn restore_file(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
     if !args.paths.is_empty() {
         bail!("--path is not supported when restoring from a file");
     }
-    let archive = open_archive(ctx, &file, false, args.max_size)?;
+    let archive = open_archive(ctx, &file, false, args.max_size, None)?;
     let mut r = FileRestore {
         archive: file.clone(),
         target: target.clone(),

@@ -12,6 +12,7 @@ mod gc;
 pub(crate) mod import;
 mod index;
 mod init;
+mod key;
 mod list;
 pub(crate) mod profile;
 mod repair;
@@ -19,6 +20,7 @@ mod restore;
 mod stats;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -27,7 +29,7 @@ use snap_engine::duration::Duration as Span;
 use snap_engine::profile::Profiles;
 use snap_engine::retention::Policy;
 use snap_engine::Repo;
-use snap_store::{LockMode, OpenOptions, Repository};
+use snap_store::{InitEncryption, KdfParams, Keys, LockMode, OpenOptions, Repository, Unlock};
 
 use crate::args::{Cli, Command, Global, IndexCommand, PolicyArgs};
 use crate::render::Output;
@@ -40,8 +42,12 @@ pub struct Context {
     pub out: Output,
     /// How long to wait for the repository lock.
     pub lock_wait: Duration,
-    /// `--password-file`.
-    pub password_file: Option<PathBuf>,
+    /// Where the repository's password comes from.
+    pub password: crate::password::Source,
+    /// The password once read (asked once per run).
+    password_cache: Arc<Mutex<Option<String>>>,
+    /// The keys once a repository was unlocked (Argon2 runs once per run).
+    keys: Mutex<Option<Keys>>,
 }
 
 impl Context {
@@ -63,8 +69,8 @@ impl Context {
             );
         }
         if let Some(f) = &global.password_file {
-            // Accepted for the encrypted repositories to come; checked so a
-            // typo is not silently ignored.
+            // Checked here so a typo is not silently ignored by a command
+            // on an unencrypted repository.
             if !f.is_file() {
                 bail!("password file {} does not exist", f.display());
             }
@@ -76,15 +82,83 @@ impl Context {
                 quiet: global.quiet,
             },
             lock_wait: Duration::from_secs_f64(global.lock_wait),
-            password_file: global.password_file.clone(),
+            password: crate::password::Source {
+                file: global.password_file.clone(),
+                command: global.password_command.clone(),
+                env: Some("SNAP_PASSWORD"),
+                what: "repository password",
+            },
+            password_cache: Arc::new(Mutex::new(None)),
+            keys: Mutex::new(None),
         })
+    }
+
+    /// The repository password (read once, then remembered for this run).
+    pub fn repo_password(&self, confirm: bool) -> anyhow::Result<String> {
+        read_cached(&self.password, &self.password_cache, confirm)
+    }
+
+    /// A vault's password: from `file` when given, else the repository's
+    /// password sources (so an encrypted repository's vault export asks
+    /// once and uses the same password).
+    pub fn vault_password(&self, file: Option<&Path>, confirm: bool) -> anyhow::Result<String> {
+        match file {
+            Some(f) => crate::password::read_from(
+                &crate::password::Source {
+                    file: Some(f.to_path_buf()),
+                    what: "vault password",
+                    ..Default::default()
+                },
+                confirm,
+            ),
+            None => self.repo_password(confirm),
+        }
+    }
+
+    /// How to unlock an encrypted repository: the keys found by an earlier
+    /// open in this run, else the password (asked only when needed).
+    pub fn unlock(&self) -> Unlock {
+        if let Some(k) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Unlock::Keys(k);
+        }
+        let src = self.password.clone();
+        let cache = Arc::clone(&self.password_cache);
+        Unlock::Password(Arc::new(move || {
+            read_cached(&src, &cache, false).map_err(|e| format!("{e:#}"))
+        }))
+    }
+
+    /// `opts` with `--lock-wait` and the unlock of [`unlock`](Self::unlock).
+    pub fn open_options(&self, mut opts: OpenOptions) -> OpenOptions {
+        opts.wait = self.lock_wait;
+        opts.unlock = Some(self.unlock());
+        opts
+    }
+
+    fn remember(&self, store: &Repository) {
+        if let Some(k) = store.keys() {
+            *self.keys.lock().unwrap_or_else(|p| p.into_inner()) = Some(k.clone());
+        }
+    }
+
+    /// The encryption of a repository about to be created: `None` without
+    /// `--encrypt`; with it, the password (asked twice at a prompt) and the
+    /// Argon2id parameters ([`kdf_params`]).
+    pub fn init_encryption(&self, encrypt: bool) -> anyhow::Result<Option<InitEncryption>> {
+        if !encrypt {
+            return Ok(None);
+        }
+        Ok(Some(InitEncryption {
+            password: self.repo_password(true)?,
+            kdf: kdf_params()?,
+        }))
     }
 
     /// Opens the repository with `opts` (its wait replaced by `--lock-wait`)
     /// and prints the repairs made while opening as warnings.
-    pub fn open(&self, mut opts: OpenOptions) -> anyhow::Result<Repository> {
-        opts.wait = self.lock_wait;
-        let repo = Repository::open(&self.repo, &opts)?;
+    pub fn open(&self, opts: OpenOptions) -> anyhow::Result<Repository> {
+        let repo = Repository::open(&self.repo, &self.open_options(opts))?;
+        self.remember(&repo);
         for w in repo.warnings() {
             self.out.warn(w);
         }
@@ -92,23 +166,27 @@ impl Context {
     }
 
     /// Opens the repository for the engine (warnings printed).
-    pub fn open_engine(&self, mut opts: OpenOptions) -> anyhow::Result<Repo> {
-        opts.wait = self.lock_wait;
-        let repo = Repo::open(&self.repo, &opts)?;
+    pub fn open_engine(&self, opts: OpenOptions) -> anyhow::Result<Repo> {
+        let repo = Repo::open(&self.repo, &self.open_options(opts))?;
         self.print_warnings(&repo);
         Ok(repo)
     }
 
     /// Like [`open_engine`](Self::open_engine), creating the repository
     /// first when its path does not exist (for `create` and `import`).
-    pub fn open_or_init_engine(&self, mut opts: OpenOptions) -> anyhow::Result<Repo> {
-        opts.wait = self.lock_wait;
-        let repo = Repo::open_or_init(&self.repo, &opts)?;
+    pub fn open_or_init_engine(&self, opts: OpenOptions, encrypt: bool) -> anyhow::Result<Repo> {
+        let encryption = if self.repo.join(snap_store::layout::CONFIG).exists() {
+            None
+        } else {
+            self.init_encryption(encrypt)?
+        };
+        let repo = Repo::open_or_init_with(&self.repo, &self.open_options(opts), encryption)?;
         self.print_warnings(&repo);
         Ok(repo)
     }
 
     fn print_warnings(&self, repo: &Repo) {
+        self.remember(repo.store());
         for w in repo.store().warnings() {
             self.out.warn(w);
         }
@@ -129,7 +207,7 @@ impl Context {
     /// Loads the profiles, printing recovery warnings, and recovers names
     /// and paths from the snapshots when the file and its backup are gone.
     pub fn profiles(&self, repo: &Repo) -> anyhow::Result<Profiles> {
-        let (mut profiles, warnings) = Profiles::load(repo.store().root())?;
+        let (mut profiles, warnings) = Profiles::load_in(repo.store())?;
         for w in &warnings {
             self.out.warn(w);
         }
@@ -148,7 +226,7 @@ impl Context {
                     .warn(&format!("recovered profile {name} from its snapshots"));
             }
             if !warnings.is_empty() || !recovered.is_empty() {
-                profiles.save(repo.store().root())?;
+                profiles.save_in(repo.store())?;
             }
         }
         Ok(profiles)
@@ -168,7 +246,7 @@ impl Context {
         let out = change(&mut profiles)?;
         // A create of a known profile changes nothing: no write, no fsync.
         if serde_json::to_vec(&profiles)? != before {
-            profiles.save(repo.store().root())?;
+            profiles.save_in(repo.store())?;
         }
         Ok(out)
     }
@@ -176,6 +254,31 @@ impl Context {
     /// The repository path.
     pub fn repo_path(&self) -> &Path {
         &self.repo
+    }
+}
+
+/// Reads the password from `src` once; later calls get the same one.
+fn read_cached(
+    src: &crate::password::Source,
+    cache: &Mutex<Option<String>>,
+    confirm: bool,
+) -> anyhow::Result<String> {
+    let mut c = cache.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = c.as_ref() {
+        return Ok(p.clone());
+    }
+    let p = crate::password::read_from(src, confirm)?;
+    *c = Some(p.clone());
+    Ok(p)
+}
+
+/// Argon2id parameters for new key slots: `$SNAP_ARGON2`
+/// (`MEMORY_KIB,ITERATIONS,PARALLELISM`, for tests and slow machines) when
+/// set, else [`KdfParams::DEFAULT`].
+pub fn kdf_params() -> anyhow::Result<KdfParams> {
+    match std::env::var("SNAP_ARGON2") {
+        Ok(v) if !v.is_empty() => Ok(KdfParams::parse(&v).context("SNAP_ARGON2")?),
+        _ => Ok(KdfParams::DEFAULT),
     }
 }
 
@@ -223,7 +326,8 @@ pub fn apply_policy(a: &PolicyArgs, policy: &mut Policy) -> anyhow::Result<bool>
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let ctx = Context::new(&cli.global)?;
     match &cli.command {
-        Command::Init => init::run(&ctx),
+        Command::Init(args) => init::run(&ctx, args),
+        Command::Key { command } => key::run(&ctx, command),
         Command::Check(args) => check::run(&ctx, args),
         Command::Index {
             command: IndexCommand::Rebuild,

@@ -11,7 +11,9 @@ use crate::args::{ProfileCommand, ProfileSettings, Switch};
 /// Runs a profile subcommand.
 pub fn run(ctx: &Context, cmd: &ProfileCommand) -> anyhow::Result<()> {
     let repo = match cmd {
-        ProfileCommand::Add { .. } => ctx.open_or_init_engine(OpenOptions::shared("profile"))?,
+        ProfileCommand::Add { .. } => {
+            ctx.open_or_init_engine(OpenOptions::shared("profile"), false)?
+        }
         _ => ctx.open_engine(OpenOptions::shared("profile"))?,
     };
     match cmd {

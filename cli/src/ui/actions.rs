@@ -269,7 +269,7 @@ pub fn import(
             .get("profile")
             .map(String::as_str)
             .filter(|p| !p.is_empty());
-        let done = crate::commands::import::import_archive(ctx, &archive, &file, profile)?;
+        let done = crate::commands::import::import_archive(ctx, &archive, &file, profile, false)?;
         let out = &done.outcome;
         Ok(Reply::json(&serde_json::json!({
             "id": out.id.to_hex(),

@@ -61,9 +61,14 @@ pub fn record_key(dest: &Path) -> String {
     abs.to_string_lossy().into_owned()
 }
 
-fn load(root: &Path) -> Vec<ExportRecord> {
-    std::fs::read(root.join(EXPORTS_FILE))
+/// The associated-data kind of `exports.json` when sealed.
+pub const EXPORTS_KIND: &str = "exports";
+
+fn load(store: &snap_store::Repository) -> Vec<ExportRecord> {
+    let path = store.root().join(EXPORTS_FILE);
+    std::fs::read(&path)
         .ok()
+        .and_then(|b| store.open_file(EXPORTS_KIND, &path, &b).ok())
         .and_then(|b| serde_json::from_slice::<File>(&b).ok())
         .filter(|f| f.version == VERSION)
         .map(|f| f.exports)
@@ -73,7 +78,7 @@ fn load(root: &Path) -> Vec<ExportRecord> {
 /// The files digest of the last export of `scope` to `dest`, if any.
 pub fn last_digest(repo: &Repo, dest: &Path, scope: &str) -> Option<String> {
     let key = record_key(dest);
-    load(repo.store().root())
+    load(repo.store())
         .into_iter()
         .find(|r| r.dest == key && r.scope == scope)
         .map(|r| r.files_digest)
@@ -109,7 +114,7 @@ fn update(repo: &Repo, dest: &str, scope: &str, rec: Option<ExportRecord>) -> Re
         Duration::from_secs(30),
     )?;
     let root: PathBuf = store.root().to_path_buf();
-    let mut all = load(&root);
+    let mut all = load(store);
     let before = all.len();
     match rec {
         Some(rec) => {
@@ -131,6 +136,7 @@ fn update(repo: &Repo, dest: &str, scope: &str, rec: Option<ExportRecord>) -> Re
         path: root.join(EXPORTS_FILE),
         detail: e.to_string(),
     })?;
+    let bytes = store.seal_file(EXPORTS_KIND, &bytes);
     snap_store::fsutil::atomic_write(&store.tmp_dir(), &root.join(EXPORTS_FILE), &bytes)?;
     Ok(())
 }

@@ -196,7 +196,7 @@ fn zip_to_temp(
     snap: &snapshot::SnapshotInfo,
     options: &ExportOptions,
 ) -> Result<(ExportSummary, File, u64)> {
-    let dir = repo.store().tmp_dir();
+    let dir = repo.store().scratch_dir();
     let mut tmp = tempfile::tempfile_in(&dir).map_err(|e| Error::io(&dir, e))?;
     let mut w = BufWriter::new(fault::Writer(&mut tmp));
     let summary = export_snapshot_zip(repo, snap, options, &mut w)?;

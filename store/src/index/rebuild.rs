@@ -4,11 +4,12 @@ use std::fs;
 use std::path::Path;
 
 use super::Index;
+use crate::crypto::Keys;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::id::SnapshotId;
 use crate::pack::reader;
-use crate::repo::{layout, list_pack_files, list_snapshot_files};
+use crate::repo::{layout, list_pack_files, list_snapshot_files, open_snapshot, Places};
 
 /// What a rebuild found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -29,12 +30,16 @@ pub struct RebuildReport {
 ///
 /// # Errors
 /// I/O or index errors; the old index is untouched unless the rename happened.
-pub fn rebuild_into_place(root: &Path) -> Result<RebuildReport> {
+pub(crate) fn rebuild_into_place(
+    root: &Path,
+    places: &Places,
+    keys: Option<&Keys>,
+) -> Result<RebuildReport> {
     let tmp = tempfile::Builder::new()
         .prefix("index-rebuild-")
         .suffix(".sqlite")
-        .tempfile_in(root.join(layout::TMP))
-        .map_err(|e| Error::io(root.join(layout::TMP), e))?
+        .tempfile_in(&places.scratch)
+        .map_err(|e| Error::io(&places.scratch, e))?
         .into_temp_path();
     fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?;
     let mut idx = Index::create(&tmp)?;
@@ -44,7 +49,7 @@ pub fn rebuild_into_place(root: &Path) -> Result<RebuildReport> {
     packs.sort();
     for (id, path) in packs {
         let f = fsutil::open_read(&path)?;
-        match reader::read_header(&f, &path) {
+        match reader::read_header_with(&f, &path, keys) {
             Ok(entries) => {
                 let size = f.metadata().map_err(|e| Error::io(&path, e))?.len();
                 report.packs += 1;
@@ -69,20 +74,24 @@ pub fn rebuild_into_place(root: &Path) -> Result<RebuildReport> {
     for id in snaps {
         let path = root.join(layout::SNAPSHOTS).join(id.to_hex());
         let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        if SnapshotId::of(&bytes) != id {
-            report.skipped.push(format!(
-                "snapshot left out of the index: {} does not match its name (damaged)",
-                path.display()
-            ));
-            continue;
-        }
-        idx.add_snapshot(&id, &bytes)?;
+        let record = match open_snapshot(keys, &path, &id, &bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                report
+                    .skipped
+                    .push(format!("snapshot left out of the index: {e}"));
+                continue;
+            }
+        };
+        idx.add_snapshot(&id, &record)?;
         report.snapshots += 1;
     }
     idx.close()?;
-    let dest = root.join(layout::INDEX);
+    let dest = places.index.clone();
     for side in ["-wal", "-shm", "-journal"] {
-        let p = root.join(format!("{}{side}", layout::INDEX));
+        let mut p = dest.clone().into_os_string();
+        p.push(side);
+        let p = std::path::PathBuf::from(p);
         match fs::remove_file(&p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -93,6 +102,6 @@ pub fn rebuild_into_place(root: &Path) -> Result<RebuildReport> {
     crate::fault::sync_all(&f).map_err(|e| Error::io(&tmp, e))?;
     crate::fault::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
     tmp.keep().map_err(|e| Error::io(&dest, e.error))?;
-    fsutil::sync_dir(root)?;
+    fsutil::sync_dir(dest.parent().unwrap_or(root))?;
     Ok(report)
 }

@@ -3,7 +3,7 @@
 //! ```text
 //! 0      8  "SNAPPACK"
 //! 8      1  version (1)
-//! 9      1  flags (0; bit 0 reserved for encryption)
+//! 9      1  flags (0; bit 0: encrypted, FORMAT.md section 15)
 //! 10     6  zero
 //! 16     …  blobs, back to back (stored bytes)
 //! H      4  entry count n (u32)
@@ -14,6 +14,7 @@
 //! end-8  8  "SNAPTAIL"
 //! ```
 
+use crate::crypto::{self, Keys};
 use crate::error::{Error, Result};
 use crate::id::BlobId;
 use std::path::Path;
@@ -76,16 +77,35 @@ pub struct PackEntry {
     pub raw_len: u32,
 }
 
+/// Flag bit: the pack's blobs and header are encrypted.
+pub const FLAG_ENCRYPTED: u8 = 1;
+
 /// The fixed 16-byte prefix.
 pub fn prefix() -> [u8; PREFIX_LEN] {
+    prefix_with(false)
+}
+
+/// The prefix of a pack, encrypted or not.
+pub fn prefix_with(encrypted: bool) -> [u8; PREFIX_LEN] {
     let mut p = [0u8; PREFIX_LEN];
     p[..8].copy_from_slice(MAGIC);
     p[8] = VERSION;
+    if encrypted {
+        p[9] = FLAG_ENCRYPTED;
+    }
     p
 }
 
-/// Encodes the header and trailer for `entries`.
+/// Encodes the header and trailer for `entries` (unencrypted).
 pub fn encode_header_and_trailer(entries: &[PackEntry]) -> Vec<u8> {
+    encode_header_and_trailer_with(entries, None)
+}
+
+/// Encodes the header and trailer for `entries`; with `keys` the header is
+/// sealed (`nonce ‖ AES-256-GCM ciphertext ‖ tag`, associated data
+/// [`crypto::PACK_HEADER_AAD`]), and the trailer's length and checksum are
+/// those of the sealed bytes.
+pub fn encode_header_and_trailer_with(entries: &[PackEntry], keys: Option<&Keys>) -> Vec<u8> {
     let mut h = Vec::with_capacity(4 + entries.len() * ENTRY_LEN + TRAILER_LEN);
     h.extend_from_slice(&(entries.len() as u32).to_le_bytes());
     for e in entries {
@@ -95,6 +115,10 @@ pub fn encode_header_and_trailer(entries: &[PackEntry]) -> Vec<u8> {
         h.extend_from_slice(&e.offset.to_le_bytes());
         h.extend_from_slice(&e.stored_len.to_le_bytes());
         h.extend_from_slice(&e.raw_len.to_le_bytes());
+    }
+    if let Some(k) = keys {
+        h = k.seal(crypto::PACK_HEADER_AAD, &h);
+        h.reserve(TRAILER_LEN);
     }
     let header_len = h.len() as u32;
     let sum = blake3::hash(&h);
@@ -110,6 +134,14 @@ pub fn encode_header_and_trailer(entries: &[PackEntry]) -> Vec<u8> {
 /// [`Error::Corrupt`] for a bad magic, [`Error::UnsupportedVersion`] for an
 /// unknown version or flags.
 pub fn check_prefix(path: &Path, p: &[u8]) -> Result<()> {
+    prefix_encrypted(path, p).map(|_| ())
+}
+
+/// Checks the prefix and returns whether the pack is encrypted.
+///
+/// # Errors
+/// As [`check_prefix`].
+pub fn prefix_encrypted(path: &Path, p: &[u8]) -> Result<bool> {
     if p.len() < PREFIX_LEN || &p[..8] != MAGIC {
         return Err(Error::corrupt(path, Some(0), "not a pack (bad magic)"));
     }
@@ -121,14 +153,14 @@ pub fn check_prefix(path: &Path, p: &[u8]) -> Result<()> {
             supported: VERSION as u64,
         });
     }
-    if p[9] != 0 {
+    if p[9] & !FLAG_ENCRYPTED != 0 || p[10..PREFIX_LEN].iter().any(|b| *b != 0) {
         return Err(Error::corrupt(
             path,
             Some(9),
             format!("unsupported pack flags {:#x}", p[9]),
         ));
     }
-    Ok(())
+    Ok(p[9] & FLAG_ENCRYPTED != 0)
 }
 
 /// Parses the trailer (the last 44 bytes) and returns (header length, header checksum).
@@ -136,6 +168,21 @@ pub fn check_prefix(path: &Path, p: &[u8]) -> Result<()> {
 /// # Errors
 /// [`Error::Corrupt`] when the trailer is not one or the length is impossible.
 pub fn parse_trailer(path: &Path, file_len: u64, t: &[u8]) -> Result<(u32, [u8; 32])> {
+    parse_trailer_with(path, file_len, t, false)
+}
+
+/// [`parse_trailer`] for a pack whose header is sealed when `encrypted`
+/// (its length is then that of the entries plus [`crypto::OVERHEAD`]).
+///
+/// # Errors
+/// As [`parse_trailer`].
+pub fn parse_trailer_with(
+    path: &Path,
+    file_len: u64,
+    t: &[u8],
+    encrypted: bool,
+) -> Result<(u32, [u8; 32])> {
+    let overhead = if encrypted { crypto::OVERHEAD } else { 0 };
     if file_len < (PREFIX_LEN + 4 + TRAILER_LEN) as u64 || t.len() != TRAILER_LEN {
         return Err(Error::corrupt(
             path,
@@ -153,9 +200,9 @@ pub fn parse_trailer(path: &Path, file_len: u64, t: &[u8]) -> Result<(u32, [u8; 
     }
     let header_len = u32::from_le_bytes(t[0..4].try_into().expect("4 bytes"));
     let max = file_len - (PREFIX_LEN + TRAILER_LEN) as u64;
-    if (header_len as u64) < 4
+    if (header_len as u64) < (4 + overhead) as u64
         || header_len as u64 > max
-        || !(header_len as usize - 4).is_multiple_of(ENTRY_LEN)
+        || !(header_len as usize - 4 - overhead).is_multiple_of(ENTRY_LEN)
     {
         return Err(Error::corrupt(
             path,
@@ -179,6 +226,23 @@ pub fn parse_header(
     h: &[u8],
     sum: &[u8; 32],
 ) -> Result<Vec<PackEntry>> {
+    parse_header_with(path, header_start, h, sum, None)
+}
+
+/// [`parse_header`] for a pack whose header is sealed under `keys`: the
+/// checksum is verified, then the header is opened (authenticated) and
+/// parsed.
+///
+/// # Errors
+/// As [`parse_header`]; a header that does not authenticate is
+/// [`Error::Corrupt`] too.
+pub fn parse_header_with(
+    path: &Path,
+    header_start: u64,
+    h: &[u8],
+    sum: &[u8; 32],
+    keys: Option<&Keys>,
+) -> Result<Vec<PackEntry>> {
     if blake3::hash(h).as_bytes() != sum {
         return Err(Error::corrupt(
             path,
@@ -186,6 +250,20 @@ pub fn parse_header(
             "pack header checksum mismatch",
         ));
     }
+    let opened;
+    let h = match keys {
+        Some(k) => {
+            opened = k.open(crypto::PACK_HEADER_AAD, h).map_err(|_| {
+                Error::corrupt(
+                    path,
+                    Some(header_start),
+                    "pack header does not authenticate (damaged, tampered with, or another repository's)",
+                )
+            })?;
+            opened.as_slice()
+        }
+        None => h,
+    };
     // Found by the `pack_format` fuzz target: a header shorter than its
     // count field whose checksum matches (the empty header) panicked.
     if h.len() < 4 {

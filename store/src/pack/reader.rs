@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::format::{self, PackEntry, PREFIX_LEN, TRAILER_LEN};
 use crate::codec;
+use crate::crypto::Keys;
 use crate::error::{Error, Result};
 use crate::id::{BlobId, PackId};
 
@@ -33,6 +34,16 @@ pub(crate) fn read_at(file: &File, path: &Path, offset: u64, len: usize) -> Resu
 /// # Errors
 /// [`Error::Io`], [`Error::Corrupt`] or [`Error::UnsupportedVersion`], naming the pack.
 pub fn read_header(file: &File, path: &Path) -> Result<Vec<PackEntry>> {
+    read_header_with(file, path, None)
+}
+
+/// [`read_header`] in a repository that is encrypted when `keys` is given:
+/// an encrypted pack in a plain repository, or a plain pack in an
+/// encrypted one, is refused.
+///
+/// # Errors
+/// As [`read_header`].
+pub fn read_header_with(file: &File, path: &Path, keys: Option<&Keys>) -> Result<Vec<PackEntry>> {
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len < (PREFIX_LEN + 4 + TRAILER_LEN) as u64 {
         return Err(Error::corrupt(
@@ -41,12 +52,23 @@ pub fn read_header(file: &File, path: &Path) -> Result<Vec<PackEntry>> {
             format!("pack is too short ({len} bytes)"),
         ));
     }
-    format::check_prefix(path, &read_at(file, path, 0, PREFIX_LEN)?)?;
+    let encrypted = format::prefix_encrypted(path, &read_at(file, path, 0, PREFIX_LEN)?)?;
+    if encrypted != keys.is_some() {
+        return Err(Error::corrupt(
+            path,
+            Some(9),
+            if encrypted {
+                "encrypted pack in an unencrypted repository"
+            } else {
+                "unencrypted pack in an encrypted repository"
+            },
+        ));
+    }
     let t = read_at(file, path, len - TRAILER_LEN as u64, TRAILER_LEN)?;
-    let (header_len, sum) = format::parse_trailer(path, len, &t)?;
+    let (header_len, sum) = format::parse_trailer_with(path, len, &t, encrypted)?;
     let header_start = len - TRAILER_LEN as u64 - header_len as u64;
     let h = read_at(file, path, header_start, header_len as usize)?;
-    format::parse_header(path, header_start, &h, &sum)
+    format::parse_header_with(path, header_start, &h, &sum, keys)
 }
 
 /// Reads one blob with one ranged read, decodes it and verifies its id.
@@ -54,14 +76,67 @@ pub fn read_header(file: &File, path: &Path) -> Result<Vec<PackEntry>> {
 /// # Errors
 /// [`Error::BlobDamaged`] when it does not decode or hash to `entry.id`.
 pub fn read_blob(file: &File, path: &Path, pack: &PackId, entry: &PackEntry) -> Result<Vec<u8>> {
+    read_blob_with(file, path, pack, entry, None)
+}
+
+/// [`read_blob`] with the repository's keys (encrypted repositories).
+///
+/// # Errors
+/// As [`read_blob`].
+pub fn read_blob_with(
+    file: &File,
+    path: &Path,
+    pack: &PackId,
+    entry: &PackEntry,
+    keys: Option<&Keys>,
+) -> Result<Vec<u8>> {
     let stored =
         read_at(file, path, entry.offset, entry.stored_len as usize).map_err(|e| match e {
             Error::Corrupt { detail, .. } => damaged(&entry.id, pack, detail),
             other => other,
         })?;
-    let plain = codec::decode(entry.codec, &stored, entry.raw_len as usize)
+    decode_blob(&stored, pack, entry, keys)
+}
+
+/// Decodes a blob's stored bytes: opens them (encrypted codec, the blob id
+/// as associated data), decompresses, and verifies the id.
+///
+/// # Errors
+/// [`Error::BlobDamaged`] naming the blob and pack.
+pub fn decode_blob(
+    stored: &[u8],
+    pack: &PackId,
+    entry: &PackEntry,
+    keys: Option<&Keys>,
+) -> Result<Vec<u8>> {
+    let opened;
+    let (codec, inner) = match keys {
+        Some(k) if entry.codec & codec::ENCRYPTED_FLAG != 0 => {
+            opened = k.open(&entry.id.0, stored).map_err(|_| {
+                damaged(
+                    &entry.id,
+                    pack,
+                    "does not authenticate (damaged or tampered with)".into(),
+                )
+            })?;
+            (entry.codec & !codec::ENCRYPTED_FLAG, opened.as_slice())
+        }
+        Some(_) => {
+            return Err(damaged(
+                &entry.id,
+                pack,
+                "unencrypted blob in an encrypted repository".into(),
+            ))
+        }
+        None => (entry.codec, stored),
+    };
+    let plain = codec::decode(codec, inner, entry.raw_len as usize)
         .map_err(|d| damaged(&entry.id, pack, d))?;
-    if BlobId::of(&plain) != entry.id {
+    let id = match keys {
+        Some(k) => k.blob_id(&plain),
+        None => BlobId::of(&plain),
+    };
+    if id != entry.id {
         return Err(damaged(
             &entry.id,
             pack,

@@ -72,7 +72,7 @@ impl Open {
                 .tempfile_in(&tmp)
                 .map_err(|e| Error::io(&tmp, e))?;
             self.file = Some(f);
-            self.write(&format::prefix())?;
+            self.write(&format::prefix_with(repo.is_encrypted()))?;
         }
         self.write(bytes)
     }
@@ -131,12 +131,13 @@ impl<'r> BlobWriter<'r> {
     /// [`Error::Invalid`] for a blob of 4 GiB or more; I/O errors from
     /// writing the open pack or a sealed one.
     pub fn put(&self, kind: BlobKind, data: &[u8]) -> Result<(BlobId, bool)> {
-        let id = BlobId::of(data);
+        let id = self.repo.blob_id(data);
         self.put_with_id(id, kind, data)
     }
 
     /// Like [`put`](Self::put) for a caller that already hashed `data`.
-    /// `id` must be `BlobId::of(data)`; a wrong id is caught by every read.
+    /// `id` must be `Repository::blob_id(data)`; a wrong id is caught by
+    /// every read.
     ///
     /// # Errors
     /// As [`put`](Self::put).
@@ -159,8 +160,13 @@ impl<'r> BlobWriter<'r> {
             self.lock().seen.insert(id);
             return Ok((id, false));
         }
-        // The blob's one encoding step (compression; encryption slots in here).
-        let (codec, stored) = codec::encode(self.repo.config().compression.zstd_level, data);
+        let (mut codec, mut stored) =
+            codec::encode(self.repo.config().compression.zstd_level, data);
+        // Encrypted here, in the caller's thread, like compression.
+        if let Some(k) = self.repo.keys() {
+            stored = k.seal(&id.0, &stored);
+            codec |= codec::ENCRYPTED_FLAG;
+        }
         let full = {
             let mut st = self.lock();
             if !st.seen.insert(id) {
@@ -200,7 +206,10 @@ impl<'r> BlobWriter<'r> {
         if open.entries.is_empty() {
             return Ok(());
         }
-        open.write(&format::encode_header_and_trailer(&open.entries))?;
+        open.write(&format::encode_header_and_trailer_with(
+            &open.entries,
+            self.repo.keys(),
+        ))?;
         let id = PackId(*open.hasher.finalize().as_bytes());
         let file = open.file.take().expect("a pack with entries has a file");
         let path = self.repo.pack_path(&id);

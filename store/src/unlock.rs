@@ -1,0 +1,460 @@
+//! Opening an encrypted repository: how the application supplies the
+//! password or the keys ([`Unlock`]), where the index of an encrypted
+//! repository lives ([`cache_dir`]), and the key-slot operations behind
+//! `snap key` (each a new `config.json` by atomic write, the previous one
+//! kept as `config.json.bak`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::crypto::Keys;
+use crate::error::{Error, Result};
+use crate::fsutil::atomic_write;
+use crate::keyslot::{KdfParams, KeySlot};
+use crate::lock::LockMode;
+use crate::repo::{layout, Repository};
+
+/// A password callback: called once, only when the repository is encrypted.
+pub type PasswordFn = dyn Fn() -> std::result::Result<String, String> + Send + Sync;
+
+/// How to unlock an encrypted repository (ignored for an unencrypted one).
+#[derive(Clone)]
+pub enum Unlock {
+    /// Ask for the password (a prompt, a file, a keyring); an `Err` is the
+    /// reason none could be had.
+    Password(Arc<PasswordFn>),
+    /// The keys themselves, e.g. from an earlier [`Repository::keys`].
+    Keys(Keys),
+}
+
+impl Unlock {
+    /// A fixed password.
+    pub fn with_password(password: impl Into<String>) -> Self {
+        let p = password.into();
+        Unlock::Password(Arc::new(move || Ok(p.clone())))
+    }
+}
+
+impl std::fmt::Debug for Unlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unlock::Password(_) => f.write_str("Unlock::Password(..)"),
+            Unlock::Keys(_) => f.write_str("Unlock::Keys(..)"),
+        }
+    }
+}
+
+/// The default root of encrypted repositories' indexes:
+/// `$XDG_CACHE_HOME/snap`, else `$HOME/.cache/snap`.
+///
+/// # Errors
+/// [`Error::Invalid`] when neither variable is set.
+pub fn cache_dir() -> Result<PathBuf> {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if let Some(x) = var("XDG_CACHE_HOME") {
+        return Ok(PathBuf::from(x).join("snap"));
+    }
+    var("HOME")
+        .map(|h| PathBuf::from(h).join(".cache").join("snap"))
+        .ok_or_else(|| Error::Invalid {
+            what: "cache directory",
+            detail: "neither XDG_CACHE_HOME nor HOME is set".into(),
+        })
+}
+
+/// Result of unlocking: the keys, the slot that opened, and warnings.
+pub(crate) struct Unlocked {
+    pub keys: Keys,
+    pub slot: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Unlocks `config` (already parsed from `cfg_path`) and verifies its MAC.
+pub(crate) fn unlock(
+    repo: &Path,
+    cfg_path: &Path,
+    config: &Config,
+    how: Option<&Unlock>,
+) -> Result<Unlocked> {
+    let enc = config
+        .encryption
+        .as_ref()
+        .expect("called for encrypted repositories");
+    let mut warnings = Vec::new();
+    let damaged: Vec<&KeySlot> = enc.slots.iter().filter(|s| !s.intact()).collect();
+    for s in &damaged {
+        warnings.push(format!(
+            "{}: key slot {} is damaged (its checksum does not match); it cannot open the repository",
+            cfg_path.display(),
+            s.id
+        ));
+    }
+    let (keys, slot) = match how {
+        None => {
+            return Err(Error::PasswordNeeded {
+                path: repo.to_path_buf(),
+                detail: "no password given".into(),
+            })
+        }
+        Some(Unlock::Keys(k)) => (k.clone(), None),
+        Some(Unlock::Password(f)) => {
+            if damaged.len() == enc.slots.len() {
+                return Err(Error::corrupt(
+                    cfg_path,
+                    None,
+                    "every key slot is damaged; restore config.json from config.json.bak or a copy",
+                ));
+            }
+            let password = f().map_err(|detail| Error::PasswordNeeded {
+                path: repo.to_path_buf(),
+                detail,
+            })?;
+            let opened = enc
+                .slots
+                .iter()
+                .filter(|s| s.intact())
+                .find_map(|s| s.unwrap_key(&password).map(|k| (k, Some(s.id.clone()))));
+            match (opened, damaged.first()) {
+                (Some(found), _) => found,
+                (None, None) => return Err(Error::WrongPassword),
+                // The password may be the damaged slot's: say so.
+                (None, Some(d)) => {
+                    return Err(Error::corrupt(
+                        cfg_path,
+                        None,
+                        format!(
+                        "key slot {} is damaged, and no other key slot opens with this password",
+                        d.id
+                    ),
+                    ))
+                }
+            }
+        }
+    };
+    let mac = hex::encode(keys.mac(&config.mac_input()));
+    if mac != enc.mac {
+        return Err(match how {
+            Some(Unlock::Keys(_)) => Error::WrongPassword,
+            _ => Error::corrupt(
+                cfg_path,
+                None,
+                "config does not authenticate (its settings were changed or damaged)",
+            ),
+        });
+    }
+    Ok(Unlocked {
+        keys,
+        slot,
+        warnings,
+    })
+}
+
+/// A key slot as `snap key list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct KeyInfo {
+    /// The slot id.
+    pub id: String,
+    /// When it was made.
+    pub created: String,
+    /// Argon2id parameters.
+    pub kdf: KdfParams,
+    /// Whether this slot opened the repository now.
+    pub current: bool,
+    /// Whether its checksum matches.
+    pub intact: bool,
+}
+
+impl Repository {
+    /// The key slots (empty for an unencrypted repository).
+    pub fn key_slots(&self) -> Vec<KeyInfo> {
+        let current = self.unlocked_slot();
+        self.config()
+            .encryption
+            .iter()
+            .flat_map(|e| e.slots.iter())
+            .map(|s| KeyInfo {
+                id: s.id.clone(),
+                created: s.created.clone(),
+                kdf: s.kdf.params,
+                current: current == Some(s.id.as_str()),
+                intact: s.intact(),
+            })
+            .collect()
+    }
+
+    /// Adds a key slot for `password`; returns its id.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for an unencrypted repository or a password under
+    /// 8 characters; lock and I/O errors naming `config.json`.
+    pub fn add_key(&mut self, password: &str, kdf: KdfParams) -> Result<String> {
+        check_password(password)?;
+        let keys = self.require_keys()?.clone();
+        let slot = KeySlot::new(&keys, password, kdf);
+        let new_id = slot.id.clone();
+        self.change_slots(|slots| {
+            slots.push(slot);
+            Ok(())
+        })?;
+        Ok(new_id)
+    }
+
+    /// Removes the key slot `slot_id` (a unique prefix of at least 4 hex
+    /// digits will do); refuses to remove the last one.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Ambiguous`], [`Error::Invalid`] for the
+    /// last slot; lock and I/O errors.
+    pub fn remove_key(&mut self, slot_id: &str) -> Result<String> {
+        self.require_keys()?;
+        let mut removed = String::new();
+        self.change_slots(|slots| {
+            let ids: Vec<String> = slots.iter().map(|s| s.id.clone()).collect();
+            let found =
+                crate::id::resolve_prefix("key slot", slot_id, ids.iter().map(String::as_str))?
+                    .to_string();
+            if slots.len() == 1 {
+                return Err(Error::Invalid {
+                    what: "key remove",
+                    detail: format!(
+                        "{found} is the only key slot; add another first (`snap key add`)"
+                    ),
+                });
+            }
+            slots.retain(|s| s.id != found);
+            removed = found;
+            Ok(())
+        })?;
+        Ok(removed)
+    }
+
+    /// Replaces the slot that opened the repository (or `slot_id`) by one
+    /// for `new_password`; returns the new slot's id. One atomic write.
+    ///
+    /// # Errors
+    /// As [`add_key`](Self::add_key); [`Error::Invalid`] when the repository
+    /// was opened with keys and no slot is named.
+    pub fn change_password(
+        &mut self,
+        slot_id: Option<&str>,
+        new_password: &str,
+        kdf: KdfParams,
+    ) -> Result<String> {
+        check_password(new_password)?;
+        let keys = self.require_keys()?.clone();
+        let old = match slot_id.or(self.unlocked_slot()) {
+            Some(s) => s.to_string(),
+            None => {
+                return Err(Error::Invalid {
+                    what: "key passwd",
+                    detail: "opened with keys, not a password: name the slot to replace".into(),
+                })
+            }
+        };
+        let slot = KeySlot::new(&keys, new_password, kdf);
+        let new_id = slot.id.clone();
+        self.change_slots(|slots| {
+            let ids: Vec<String> = slots.iter().map(|s| s.id.clone()).collect();
+            let found =
+                crate::id::resolve_prefix("key slot", &old, ids.iter().map(String::as_str))?
+                    .to_string();
+            let at = slots.iter().position(|s| s.id == found).expect("resolved");
+            slots[at] = slot;
+            Ok(())
+        })?;
+        self.set_unlocked_slot(Some(new_id.clone()));
+        Ok(new_id)
+    }
+
+    fn require_keys(&self) -> Result<&Keys> {
+        self.keys().ok_or_else(|| Error::Invalid {
+            what: "repository",
+            detail: format!(
+                "{} is not encrypted: it has no keys (create an encrypted one with `snap init --encrypt`)",
+                self.root().display()
+            ),
+        })
+    }
+
+    /// Re-reads `config.json` under the `keys` lock, checks it is the one
+    /// this handle opened, applies `change` to its slots, keeps the current
+    /// file as `config.json.bak`, and writes the new one atomically.
+    fn change_slots(&mut self, change: impl FnOnce(&mut Vec<KeySlot>) -> Result<()>) -> Result<()> {
+        let _lock = self.lock_named("keys", LockMode::Exclusive, "key", self.lock_wait())?;
+        let cfg_path = self.root().join(layout::CONFIG);
+        let bytes = fs::read(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+        let mut config = Config::parse(&cfg_path, &bytes)?;
+        let keys = self.require_keys()?;
+        let mac = hex::encode(keys.mac(&config.mac_input()));
+        let enc = config.encryption.as_mut().ok_or_else(|| {
+            Error::corrupt(
+                &cfg_path,
+                None,
+                "config.json no longer describes an encrypted repository",
+            )
+        })?;
+        if mac != enc.mac {
+            return Err(Error::corrupt(
+                &cfg_path,
+                None,
+                "config does not authenticate (changed or damaged since this repository was opened)",
+            ));
+        }
+        change(&mut enc.slots)?;
+        let tmp = self.tmp_dir();
+        atomic_write(&tmp, &self.root().join(layout::CONFIG_BAK), &bytes)?;
+        atomic_write(&tmp, &cfg_path, &config.to_bytes())?;
+        self.set_config(config);
+        Ok(())
+    }
+}
+
+/// Passwords shorter than this many characters are refused.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+fn check_password(p: &str) -> Result<()> {
+    if p.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Error::Invalid {
+            what: "password",
+            detail: format!("shorter than {MIN_PASSWORD_CHARS} characters"),
+        });
+    }
+    Ok(())
+}
+
+/// Builds the `encryption` object of a new repository's config.
+pub(crate) fn encrypt_new(config: &mut Config, password: &str, kdf: KdfParams) -> Result<Keys> {
+    check_password(password)?;
+    let keys = Keys::generate();
+    let slot = KeySlot::new(&keys, password, kdf);
+    config.encryption = Some(crate::keyslot::Encryption {
+        version: 1,
+        cipher: "aes-256-gcm".into(),
+        blob_ids: "blake3-keyed".into(),
+        slots: vec![slot],
+        mac: String::new(),
+    });
+    let mac = hex::encode(keys.mac(&config.mac_input()));
+    config.encryption.as_mut().expect("just set").mac = mac;
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{InitEncryption, InitOptions};
+    use crate::repo::OpenOptions;
+    use crate::BlobKind;
+
+    fn init(dir: &Path) -> (PathBuf, OpenOptions) {
+        let repo = dir.join("repo");
+        let cache = dir.join("cache");
+        let opts = InitOptions {
+            encryption: Some(InitEncryption {
+                password: "password one".into(),
+                kdf: KdfParams::MIN,
+            }),
+            cache_dir: Some(cache.clone()),
+            ..InitOptions::default()
+        };
+        Repository::init(&repo, &opts).unwrap();
+        let open = OpenOptions {
+            cache_dir: Some(cache),
+            ..OpenOptions::shared("test")
+        };
+        (repo, open)
+    }
+
+    #[test]
+    fn encrypted_round_trip_keyed_ids_and_wrong_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, open) = init(dir.path());
+        assert!(!path.join(layout::INDEX).exists());
+        let repo = Repository::open(
+            &path,
+            &open
+                .clone()
+                .unlocking(Unlock::with_password("password one")),
+        )
+        .unwrap();
+        let w = repo.writer();
+        let (id, _) = w.put(BlobKind::Data, b"hello hello hello").unwrap();
+        w.finish().unwrap();
+        assert_ne!(id, crate::BlobId::of(b"hello hello hello"));
+        assert_eq!(id, repo.keys().unwrap().blob_id(b"hello hello hello"));
+        let sid = repo.put_snapshot(b"{\"secret\": 1}").unwrap();
+        let keys = repo.keys().unwrap().clone();
+        drop(repo);
+        // Nothing readable on disk.
+        for f in walk(&path) {
+            let b = fs::read(&f).unwrap();
+            assert!(
+                !b.windows(11).any(|w| w == b"hello hello"),
+                "{}",
+                f.display()
+            );
+            assert!(!b.windows(6).any(|w| w == b"secret"), "{}", f.display());
+        }
+        let repo = Repository::open(&path, &open.clone().unlocking(Unlock::Keys(keys))).unwrap();
+        assert_eq!(repo.read_blob(&id).unwrap(), b"hello hello hello");
+        assert_eq!(repo.read_snapshot(&sid).unwrap(), b"{\"secret\": 1}");
+        drop(repo);
+        let wrong = Repository::open(
+            &path,
+            &open
+                .clone()
+                .unlocking(Unlock::with_password("password two")),
+        );
+        assert!(matches!(wrong, Err(Error::WrongPassword)));
+        assert!(matches!(
+            Repository::open(&path, &open),
+            Err(Error::PasswordNeeded { .. })
+        ));
+    }
+
+    #[test]
+    fn key_slots_add_remove_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, open) = init(dir.path());
+        let with =
+            |pw: &str| Repository::open(&path, &open.clone().unlocking(Unlock::with_password(pw)));
+        let mut repo = with("password one").unwrap();
+        let first = repo.unlocked_slot().unwrap().to_string();
+        let second = repo.add_key("password two", KdfParams::MIN).unwrap();
+        assert!(matches!(
+            repo.add_key("short", KdfParams::MIN),
+            Err(Error::Invalid { .. })
+        ));
+        assert_eq!(repo.key_slots().len(), 2);
+        drop(repo);
+        let mut repo = with("password two").unwrap();
+        assert_eq!(repo.unlocked_slot(), Some(second.as_str()));
+        repo.remove_key(&first[..5]).unwrap();
+        assert!(matches!(
+            repo.remove_key(&second),
+            Err(Error::Invalid { .. })
+        ));
+        repo.change_password(None, "password three", KdfParams::MIN)
+            .unwrap();
+        drop(repo);
+        assert!(matches!(with("password one"), Err(Error::WrongPassword)));
+        assert!(matches!(with("password two"), Err(Error::WrongPassword)));
+        assert!(with("password three").is_ok());
+        assert!(path.join(layout::CONFIG_BAK).exists());
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
