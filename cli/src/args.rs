@@ -199,6 +199,10 @@ pub struct RestoreArgs {
     /// Print what would be added, changed and removed; write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Restore in place even when another process has a file of the
+    /// profile open (its later writes to that file are lost; warned).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// On or off.

@@ -84,6 +84,8 @@ pub struct ForgetReport {
     pub profiles: Vec<ProfileDecisions>,
     /// Snapshots removed (or to remove).
     pub removed: u64,
+    /// Short ids of the snapshots actually deleted (empty for a dry run).
+    pub deleted: Vec<String>,
 }
 
 /// Groups snapshots by profile.
@@ -154,6 +156,7 @@ pub fn forget(repo: &Repo, opts: &ForgetOptions) -> Result<ForgetReport> {
         dry_run: opts.dry_run,
         profiles: Vec::new(),
         removed: 0,
+        deleted: Vec::new(),
     };
     if !opts.ids.is_empty() {
         return forget_ids(repo, opts, out);
@@ -194,7 +197,7 @@ pub fn forget(repo: &Repo, opts: &ForgetOptions) -> Result<ForgetReport> {
         let d = decide(name, &snaps, &policy, opts.now_ms);
         if !opts.dry_run {
             for s in d.removed() {
-                repo.delete_snapshot(&s.id)?;
+                delete(repo, &s.id, &s.short_id, &mut out.deleted)?;
             }
         }
         out.removed += d.removed().count() as u64;
@@ -242,7 +245,7 @@ fn forget_ids(repo: &Repo, opts: &ForgetOptions, mut out: ForgetReport) -> Resul
         };
         for s in snaps {
             if !opts.dry_run {
-                repo.delete_snapshot(&s.id)?;
+                delete(repo, &s.id, &s.short_id, &mut out.deleted)?;
             }
             d.snapshots.push(SnapshotVerdict {
                 id: s.id,
@@ -276,5 +279,26 @@ pub fn now_from_env() -> Result<chrono::DateTime<chrono::Utc>> {
                 reason: format!("not an RFC 3339 time: {e}"),
             }),
         _ => Ok(chrono::Utc::now()),
+    }
+}
+
+/// Deletes one snapshot, remembering it in `deleted`. A failure after
+/// earlier deletions says which snapshots are already gone, so the error
+/// tells exactly what happened on disk.
+fn delete(repo: &Repo, id: &SnapshotId, short: &str, deleted: &mut Vec<String>) -> Result<()> {
+    match repo.delete_snapshot(id) {
+        Ok(()) => {
+            deleted.push(short.to_string());
+            Ok(())
+        }
+        Err(e) if deleted.is_empty() => Err(e),
+        Err(e) => Err(Error::Invalid {
+            what: "removal of snapshot",
+            value: short.to_string(),
+            reason: format!(
+                "{e}; removed before this failure: {}",
+                deleted.join(", ")
+            ),
+        }),
     }
 }

@@ -80,12 +80,14 @@ impl Repo {
         &mut self.store
     }
 
-    /// Every snapshot, newest first. Records that do not parse are skipped
-    /// (`check` reports them).
+    /// Every snapshot, newest first, with the tags of its tag record
+    /// ([`crate::tags`]) added to the manifest's. Records that do not parse
+    /// are skipped (`check` reports them).
     ///
     /// # Errors
     /// Index errors.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        let mut extra = crate::tags::load_all(&self.store);
         let mut out: Vec<SnapshotInfo> = self
             .store
             .snapshots()?
@@ -93,6 +95,14 @@ impl Repo {
             .filter_map(|(id, bytes)| {
                 Manifest::from_bytes(&id, &bytes)
                     .ok()
+                    .map(|mut manifest| {
+                        for t in extra.remove(&id).unwrap_or_default() {
+                            if !manifest.tags.contains(&t) {
+                                manifest.tags.push(t);
+                            }
+                        }
+                        manifest
+                    })
                     .map(|manifest| SnapshotInfo {
                         id,
                         short_id: id.short(),
@@ -147,12 +157,14 @@ impl Repo {
         Ok(t)
     }
 
-    /// Removes a snapshot's file and index row (its data stays until gc).
+    /// Removes a snapshot's file and index row, then its tag record (its
+    /// data stays until gc).
     ///
     /// # Errors
     /// I/O or index errors.
     pub fn delete_snapshot(&self, id: &SnapshotId) -> Result<()> {
-        Ok(self.store.delete_snapshot(id)?)
+        self.store.delete_snapshot(id)?;
+        crate::tags::remove(&self.store, id)
     }
 }
 

@@ -8,3 +8,4 @@ mod inspect;
 mod restore_crash;
 mod roundtrip;
 mod sqlite;
+mod undo;

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use snap_engine::export::{self, extract_to, is_vault_file, ExportKind};
 use snap_engine::import::{self, ImportOptions};
-use snap_engine::profile::Profile;
 use snap_store::OpenOptions;
 
 use super::Context;
@@ -66,26 +65,32 @@ pub fn run(ctx: &Context, args: &ImportArgs) -> anyhow::Result<()> {
         )
     };
     let pending = import::prepare(&repo, &archive, &name, &options).with_context(failed)?;
-    if existing.is_none() {
-        ctx.update_profiles(&repo, |ps| {
-            if ps.get(&name).is_none() {
-                let mut p = Profile::new(&name, &path)?;
-                p.auto = false;
-                ps.add(p)?;
-            }
-            Ok(())
-        })
-        .with_context(failed)?;
+    let (out, _, warnings) = match pending.commit_registering(ctx.lock_wait) {
+        Ok(done) => done,
+        Err(e) => {
+            // Say exactly what is on disk: a new profile may have been
+            // registered before the commit failed.
+            let registered = existing.is_none()
+                && snap_engine::profile::Profiles::load(repo.store().root())
+                    .is_ok_and(|(ps, _)| ps.get(&name).is_some());
+            return Err(anyhow::Error::new(e).context(if registered {
+                format!(
+                    "import of {} failed; no snapshot was added (profile {name} stays registered)",
+                    args.file.display()
+                )
+            } else {
+                failed()
+            }));
+        }
+    };
+    for w in &warnings {
+        ctx.out.warn(w);
     }
-    let out = pending.commit().with_context(|| match &existing {
-        Some(_) => failed(),
-        None => format!(
-            "import of {} failed; no snapshot was added (profile {name} stays registered)",
-            args.file.display()
-        ),
-    })?;
     for s in &out.skipped {
         ctx.out.warn(&format!("not imported (newer format): {s}"));
+    }
+    for w in &out.post_commit_warnings {
+        ctx.out.warn(w);
     }
     ctx.out.emit(&out, |w, quiet| {
         if quiet {

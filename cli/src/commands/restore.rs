@@ -30,18 +30,43 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
         paths: args.paths.clone(),
         dry_run: args.dry_run,
         now: ctx.now()?,
+        force: args.force,
     };
-    let report = restore(&repo, &s, &opts).with_context(|| {
-        format!(
-            "restore of snapshot {} failed; {} was not changed",
-            s.short_id,
-            opts.target
-                .as_ref()
-                .or(opts.profile_path.as_ref())
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        )
-    })?;
+    let report = match restore(&repo, &s, &opts) {
+        Ok(r) => r,
+        // The refusal is its own one line (exit code 14).
+        Err(e @ snap_engine::Error::InUse { .. }) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "restore of snapshot {} refused",
+                s.short_id
+            )))
+        }
+        // An interrupted `--path` swap that could not be undone at once:
+        // the engine's message says the next command rolls it back.
+        Err(e @ snap_engine::Error::Invalid {
+            what: "restore --path into",
+            ..
+        }) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "restore of snapshot {} failed",
+                s.short_id
+            )))
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "restore of snapshot {} failed; {} was not changed",
+                s.short_id,
+                opts.target
+                    .as_ref()
+                    .or(opts.profile_path.as_ref())
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )))
+        }
+    };
+    for w in &report.warnings {
+        ctx.out.warn(w);
+    }
     ctx.out.emit(&report, |w, quiet| {
         if args.dry_run {
             for c in &report.changes {
@@ -58,13 +83,6 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         if !quiet {
-            if let Some(pre) = report.pre_restore {
-                writeln!(
-                    w,
-                    "saved the current state as snapshot {} (pre-restore)",
-                    pre.short()
-                )?;
-            }
             writeln!(
                 w,
                 "restored {} into {}: {} files written ({}), {} already correct",
@@ -74,6 +92,13 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
                 bytes(report.bytes_written),
                 report.files_reused
             )?;
+            if let (Some(pre), Some(undo)) = (report.pre_restore, &report.undo_command) {
+                writeln!(
+                    w,
+                    "the state replaced is snapshot {} (tagged pre-restore); to undo: {undo}",
+                    pre.short()
+                )?;
+            }
         }
         Ok(())
     })

@@ -43,6 +43,19 @@ fn blobid(b: Vec<u8>) -> rusqlite::Result<BlobId> {
     })
 }
 
+/// The fault-injection hook of every index write ([`crate::fault`], op
+/// `sql`): when armed, the write fails as SQLite's `SQLITE_IOERR` would,
+/// before the statement or the transaction's commit, so an open
+/// transaction is rolled back as on a real failure.
+fn sql_fault() -> rusqlite::Result<()> {
+    crate::fault::check(crate::fault::Op::Sql).map_err(|io| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            Some(format!("disk I/O error ({io})")),
+        )
+    })
+}
+
 impl Index {
     /// Opens an existing index and checks its schema version and that its
     /// tables can be read; any failure means "rebuild it".
@@ -179,6 +192,7 @@ impl Index {
                 }
             }
         }
+        sql_fault().map_err(e)?;
         tx.commit().map_err(e)
     }
 
@@ -283,6 +297,7 @@ impl Index {
             tx.execute("DELETE FROM packs WHERE id = ?1", [&id.0[..]])
                 .map_err(e)?;
         }
+        sql_fault().map_err(e)?;
         tx.commit().map_err(e)
     }
 
@@ -315,6 +330,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn add_snapshot(&self, id: &SnapshotId, record: &[u8]) -> Result<()> {
+        sql_fault().map_err(|e| self.err(e))?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO snapshots(id, record) VALUES (?1, ?2)",
@@ -329,6 +345,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        sql_fault().map_err(|e| self.err(e))?;
         self.conn
             .execute("DELETE FROM snapshots WHERE id = ?1", [&id.0[..]])
             .map(|_| ())
@@ -404,6 +421,7 @@ impl Index {
                 ins.execute(params![profile, p, v]).map_err(e)?;
             }
         }
+        sql_fault().map_err(e)?;
         tx.commit().map_err(e)
     }
 
@@ -443,6 +461,7 @@ impl Index {
                 del.execute(params![profile, p]).map_err(e)?;
             }
         }
+        sql_fault().map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(gone.len() as u64)
     }
@@ -453,6 +472,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn stat_cache_clear(&self) -> Result<()> {
+        sql_fault().map_err(|e| self.err(e))?;
         self.conn
             .execute("DELETE FROM stat_cache", [])
             .map(|_| ())

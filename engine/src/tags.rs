@@ -1,0 +1,107 @@
+//! Tags added to a committed snapshot after the fact.
+//!
+//! A snapshot file is immutable and named by the blake3 of its bytes, so a
+//! tag cannot be written into it. Tags added later (today only
+//! `pre-restore`, when an in-place restore finds the live profile identical
+//! to an existing snapshot) live in a side record `tags/<snapshot hex>`,
+//! written with the one atomic write (temp file, `fsync`, rename, directory
+//! `fsync`): after a crash the record is either absent or complete. Readers
+//! merge its tags into the manifest's ([`crate::Repo::snapshots`]); a record
+//! whose snapshot is gone is ignored and removed with the snapshot. The
+//! layout is in FORMAT.md ("Tag records").
+
+use std::collections::HashMap;
+use std::fs;
+
+use serde::{Deserialize, Serialize};
+use snap_store::{fsutil, Repository, SnapshotId};
+
+use crate::error::Result;
+
+/// The directory of tag records, inside the repository.
+pub const TAGS_DIR: &str = "tags";
+
+/// The version of a tag record this build writes and reads.
+const RECORD_VERSION: u32 = 1;
+
+/// One tag record: `tags/<snapshot hex>`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Record {
+    version: u32,
+    snapshot: String,
+    tags: Vec<String>,
+}
+
+/// Adds `tag` to snapshot `id` durably (no-op when the record already has it).
+///
+/// # Errors
+/// I/O errors writing the record.
+pub fn add(store: &Repository, id: &SnapshotId, tag: &str) -> Result<()> {
+    let mut tags = load(store, id);
+    if tags.iter().any(|t| t == tag) {
+        return Ok(());
+    }
+    tags.push(tag.to_string());
+    let dir = store.root().join(TAGS_DIR);
+    fsutil::create_dir_durable(&dir)?;
+    let rec = Record {
+        version: RECORD_VERSION,
+        snapshot: id.to_hex(),
+        tags,
+    };
+    fsutil::atomic_write(
+        &store.tmp_dir(),
+        &dir.join(id.to_hex()),
+        &serde_json::to_vec(&rec).expect("tag record serialises"),
+    )?;
+    Ok(())
+}
+
+/// The tags recorded for `id` (empty when there is no readable record).
+fn load(store: &Repository, id: &SnapshotId) -> Vec<String> {
+    fs::read(store.root().join(TAGS_DIR).join(id.to_hex()))
+        .ok()
+        .and_then(|b| parse(id, &b))
+        .unwrap_or_default()
+}
+
+fn parse(id: &SnapshotId, bytes: &[u8]) -> Option<Vec<String>> {
+    serde_json::from_slice::<Record>(bytes)
+        .ok()
+        .filter(|r| r.version == RECORD_VERSION && r.snapshot == id.to_hex())
+        .map(|r| r.tags)
+}
+
+/// Every tag record, by snapshot. Unreadable records and records of an
+/// unknown version are left out (their snapshots keep their own tags).
+pub fn load_all(store: &Repository) -> HashMap<SnapshotId, Vec<String>> {
+    let mut out = HashMap::new();
+    let Ok(rd) = fs::read_dir(store.root().join(TAGS_DIR)) else {
+        return out;
+    };
+    for ent in rd.flatten() {
+        let name = ent.file_name();
+        let Some(id) = name
+            .to_str()
+            .and_then(|n| SnapshotId::from_hex(n).ok())
+        else {
+            continue;
+        };
+        if let Some(tags) = fs::read(ent.path()).ok().and_then(|b| parse(&id, &b)) {
+            out.insert(id, tags);
+        }
+    }
+    out
+}
+
+/// Removes the tag record of `id`, if any (after its snapshot is deleted).
+///
+/// # Errors
+/// I/O errors removing the record.
+pub fn remove(store: &Repository, id: &SnapshotId) -> Result<()> {
+    let path = store.root().join(TAGS_DIR).join(id.to_hex());
+    if fs::symlink_metadata(&path).is_ok() {
+        fsutil::remove_durable(&path)?;
+    }
+    Ok(())
+}
