@@ -38,7 +38,10 @@ impl ContentSource for Generated {
                 Ok(n)
             }
         }
-        Ok(Box::new(Gen(0x9e37_79b9_7f4a_7c15 ^ entry.size, entry.size)))
+        Ok(Box::new(Gen(
+            0x9e37_79b9_7f4a_7c15 ^ entry.size,
+            entry.size,
+        )))
     }
 }
 

@@ -295,10 +295,7 @@ fn delete(repo: &Repo, id: &SnapshotId, short: &str, deleted: &mut Vec<String>) 
         Err(e) => Err(Error::Invalid {
             what: "removal of snapshot",
             value: short.to_string(),
-            reason: format!(
-                "{e}; removed before this failure: {}",
-                deleted.join(", ")
-            ),
+            reason: format!("{e}; removed before this failure: {}", deleted.join(", ")),
         }),
     }
 }

@@ -230,7 +230,10 @@ impl PendingImport<'_> {
     /// # Errors
     /// Repository errors; then nothing was committed.
     pub fn commit(self) -> Result<ImportOutcome> {
-        let (id, index_warning) = self.repo.store().commit_snapshot(&self.manifest.to_bytes())?;
+        let (id, index_warning) = self
+            .repo
+            .store()
+            .commit_snapshot(&self.manifest.to_bytes())?;
         Ok(ImportOutcome {
             id,
             post_commit_warnings: index_warning.into_iter().collect(),

@@ -23,9 +23,9 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::live::{hash_file, LiveTree};
 use crate::repo::Repo;
+use crate::restore_paths;
 use crate::retention::TAG_PRE_RESTORE;
 use crate::scan::SQLITE_SIDECARS;
-use crate::restore_paths;
 use crate::snapshot::SnapshotInfo;
 use crate::tree::{Node, NodeKind};
 
@@ -222,7 +222,14 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
         }
         sync_fs(&staging)?;
         if in_place && !opts.paths.is_empty() {
-            return swap_paths(repo.store(), &journal, &mut jr, &dest, &opts.paths, &mut leave);
+            return swap_paths(
+                repo.store(),
+                &journal,
+                &mut jr,
+                &dest,
+                &opts.paths,
+                &mut leave,
+            );
         }
         if in_place {
             exchange(&staging, &dest)?;
@@ -651,7 +658,12 @@ fn check_not_in_use(dest: &Path, opts: &RestoreOptions, report: &mut RestoreRepo
 /// The undo point of an in-place restore: a `pre-restore` snapshot of the
 /// live profile, or, when nothing changed since the latest snapshot, that
 /// snapshot with the `pre-restore` tag added ([`crate::tags`]).
-fn undo_point(repo: &Repo, profile: &str, dest: &Path, opts: &RestoreOptions) -> Result<SnapshotId> {
+fn undo_point(
+    repo: &Repo,
+    profile: &str,
+    dest: &Path,
+    opts: &RestoreOptions,
+) -> Result<SnapshotId> {
     let mut pre = CreateOptions::new(profile, dest);
     pre.name_prefix = TAG_PRE_RESTORE.into();
     pre.tags = vec![TAG_PRE_RESTORE.into()];
@@ -677,8 +689,7 @@ fn undo_command(repo: &Repo, id: &SnapshotId) -> String {
 
 fn shell_quote(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%=,".contains(&b))
     {
         s.to_string()

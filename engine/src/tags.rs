@@ -81,10 +81,7 @@ pub fn load_all(store: &Repository) -> HashMap<SnapshotId, Vec<String>> {
     };
     for ent in rd.flatten() {
         let name = ent.file_name();
-        let Some(id) = name
-            .to_str()
-            .and_then(|n| SnapshotId::from_hex(n).ok())
-        else {
+        let Some(id) = name.to_str().and_then(|n| SnapshotId::from_hex(n).ok()) else {
             continue;
         };
         if let Some(tags) = fs::read(ent.path()).ok().and_then(|b| parse(&id, &b)) {

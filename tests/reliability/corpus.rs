@@ -273,5 +273,8 @@ fn write_seed_corpus() {
         let t = r.store().read_blob(&info.manifest.tree).expect("tree");
         fs::write(root.join(format!("tree_decode/root-{i}")), t).expect("write");
     }
-    assert!(packs.len() >= 2 && !z.snaps.is_empty(), "the zoo has packs and snapshots");
+    assert!(
+        packs.len() >= 2 && !z.snaps.is_empty(),
+        "the zoo has packs and snapshots"
+    );
 }

@@ -209,8 +209,16 @@ fn restore_path_killed_at_random_moments_is_all_or_nothing() {
             at = to;
         }
     }
-    eprintln!("| restore --path | crash points {points} | killed mid-run {killed} | oracle failures {} |", failures.len());
-    assert!(failures.is_empty(), "{} failure(s); first: {}", failures.len(), failures[0]);
+    eprintln!(
+        "| restore --path | crash points {points} | killed mid-run {killed} | oracle failures {} |",
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failure(s); first: {}",
+        failures.len(),
+        failures[0]
+    );
 }
 
 #[test]
@@ -249,7 +257,11 @@ fn restore_path_fault_sweep() {
                 }
                 .to_env();
                 let _ = fs::remove_file(&counts);
-                let run = run_restore(w, &base.ids[0], &[("SNAP_FAULT", spec.as_str()), ("SNAP_FAULT_COUNTS", c)]);
+                let run = run_restore(
+                    w,
+                    &base.ids[0],
+                    &[("SNAP_FAULT", spec.as_str()), ("SNAP_FAULT_COUNTS", c)],
+                );
                 runs += 1;
                 let (_, injected, _) = super::faults::parse_counts(&counts);
                 let what = format!("SNAP_FAULT={spec}: exit {}", run.code);
@@ -271,5 +283,10 @@ fn restore_path_fault_sweep() {
         calls.map(|n| n.to_string()).join("/"),
         failures.len()
     );
-    assert!(failures.is_empty(), "{} failure(s); first: {}", failures.len(), failures[0]);
+    assert!(
+        failures.is_empty(),
+        "{} failure(s); first: {}",
+        failures.len(),
+        failures[0]
+    );
 }

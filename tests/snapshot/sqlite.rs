@@ -50,7 +50,7 @@ print(c.execute("SELECT count(*), sum(balance) FROM accounts").fetchone())
 
 /// `python3` with its `sqlite3` module; panics when it is missing (the tests
 /// that call it are `#[ignore]`d, and run with `--include-ignored` by `.ci/run`).
-fn python() -> &'static str {
+pub(super) fn python() -> &'static str {
     let ok = Command::new("python3")
         .args(["-c", "import sqlite3"])
         .status()

@@ -54,11 +54,19 @@ fn unchanged_in_place_restore_tags_the_undo_point_which_survives_max_count() {
 
     // The live folder equals id2: no new snapshot, id2 becomes the undo point.
     let report = env.snap(["--json", "restore", &id1]).ok().json();
-    assert_eq!(report["pre_restore"].as_str(), Some(id2.as_str()), "{report:#}");
+    assert_eq!(
+        report["pre_restore"].as_str(),
+        Some(id2.as_str()),
+        "{report:#}"
+    );
     let undo = report["undo_command"].as_str().expect("undo_command");
     assert!(undo.ends_with(&format!("restore {}", &id2[..8])), "{undo}");
     assert_eq!(report["warnings"], serde_json::json!([]));
-    assert_eq!(list(&env).len(), 2, "no duplicate snapshot of the same state");
+    assert_eq!(
+        list(&env).len(),
+        2,
+        "no duplicate snapshot of the same state"
+    );
     assert_eq!(tags_of(&env, &id2), ["pre-restore"]);
 
     // Rotation by count keeps it: a newer snapshot, then max-count 1.
@@ -70,13 +78,23 @@ fn unchanged_in_place_restore_tags_the_undo_point_which_survives_max_count() {
         .map(|s| s["id"].as_str().unwrap().to_string())
         .collect();
     assert!(left.contains(&id3), "{left:?}");
-    assert!(left.contains(&id2), "the undo point was rotated away: {left:?}");
-    assert!(!left.contains(&id1), "max-count 1 removed nothing: {left:?}");
+    assert!(
+        left.contains(&id2),
+        "the undo point was rotated away: {left:?}"
+    );
+    assert!(
+        !left.contains(&id1),
+        "max-count 1 removed nothing: {left:?}"
+    );
 
     // The undo command brings back exactly the state the restore replaced
     // (and, being a restore, names its own undo point).
     let run = run_undo(&env, undo).ok();
-    assert!(run.stdout.contains("to undo: snap --repo"), "{}", run.dump());
+    assert!(
+        run.stdout.contains("to undo: snap --repo"),
+        "{}",
+        run.dump()
+    );
     assert_same_tree(&live, &p);
     assert!(staging_dirs(&p).is_empty());
 }
@@ -118,20 +136,8 @@ while not os.path.exists(stop):
 c.close()
 "#;
 
-fn python3() -> &'static str {
-    let ok = Command::new("python3")
-        .args(["-c", "import sqlite3"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "needs python3 with its sqlite3 module (apt-get install python3)"
-    );
-    "python3"
-}
-
 fn start_holder(db: &Path, stop: &Path) -> Child {
-    let mut child = Command::new(python3())
+    let mut child = Command::new(super::sqlite::python())
         .args(["-c", HOLDER])
         .arg(db)
         .arg(stop)
@@ -185,8 +191,16 @@ fn restore_under_a_program_holding_the_database_is_refused_unless_forced() {
         "close it first, or pass --force",
     ]);
     assert!(run.stdout.is_empty(), "{}", run.dump());
-    assert_eq!(tree_image(&p), before, "a refused restore changed the profile");
-    assert_eq!(list(&env).len(), snapshots, "a refused restore took a snapshot");
+    assert_eq!(
+        tree_image(&p),
+        before,
+        "a refused restore changed the profile"
+    );
+    assert_eq!(
+        list(&env).len(),
+        snapshots,
+        "a refused restore took a snapshot"
+    );
     assert!(staging_dirs(&p).is_empty());
     // --path of another file is not blocked by it.
     env.snap(["restore", &id1, "--path", "settings.json"]).ok();
@@ -206,13 +220,7 @@ fn restore_under_a_program_holding_the_database_is_refused_unless_forced() {
         run.dump()
     );
     let want = env.path("want");
-    env.snap([
-        "restore".as_ref(),
-        id1.as_ref(),
-        "--target".as_ref(),
-        want.as_os_str(),
-    ])
-    .ok();
+    env.restore_to(&id1, &want);
     assert_same_tree(&want, &p);
     stop_holder(holder, &stop);
 }

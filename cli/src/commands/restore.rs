@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use snap_engine::restore::{restore, RestoreOptions};
 use snap_store::OpenOptions;
 
@@ -36,21 +35,20 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
         Ok(r) => r,
         // The refusal is its own one line (exit code 14).
         Err(e @ snap_engine::Error::InUse { .. }) => {
-            return Err(anyhow::Error::new(e).context(format!(
-                "restore of snapshot {} refused",
-                s.short_id
-            )))
+            return Err(anyhow::Error::new(e)
+                .context(format!("restore of snapshot {} refused", s.short_id)))
         }
         // An interrupted `--path` swap that could not be undone at once:
         // the engine's message says the next command rolls it back.
-        Err(e @ snap_engine::Error::Invalid {
-            what: "restore --path into",
-            ..
-        }) => {
-            return Err(anyhow::Error::new(e).context(format!(
-                "restore of snapshot {} failed",
-                s.short_id
-            )))
+        Err(
+            e @ snap_engine::Error::Invalid {
+                what: "restore --path into",
+                ..
+            },
+        ) => {
+            return Err(
+                anyhow::Error::new(e).context(format!("restore of snapshot {} failed", s.short_id))
+            )
         }
         Err(e) => {
             return Err(anyhow::Error::new(e).context(format!(

@@ -187,15 +187,10 @@ pub fn export_recorded(
     } else {
         None
     };
-    let export = export_snapshot_to_file_with(
-        repo,
-        snap,
-        options,
-        format,
-        dest,
-        unless.as_deref(),
-        || forget(repo, dest),
-    )?;
+    let export =
+        export_snapshot_to_file_with(repo, snap, options, format, dest, unless.as_deref(), || {
+            forget(repo, dest)
+        })?;
     let mut warnings = Vec::new();
     if export.written {
         let recorded = snap_store::fault::in_cleanup(|| {
