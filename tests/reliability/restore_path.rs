@@ -2,7 +2,7 @@
 //! random moments and under an injected fault at every I/O call.
 //!
 //! The profile has, in state X: `a` a file, `b` a directory, `db.sqlite` a
-//! database, `big/` 200 files; in state Y: `a` a directory, `b` a file, the
+//! database, `big/` 60 files; in state Y: `a` a directory, `b` a file, the
 //! database and `big/` different. `keep.txt` is never selected. Before each
 //! run a stale `db.sqlite-wal` is put beside the database. One restore
 //! selects `a`, `b`, `db.sqlite` and `big`, so it swaps a directory in for
@@ -62,7 +62,7 @@ fn set_state(profile: &Path, y: bool) {
         write(profile, "b/one.txt", b"b is a directory in X");
         write(profile, "b/sub/two.txt", b"nested");
     }
-    for i in 0..200u64 {
+    for i in 0..60u64 {
         write(
             profile,
             &format!("big/f{i}.bin"),
