@@ -6,6 +6,13 @@
 //! exactly the restored tree. A journal in the repository's `journal/`
 //! names the staging directory until it is removed; the next open finishes
 //! or rolls back an interrupted restore ([`finish_interrupted`]).
+//!
+//! Before anything is written in place, the restore refuses (unless forced)
+//! when another process holds a file of the profile open
+//! ([`open_by_others`], [`Error::InUse`]), then takes its undo point: a
+//! `pre-restore` snapshot, or the `pre-restore` tag on the identical
+//! existing snapshot ([`crate::tags`]). `--path` swaps are journaled one by
+//! one ([`crate::restore_paths`]).
 
 use std::ffi::OsStr;
 use std::fs::{self, File};

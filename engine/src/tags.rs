@@ -102,3 +102,37 @@ pub fn remove(store: &Repository, id: &SnapshotId) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use snap_store::{InitOptions, OpenOptions};
+
+    #[test]
+    fn records_add_merge_and_are_ignored_when_foreign_or_unknown() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().join("repo");
+        Repository::init(&root, &InitOptions::default()).unwrap();
+        let store = Repository::open(&root, &OpenOptions::shared("test")).unwrap();
+        let (a, b) = (SnapshotId::of(b"a"), SnapshotId::of(b"b"));
+        add(&store, &a, "pre-restore").unwrap();
+        add(&store, &a, "pre-restore").unwrap();
+        add(&store, &a, "keep").unwrap();
+        let all = load_all(&store);
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[&a], ["pre-restore", "keep"]);
+        // A record under another snapshot's name, and one of a future
+        // version, are ignored.
+        let dir = root.join(TAGS_DIR);
+        fs::copy(dir.join(a.to_hex()), dir.join(b.to_hex())).unwrap();
+        fs::write(
+            dir.join(SnapshotId::of(b"c").to_hex()),
+            br#"{"version":2,"snapshot":"x","tags":["pre-restore"]}"#,
+        )
+        .unwrap();
+        assert_eq!(load_all(&store).len(), 1);
+        remove(&store, &a).unwrap();
+        remove(&store, &a).unwrap();
+        assert!(load_all(&store).is_empty());
+    }
+}
