@@ -258,6 +258,10 @@ pub struct RestoreArgs {
     /// expand to more than SIZE in total (default 64GiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub max_size: Option<u64>,
+    /// Restore in place even when another process has a file of the
+    /// profile open (its later writes to that file are lost; warned).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// What a vault holds.

@@ -10,6 +10,7 @@
 //! | 11 | the lock is held by another process (after the wait) |
 //! | 12 | wrong password or damaged encrypted file |
 //! | 13 | input refused as unsafe |
+//! | 14 | in-place restore refused: another process has a file of the profile open |
 
 mod args;
 mod commands;
@@ -49,6 +50,8 @@ const LOCKED: i32 = 11;
 const WRONG_PASSWORD: i32 = 12;
 /// Exit code: input refused as unsafe.
 const UNSAFE: i32 = 13;
+/// Exit code: in-place restore refused, a file of the profile is open elsewhere.
+const IN_USE: i32 = 14;
 
 fn main() -> ExitCode {
     // Usage errors exit 2 from inside clap; --help and --version exit 0.
@@ -97,6 +100,7 @@ fn engine_exit_code(e: &snap_engine::Error) -> i32 {
         snap_engine::Error::Store(e) => store_exit_code(e),
         snap_engine::Error::WrongPasswordOrDamaged { .. } => WRONG_PASSWORD,
         snap_engine::Error::Unsafe { .. } => UNSAFE,
+        snap_engine::Error::InUse { .. } => IN_USE,
         _ => ERROR,
     }
 }
@@ -115,8 +119,17 @@ fn message(err: &anyhow::Error) -> String {
     match exit_code(err) {
         NO_REPOSITORY => format!("{text} (create one with `snap init`, or pass --repo DIR)"),
         LOCKED => format!("{text}; try again when it is done, or raise --lock-wait"),
+        IN_USE => in_use_line(err).unwrap_or(text),
         _ => text,
     }
+}
+
+/// `app.db is open in pid 4242 (myapp): close it first, or pass --force`.
+fn in_use_line(err: &anyhow::Error) -> Option<String> {
+    err.chain()
+        .find_map(|c| c.downcast_ref::<snap_engine::Error>())
+        .filter(|e| matches!(e, snap_engine::Error::InUse { .. }))
+        .map(|e| format!("{e}: close it first, or pass --force"))
 }
 
 #[cfg(test)]

@@ -152,6 +152,11 @@ pub struct CreateOutcome {
     pub warnings: Vec<String>,
     /// Entries skipped on purpose (special files).
     pub skipped: Vec<String>,
+    /// Problems after the commit point that change nothing about the
+    /// outcome: the index row or the stat cache could not be written (the
+    /// next open adds the row from the snapshot file; the stat cache is a
+    /// disposable cache). Not exit code 3.
+    pub post_commit_warnings: Vec<String>,
 }
 
 /// Whether `create` wrote a snapshot.
@@ -421,9 +426,11 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     stats.bytes_stored = wstats.stored_bytes;
 
     if let (true, Some(p)) = (unchanged, parent.as_ref()) {
-        if cache_changed {
-            store.stat_cache_replace(&opts.profile, &mut cache_rows())?;
-        }
+        let post_commit_warnings = if cache_changed {
+            save_stat_cache(store, &opts.profile, &mut cache_rows())
+        } else {
+            Vec::new()
+        };
         drop(session);
         stats.index_transactions = store.index_transactions() - transactions_before;
         stats.duration_ms = started.elapsed().as_millis() as u64;
@@ -434,6 +441,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
             stats,
             warnings,
             skipped: notes.skipped,
+            post_commit_warnings,
         });
     }
 
@@ -482,7 +490,9 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         tool_version: env!("CARGO_PKG_VERSION").into(),
         warnings: all_warnings,
     };
-    let id = store.put_snapshot(&manifest.to_bytes())?;
+    let (id, index_warning) = store.commit_snapshot(&manifest.to_bytes())?;
+    // The snapshot is committed: nothing below may turn that into a failure.
+    let mut post_commit_warnings: Vec<String> = index_warning.into_iter().collect();
     #[cfg(snap_broken = "snapshot_before_packs")]
     {
         let late = store.writer();
@@ -492,7 +502,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         late.finish()?;
     }
     if cache_changed {
-        store.stat_cache_replace(&opts.profile, &mut cache_rows())?;
+        post_commit_warnings.extend(save_stat_cache(store, &opts.profile, &mut cache_rows()));
     }
     drop(session);
     stats.index_transactions = store.index_transactions() - transactions_before;
@@ -504,7 +514,23 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         stats,
         warnings,
         skipped: notes.skipped,
+        post_commit_warnings,
     })
+}
+
+/// Replaces the profile's stat cache; a failure is a warning (the cache is
+/// disposable: the next create reads the files instead).
+fn save_stat_cache(
+    store: &snap_store::Repository,
+    profile: &str,
+    rows: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
+) -> Vec<String> {
+    match snap_store::fault::in_cleanup(|| store.stat_cache_replace(profile, rows)) {
+        Ok(()) => Vec::new(),
+        Err(e) => vec![format!(
+            "the stat cache could not be saved ({e}); the next create reads every file again"
+        )],
+    }
 }
 
 fn collect_files<'e>(entries: &'e [ScanEntry], out: &mut Vec<&'e ScanEntry>) {

@@ -53,6 +53,17 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// An in-place restore was refused because another process has a file
+    /// of the profile open (it would keep writing into the replaced copy).
+    #[error("{} is open in pid {pid} ({command})", path.display())]
+    InUse {
+        /// The open file, relative to the profile's directory.
+        path: PathBuf,
+        /// The process holding it.
+        pid: u32,
+        /// The process's command name.
+        command: String,
+    },
     /// The operation was cancelled (SIGINT/SIGTERM); nothing was committed.
     #[error("cancelled; nothing was committed")]
     Cancelled,

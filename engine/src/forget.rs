@@ -84,6 +84,8 @@ pub struct ForgetReport {
     pub profiles: Vec<ProfileDecisions>,
     /// Snapshots removed (or to remove).
     pub removed: u64,
+    /// Short ids of the snapshots actually deleted (empty for a dry run).
+    pub deleted: Vec<String>,
 }
 
 /// Groups snapshots by profile.
@@ -154,6 +156,7 @@ pub fn forget(repo: &Repo, opts: &ForgetOptions) -> Result<ForgetReport> {
         dry_run: opts.dry_run,
         profiles: Vec::new(),
         removed: 0,
+        deleted: Vec::new(),
     };
     if !opts.ids.is_empty() {
         return forget_ids(repo, opts, out);
@@ -193,8 +196,9 @@ pub fn forget(repo: &Repo, opts: &ForgetOptions) -> Result<ForgetReport> {
             .collect();
         let d = decide(name, &snaps, &policy, opts.now_ms);
         if !opts.dry_run {
-            let ids: Vec<SnapshotId> = d.removed().map(|s| s.id).collect();
-            repo.delete_snapshots(&ids)?;
+            let removed: Vec<(SnapshotId, &str)> =
+                d.removed().map(|s| (s.id, s.short_id.as_str())).collect();
+            delete(repo, &removed, &mut out.deleted)?;
         }
         out.removed += d.removed().count() as u64;
         out.profiles.push(d);
@@ -240,8 +244,9 @@ fn forget_ids(repo: &Repo, opts: &ForgetOptions, mut out: ForgetReport) -> Resul
             snapshots: Vec::new(),
         };
         if !opts.dry_run {
-            let ids: Vec<SnapshotId> = snaps.iter().map(|s| s.id).collect();
-            repo.delete_snapshots(&ids)?;
+            let removed: Vec<(SnapshotId, &str)> =
+                snaps.iter().map(|s| (s.id, s.short_id.as_str())).collect();
+            delete(repo, &removed, &mut out.deleted)?;
         }
         for s in snaps {
             d.snapshots.push(SnapshotVerdict {
@@ -276,5 +281,29 @@ pub fn now_from_env() -> Result<chrono::DateTime<chrono::Utc>> {
                 reason: format!("not an RFC 3339 time: {e}"),
             }),
         _ => Ok(chrono::Utc::now()),
+    }
+}
+
+/// Deletes snapshots (id, short id) in one index transaction, remembering
+/// the short ids of those deleted in `deleted`. A failure after earlier
+/// deletions says which snapshots are already gone, so the error tells
+/// exactly what happened on disk.
+fn delete(repo: &Repo, snaps: &[(SnapshotId, &str)], deleted: &mut Vec<String>) -> Result<()> {
+    let ids: Vec<SnapshotId> = snaps.iter().map(|(id, _)| *id).collect();
+    let mut gone = Vec::new();
+    let result = repo.delete_snapshots(&ids, &mut gone);
+    deleted.extend(
+        snaps[..gone.len()]
+            .iter()
+            .map(|(_, short)| short.to_string()),
+    );
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if deleted.is_empty() => Err(e),
+        Err(e) => Err(Error::Invalid {
+            what: "removal of snapshot",
+            value: snaps.get(gone.len()).map_or("?", |(_, s)| *s).to_string(),
+            reason: format!("{e}; removed before this failure: {}", deleted.join(", ")),
+        }),
     }
 }

@@ -69,6 +69,9 @@ pub struct ImportOutcome {
     pub chunks: u64,
     /// Chunks that were new to the repository.
     pub chunks_new: u64,
+    /// Problems after the commit point that change nothing about the
+    /// outcome (the index row not written; the next open adds it).
+    pub post_commit_warnings: Vec<String>,
 }
 
 /// Opens `path` as a vault when it starts with `STVAULT` (then `password`
@@ -301,14 +304,42 @@ impl PendingImport<'_> {
         &self.manifest
     }
 
+    /// Registers the snapshot's profile when it is not known yet (under
+    /// the `profiles` lock, waiting up to `wait`; `auto` off, the path the
+    /// manifest's source path), then [`commit`](Self::commit)s. Returns the
+    /// outcome and whether the profile was registered, with the warnings of
+    /// loading `profiles.json`.
+    ///
+    /// # Errors
+    /// Registration errors (then nothing was committed), then those of
+    /// [`commit`](Self::commit) (the profile stays registered).
+    pub fn commit_registering(self, wait: Duration) -> Result<(ImportOutcome, bool, Vec<String>)> {
+        let name = self.manifest.profile.clone();
+        let path = std::path::PathBuf::from(&self.manifest.source.path);
+        let (registered, warnings) = crate::registry::update(self.repo, wait, |ps| {
+            if ps.get(&name).is_some() {
+                return Ok::<_, Error>(false);
+            }
+            let mut p = crate::profile::Profile::new(&name, &path)?;
+            p.auto = false;
+            ps.add(p)?;
+            Ok(true)
+        })?;
+        Ok((self.commit()?, registered, warnings))
+    }
+
     /// Writes the snapshot file: the commit point.
     ///
     /// # Errors
     /// Repository errors; then nothing was committed.
     pub fn commit(self) -> Result<ImportOutcome> {
-        let id = self.repo.store().put_snapshot(&self.manifest.to_bytes())?;
+        let (id, index_warning) = self
+            .repo
+            .store()
+            .commit_snapshot(&self.manifest.to_bytes())?;
         Ok(ImportOutcome {
             id,
+            post_commit_warnings: index_warning.into_iter().collect(),
             manifest: self.manifest,
             original_id: self.original_id,
             skipped: self.skipped,

@@ -109,12 +109,14 @@ impl Repo {
         &mut self.store
     }
 
-    /// Every snapshot, newest first. Records that do not parse are skipped
-    /// (`check` reports them).
+    /// Every snapshot, newest first, with the tags of its tag record
+    /// ([`crate::tags`]) added to the manifest's. Records that do not parse
+    /// are skipped (`check` reports them).
     ///
     /// # Errors
     /// Index errors.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        let mut extra = crate::tags::load_all(&self.store);
         let mut out: Vec<SnapshotInfo> = self
             .store
             .snapshots()?
@@ -122,6 +124,14 @@ impl Repo {
             .filter_map(|(id, bytes)| {
                 Manifest::from_bytes(&id, &bytes)
                     .ok()
+                    .map(|mut manifest| {
+                        for t in extra.remove(&id).unwrap_or_default() {
+                            if !manifest.tags.contains(&t) {
+                                manifest.tags.push(t);
+                            }
+                        }
+                        manifest
+                    })
                     .map(|manifest| SnapshotInfo {
                         id,
                         short_id: id.short(),
@@ -176,21 +186,30 @@ impl Repo {
         Ok(t)
     }
 
-    /// Removes snapshots' files and their index rows in one transaction
-    /// (their data stays until gc).
+    /// Removes snapshots' files (in order, stopping at the first failure)
+    /// and their index rows in one transaction, then their tag records
+    /// (their data stays until gc). The ids of the snapshots removed are
+    /// pushed onto `gone`, also when an error follows.
     ///
     /// # Errors
     /// I/O or index errors.
-    pub fn delete_snapshots(&self, ids: &[SnapshotId]) -> Result<()> {
-        Ok(self.store.delete_snapshots(ids)?)
+    pub fn delete_snapshots(&self, ids: &[SnapshotId], gone: &mut Vec<SnapshotId>) -> Result<()> {
+        let first = gone.len();
+        let deleted = self.store.delete_snapshots(ids, gone);
+        for id in &gone[first..] {
+            crate::tags::remove(&self.store, id)?;
+        }
+        Ok(deleted?)
     }
 
-    /// Removes a snapshot's file and index row (its data stays until gc).
+    /// Removes a snapshot's file and index row, then its tag record (its
+    /// data stays until gc).
     ///
     /// # Errors
     /// I/O or index errors.
     pub fn delete_snapshot(&self, id: &SnapshotId) -> Result<()> {
-        Ok(self.store.delete_snapshot(id)?)
+        self.store.delete_snapshot(id)?;
+        crate::tags::remove(&self.store, id)
     }
 }
 

@@ -6,6 +6,13 @@
 //! exactly the restored tree. A journal in the repository's `journal/`
 //! names the staging directory until it is removed; the next open finishes
 //! or rolls back an interrupted restore ([`finish_interrupted`]).
+//!
+//! Before anything is written in place, the restore refuses (unless forced)
+//! when another process holds a file of the profile open
+//! ([`open_by_others`], [`Error::InUse`]), then takes its undo point: a
+//! `pre-restore` snapshot, or the `pre-restore` tag on the identical
+//! existing snapshot ([`crate::tags`]). `--path` swaps are journaled one by
+//! one ([`crate::restore_paths`]).
 
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -23,6 +30,8 @@ use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::live::LiveTree;
 use crate::repo::Repo;
+use crate::restore_paths;
+use crate::retention::TAG_PRE_RESTORE;
 use crate::scan::SQLITE_SIDECARS;
 use crate::snapshot::SnapshotInfo;
 use crate::tree::Node;
@@ -47,6 +56,9 @@ pub struct RestoreOptions {
     pub dry_run: bool,
     /// The time for the pre-restore snapshot (`None`: now).
     pub now: Option<chrono::DateTime<chrono::Utc>>,
+    /// Restore in place even when another process has a file of the
+    /// profile open ([`open_by_others`]); the report warns about each.
+    pub force: bool,
 }
 
 /// What a restore did (or, with `dry_run`, would do).
@@ -58,8 +70,15 @@ pub struct RestoreReport {
     pub target: PathBuf,
     /// Whether the profile was restored in place.
     pub in_place: bool,
-    /// The safety snapshot taken first (in place, when anything had changed).
+    /// The undo point of an in-place restore: a new `pre-restore`
+    /// snapshot of the state replaced, or, when that state equals an
+    /// existing snapshot, that snapshot, now tagged `pre-restore`. Either
+    /// way rotation by count never removes it.
     pub pre_restore: Option<SnapshotId>,
+    /// The exact command that undoes an in-place restore.
+    pub undo_command: Option<String>,
+    /// What the user must know (files open in other processes with `force`).
+    pub warnings: Vec<String>,
     /// Files written from the repository.
     pub files_written: u64,
     /// Files already correct in the live profile, kept without rewriting.
@@ -74,7 +93,17 @@ pub struct RestoreReport {
 struct Journal {
     profile_lock: String,
     staging: PathBuf,
+    /// `--path` restores: the profile, the swaps, and whether they are
+    /// committed (see [`crate::restore_paths`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dest: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    swaps: Vec<restore_paths::Swap>,
+    #[serde(default)]
+    committed: bool,
 }
+
+pub use crate::in_use::{open_by_others, open_by_others_excluding, sqlite_lock_holder, OpenFile};
 
 /// Restores `snap` as `opts` says.
 ///
@@ -156,15 +185,10 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
                 ),
             ));
         }
-        let mut pre = CreateOptions::new(&profile, &dest);
-        pre.name_prefix = "pre-restore".into();
-        pre.tags = vec!["pre-restore".into()];
-        pre.excludes = opts.excludes.clone();
-        pre.now = opts.now;
-        let out = create(repo, &pre)?;
-        if out.status == CreateStatus::Created {
-            report.pre_restore = Some(out.id);
-        }
+        check_not_in_use(&dest, opts, &mut report)?;
+        let pre_id = undo_point(repo, &profile, &dest, opts)?;
+        report.pre_restore = Some(pre_id);
+        report.undo_command = Some(undo_command(repo, &pre_id));
     }
 
     let lock_name = format!("profile-{profile}");
@@ -181,13 +205,17 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
         .to_path_buf();
     fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
     let staging = staging_path(&dest);
-    let journal = write_journal(
-        repo.store(),
-        &Journal {
-            profile_lock: lock_name,
-            staging: staging.clone(),
-        },
-    )?;
+    let mut jr = Journal {
+        profile_lock: lock_name,
+        staging: staging.clone(),
+        dest: None,
+        swaps: Vec::new(),
+        committed: false,
+    };
+    let journal = write_journal(repo.store(), &jr)?;
+    // Set when a failed `--path` restore could not be undone: the journal
+    // and staging stay for the next open to roll back.
+    let mut leave = false;
     let result = (|| -> Result<()> {
         fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
         let live = if in_place { Some(dest.as_path()) } else { None };
@@ -200,12 +228,18 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
             fs::set_permissions(&staging, perm).map_err(|e| Error::io(&staging, e))?;
         }
         sync_fs(&staging)?;
+        if in_place && !opts.paths.is_empty() {
+            return swap_paths(
+                repo.store(),
+                &journal,
+                &mut jr,
+                &dest,
+                &opts.paths,
+                &mut leave,
+            );
+        }
         if in_place {
-            if opts.paths.is_empty() {
-                exchange(&staging, &dest)?;
-            } else {
-                swap_paths(&staging, &dest, &opts.paths)?;
-            }
+            exchange(&staging, &dest)?;
         } else {
             fault::rename(&staging, &dest).map_err(|e| Error::io(&dest, e))?;
         }
@@ -215,7 +249,7 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
             // was (found by the fault-injection sweep, tests/reliability).
             if !in_place {
                 let _ = fs::rename(&dest, &staging);
-            } else if opts.paths.is_empty() {
+            } else {
                 let _ = exchange(&staging, &dest);
             }
             let _ = fsutil::sync_dir(&parent);
@@ -223,6 +257,9 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
         }
         Ok(())
     })();
+    if leave {
+        return result.map(|()| report);
+    }
     remove_tree(&staging);
     let cleaned = fault::in_cleanup(|| fsutil::remove_durable(&journal));
     result?;
@@ -362,15 +399,20 @@ fn write_journal(store: &Repository, j: &Journal) -> Result<PathBuf> {
         "restore-{}.json",
         hex::encode(rand::random::<[u8; 8]>())
     ));
+    rewrite_journal(store, &path, j)?;
+    Ok(path)
+}
+
+fn rewrite_journal(store: &Repository, path: &Path, j: &Journal) -> Result<()> {
     fsutil::atomic_write(
         &store.tmp_dir(),
-        &path,
+        path,
         &store.seal_file(
             JOURNAL_KIND,
             &serde_json::to_vec(j).expect("journal serialises"),
         ),
     )?;
-    Ok(path)
+    Ok(())
 }
 
 /// Finishes in-place restores that a crash interrupted: the staging
@@ -402,12 +444,31 @@ pub fn finish_interrupted(store: &Repository) -> Vec<String> {
         ) else {
             continue;
         };
+        if let Some(dest) = &j.dest {
+            if let Err(e) = restore_paths::recover(&j.staging, dest, &j.swaps, j.committed) {
+                done.push(format!(
+                    "could not yet roll back the interrupted restore --path into {}: {e}",
+                    dest.display()
+                ));
+                continue;
+            }
+        }
         remove_tree(&j.staging);
         if fsutil::remove_durable(&path).is_ok() {
-            done.push(format!(
-                "removed {} left by an interrupted restore",
-                j.staging.display()
-            ));
+            done.push(match (&j.dest, j.committed) {
+                (Some(d), false) => format!(
+                    "rolled back an interrupted restore --path into {}",
+                    d.display()
+                ),
+                (Some(d), true) => format!(
+                    "completed an interrupted restore --path into {}",
+                    d.display()
+                ),
+                (None, _) => format!(
+                    "removed {} left by an interrupted restore",
+                    j.staging.display()
+                ),
+            });
         }
     }
     done
@@ -435,40 +496,116 @@ fn make_writable(p: &Path) {
 }
 
 /// Atomically exchanges two paths (Linux `renameat2(RENAME_EXCHANGE)`).
-fn exchange(a: &Path, b: &Path) -> Result<()> {
+pub(crate) fn exchange(a: &Path, b: &Path) -> Result<()> {
     use rustix::fs::{renameat_with, RenameFlags, CWD};
     fault::check(fault::Op::Rename).map_err(|e| Error::io(b, e))?;
     renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| Error::io(b, e.into()))
 }
 
-/// In-place `--path` restore: each selected path is moved over the live one
-/// (a file by `rename`, a directory by exchange), and stale SQLite sidecars
-/// beside a restored file are removed.
-fn swap_paths(staging: &Path, dest: &Path, paths: &[String]) -> Result<()> {
-    for p in paths {
-        let rel = p.trim_matches('/');
-        let from = staging.join(rel);
-        let to = dest.join(rel);
-        if let Some(parent) = to.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+/// In-place `--path` restore ([`crate::restore_paths`]): journal the
+/// swaps, swap, commit by rewriting the journal `committed`.
+fn swap_paths(
+    store: &Repository,
+    journal: &Path,
+    jr: &mut Journal,
+    dest: &Path,
+    paths: &[String],
+    leave: &mut bool,
+) -> Result<()> {
+    jr.swaps = restore_paths::plan(&jr.staging, dest, paths)?;
+    jr.dest = Some(dest.to_path_buf());
+    rewrite_journal(store, journal, jr)?;
+    if let Err(f) = restore_paths::swap_all(&jr.staging, dest, &jr.swaps) {
+        *leave = !f.undone;
+        return Err(f.error);
+    }
+    jr.committed = true;
+    if let Err(e) = rewrite_journal(store, journal, jr) {
+        // Not known to be committed: undo, as a failure must leave the
+        // profile as it was.
+        if restore_paths::rollback(&jr.staging, dest, &jr.swaps).is_err() {
+            jr.committed = false;
+            let _ = rewrite_journal(store, journal, jr);
+            *leave = true;
         }
-        let both_dirs = from.is_dir() && fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir());
-        if both_dirs {
-            exchange(&from, &to)?;
-        } else {
-            if fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
-                remove_tree(&to);
-            }
-            fault::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
-            for s in SQLITE_SIDECARS {
-                let mut side = to.as_os_str().to_owned();
-                side.push(s);
-                let _ = fs::remove_file(PathBuf::from(side));
-            }
-        }
-        fsutil::sync_dir(to.parent().unwrap_or(dest))?;
+        return Err(e);
     }
     Ok(())
+}
+
+/// Refuses (unless `opts.force`) when another process has a file of the
+/// profile open, or one of the `--path`s with its sidecars.
+fn check_not_in_use(dest: &Path, opts: &RestoreOptions, report: &mut RestoreReport) -> Result<()> {
+    let mut busy = open_by_others_excluding(dest, &opts.excludes)?;
+    if !opts.paths.is_empty() {
+        busy.retain(|f| {
+            let rel = f.path.as_os_str().as_bytes();
+            opts.paths.iter().any(|p| {
+                let p = p.trim_matches('/').as_bytes();
+                rel.strip_prefix(p).is_some_and(|rest| {
+                    rest.is_empty()
+                        || rest.starts_with(b"/")
+                        || SQLITE_SIDECARS.iter().any(|s| rest == s.as_bytes())
+                })
+            })
+        });
+    }
+    match busy.first() {
+        None => Ok(()),
+        Some(first) if !opts.force => Err(first.clone().into_error()),
+        Some(_) => {
+            report.warnings.extend(busy.iter().map(|f| {
+                format!(
+                    "{}: restored anyway (forced); what it writes from now on goes to the replaced copy and is lost",
+                    f.describe()
+                )
+            }));
+            Ok(())
+        }
+    }
+}
+
+/// The undo point of an in-place restore: a `pre-restore` snapshot of the
+/// live profile, or, when nothing changed since the latest snapshot, that
+/// snapshot with the `pre-restore` tag added ([`crate::tags`]).
+fn undo_point(
+    repo: &Repo,
+    profile: &str,
+    dest: &Path,
+    opts: &RestoreOptions,
+) -> Result<SnapshotId> {
+    let mut pre = CreateOptions::new(profile, dest);
+    pre.name_prefix = TAG_PRE_RESTORE.into();
+    pre.tags = vec![TAG_PRE_RESTORE.into()];
+    pre.excludes = opts.excludes.clone();
+    pre.now = opts.now;
+    let out = create(repo, &pre)?;
+    if out.status == CreateStatus::Unchanged {
+        crate::tags::add(repo.store(), &out.id, TAG_PRE_RESTORE)?;
+    }
+    Ok(out.id)
+}
+
+/// `snap --repo REPO restore ID`, quoted for a POSIX shell.
+fn undo_command(repo: &Repo, id: &SnapshotId) -> String {
+    let root = repo.store().root();
+    let root = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    format!(
+        "snap --repo {} restore {}",
+        shell_quote(&root.to_string_lossy()),
+        id.short()
+    )
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@%=,".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// Flushes everything written under `p` with one `syncfs`.

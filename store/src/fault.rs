@@ -16,7 +16,9 @@
 //!
 //! * from the environment: `SNAP_FAULT=op:n:kind:mode`, e.g.
 //!   `SNAP_FAULT=fsync:3:eio:once`; `op` is `write`, `fsync`, `rename`,
-//!   `dirsync`, `unlink` or `read`; `kind` is `enospc`, `eio` or `short`;
+//!   `dirsync`, `unlink`, `read` or `sql` (a write to the SQLite index:
+//!   the statement or transaction commit fails as SQLite's `SQLITE_IOERR`
+//!   would, through the same error path); `kind` is `enospc`, `eio` or `short`;
 //!   `mode` is `once` or `persistent`. Read once, at the first hook call.
 //! * in process: [`arm`], [`disarm`].
 //!
@@ -47,17 +49,23 @@ pub enum Op {
     Unlink,
     /// Reading pack data, or an archive being imported.
     Read,
+    /// A write to the SQLite index (a statement or a transaction's commit).
+    Sql,
 }
+
+/// How many operations there are.
+pub const OPS: usize = 7;
 
 impl Op {
     /// Every operation, in a fixed order.
-    pub const ALL: [Op; 6] = [
+    pub const ALL: [Op; OPS] = [
         Op::Write,
         Op::Fsync,
         Op::Rename,
         Op::DirSync,
         Op::Unlink,
         Op::Read,
+        Op::Sql,
     ];
 
     /// The name used in `SNAP_FAULT`.
@@ -69,6 +77,7 @@ impl Op {
             Op::DirSync => "dirsync",
             Op::Unlink => "unlink",
             Op::Read => "read",
+            Op::Sql => "sql",
         }
     }
 
@@ -153,12 +162,12 @@ impl Spec {
 
 #[cfg(feature = "fault-injection")]
 mod imp {
-    use super::{Kind, Mode, Op, Spec};
+    use super::{Kind, Mode, Op, Spec, OPS};
     use std::io;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::{Mutex, Once};
 
-    pub static COUNTS: [AtomicU64; 6] = [const { AtomicU64::new(0) }; 6];
+    pub static COUNTS: [AtomicU64; OPS] = [const { AtomicU64::new(0) }; OPS];
     pub static INJECTED: AtomicU64 = AtomicU64::new(0);
     pub static INJECTED_CLEANUP: AtomicU64 = AtomicU64::new(0);
     thread_local! {
@@ -378,18 +387,18 @@ pub fn disarm() {
 
 /// The calls counted so far, per operation (in [`Op::ALL`] order), and the
 /// number of faults injected. All zero without the feature.
-pub fn counts() -> ([u64; 6], u64) {
+pub fn counts() -> ([u64; OPS], u64) {
     #[cfg(feature = "fault-injection")]
     {
         use std::sync::atomic::Ordering;
-        let mut out = [0; 6];
+        let mut out = [0; OPS];
         for (o, c) in out.iter_mut().zip(&imp::COUNTS) {
             *o = c.load(Ordering::SeqCst);
         }
         (out, imp::INJECTED.load(Ordering::SeqCst))
     }
     #[cfg(not(feature = "fault-injection"))]
-    ([0; 6], 0)
+    ([0; OPS], 0)
 }
 
 /// Writes [`counts`] to the file named by `SNAP_FAULT_COUNTS`, if set

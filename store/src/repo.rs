@@ -601,16 +601,28 @@ impl Repository {
     }
 
     /// Stores a snapshot record: written durably to `snapshots/<blake3>` (the
-    /// commit point), then recorded in the index.
+    /// commit point), then recorded in the index. See
+    /// [`commit_snapshot`](Self::commit_snapshot), whose warning this drops.
     ///
     /// # Errors
-    /// I/O or index errors. When writing the file fails no new snapshot is
-    /// left, even when only the directory flush after the rename failed:
-    /// the file is then removed again, so a caller told "failed" never
-    /// finds the snapshot listed (found by the fault-injection sweep of
-    /// `import`). A failure of the index after that is reconciled by the
-    /// next open (the file is durable).
+    /// As [`commit_snapshot`](Self::commit_snapshot).
     pub fn put_snapshot(&self, record: &[u8]) -> Result<SnapshotId> {
+        self.commit_snapshot(record).map(|(id, _)| id)
+    }
+
+    /// Stores a snapshot record: written durably to `snapshots/<blake3>` (the
+    /// commit point), then recorded in the index. Returns the id and, when
+    /// the index could not record it, a warning: the snapshot is committed
+    /// all the same (the next open adds the row from the file), so that is
+    /// no failure.
+    ///
+    /// # Errors
+    /// I/O errors writing the file. When writing the file fails no new
+    /// snapshot is left, even when only the directory flush after the
+    /// rename failed: the file is then removed again, so a caller told
+    /// "failed" never finds the snapshot listed (found by the
+    /// fault-injection sweep of `import`).
+    pub fn commit_snapshot(&self, record: &[u8]) -> Result<(SnapshotId, Option<String>)> {
         let sealed = crypto::seal_file(self.keys.as_ref(), SNAPSHOT_KIND, record);
         let id = SnapshotId::of(&sealed);
         let path = self.snapshot_path(&id);
@@ -622,8 +634,13 @@ impl Repository {
             }
             return Err(e);
         }
-        self.index()?.add_snapshot(&id, record)?;
-        Ok(id)
+        let indexed = crate::fault::in_cleanup(|| self.index()?.add_snapshot(&id, record));
+        Ok((
+            id,
+            indexed.err().map(|e| {
+                format!("snapshot {} is committed but the index could not record it ({e}); the next command adds it", id.short())
+            }),
+        ))
     }
 
     /// The path of a snapshot file.
@@ -650,31 +667,41 @@ impl Repository {
         open_snapshot(self.keys.as_ref(), &path, id, &bytes)
     }
 
-    /// Every snapshot with its record, from the index.
+    /// Every snapshot with its record, from the index, leaving out rows
+    /// whose file is gone (a deletion whose row removal failed).
     ///
     /// # Errors
     /// [`Error::Index`].
     pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Vec<u8>)>> {
-        self.index()?.snapshots()
+        let mut all = self.index()?.snapshots()?;
+        all.retain(|(id, _)| self.snapshot_path(id).exists());
+        Ok(all)
     }
 
-    /// Deletes a snapshot file, then its index row.
+    /// Deletes a snapshot file (the commit point), then its index row. A
+    /// failure to remove the row is no failure of the deletion: the next
+    /// open drops rows whose files are gone, and until then this handle's
+    /// listing reads the files ([`Self::snapshots`] filters on them).
     ///
     /// # Errors
-    /// I/O or index errors.
+    /// I/O errors removing the file.
     pub fn delete_snapshot(&self, id: &SnapshotId) -> Result<()> {
         fsutil::remove_durable(&self.snapshot_path(id))?;
-        self.index()?.remove_snapshot(id)
+        let _ = crate::fault::in_cleanup(|| self.index()?.remove_snapshot(id));
+        Ok(())
     }
 
-    /// Deletes snapshot files (each durably), then their index rows in one
-    /// transaction. On an error the rows of the files already deleted are
-    /// still removed, and the error is returned.
+    /// Deletes snapshot files (each durably, in order, stopping at the first
+    /// failure), then their index rows in one transaction. The ids of the
+    /// files deleted are pushed onto `gone`, so after an error the caller
+    /// knows which snapshots are already gone. As in
+    /// [`delete_snapshot`](Self::delete_snapshot), a failure to remove the
+    /// rows is no failure of the deletion.
     ///
     /// # Errors
-    /// I/O or index errors.
-    pub fn delete_snapshots(&self, ids: &[SnapshotId]) -> Result<()> {
-        let mut gone = Vec::with_capacity(ids.len());
+    /// I/O errors removing a file.
+    pub fn delete_snapshots(&self, ids: &[SnapshotId], gone: &mut Vec<SnapshotId>) -> Result<()> {
+        let first = gone.len();
         let mut failed = None;
         for id in ids {
             match fsutil::remove_durable(&self.snapshot_path(id)) {
@@ -685,7 +712,8 @@ impl Repository {
                 }
             }
         }
-        self.index()?.remove_snapshots(&gone)?;
+        let removed = &gone[first..];
+        let _ = crate::fault::in_cleanup(|| self.index()?.remove_snapshots(removed));
         failed.map_or(Ok(()), Err)
     }
 

@@ -155,14 +155,15 @@ fn corpus_vault_segments() {
 /// length, mutation count, mutations..., plaintext...]`, see
 /// `fuzz/shared/vault_segments.rs`) and raw vaults under the target's fixed
 /// key with 32-byte segments (whole, cut at a segment boundary, empty).
-/// Run by hand:
-/// `cargo test --test tests corpus::write_vault_segments_seeds -- --ignored`.
+/// Writes into a temporary directory (a test that the seeds build); to
+/// refresh the committed corpus:
+/// `SNAP_CORPUS_DIR=fuzz/corpus cargo test --test tests corpus::write_vault_segments_seeds`.
 #[test]
-#[ignore = "writes fuzz/corpus; run by hand"]
 fn write_vault_segments_seeds() {
     use snap_engine::export::vault_fuzzing::encrypt;
     use snap_engine::export::{VaultHeader, DEFAULT_ITERATIONS};
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/vault_segments");
+    let (_tmp, root) = corpus_dir();
+    let dir = root.join("vault_segments");
     fs::create_dir_all(&dir).expect("corpus dir");
     let text = b"The quick brown fox jumps over the lazy dog; 0123456789 abcdefghij.".to_vec();
     let prop = |version: u8, seg: u8, muts: &[[u8; 6]], plain: &[u8]| {
@@ -221,20 +222,36 @@ fn write_vault_segments_seeds() {
             encrypt(&text, &header(1), key, 32).expect("encrypt"),
         ),
     ];
+    let mut written = 0;
     for (name, bytes) in seeds.into_iter().chain(raw) {
         fs::write(dir.join(name), bytes).expect("write seed");
+        written += 1;
+    }
+    assert_eq!(fs::read_dir(&dir).expect("corpus dir").count(), written);
+}
+
+/// Where the seed writers write: `$SNAP_CORPUS_DIR` (relative to the
+/// workspace root, e.g. `fuzz/corpus`), else a temporary directory.
+fn corpus_dir() -> (Option<tempfile::TempDir>, std::path::PathBuf) {
+    match std::env::var_os("SNAP_CORPUS_DIR") {
+        Some(d) => (None, Path::new(env!("CARGO_MANIFEST_DIR")).join(d)),
+        None => {
+            let t = tempfile::tempdir().expect("temp dir");
+            let p = t.path().to_path_buf();
+            (Some(t), p)
+        }
     }
 }
 
 /// Writes the seed corpora for the binary formats from a real repository
 /// (packs, trees, manifests; ZIP and vault seeds come from
-/// `fuzz/make_seeds.py` and `tests/fixtures/vault/`). Run by hand:
-/// `cargo test --test tests corpus::write_seed_corpus -- --ignored`.
+/// `fuzz/make_seeds.py` and `tests/fixtures/vault/`), into a temporary
+/// directory; to refresh the committed corpus:
+/// `SNAP_CORPUS_DIR=fuzz/corpus cargo test --test tests corpus::write_seed_corpus`.
 #[test]
-#[ignore = "writes fuzz/corpus; run by hand"]
 fn write_seed_corpus() {
     let z = super::zoo::Zoo::new();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let (_tmp, root) = corpus_dir();
     for t in ["pack_format", "tree_decode", "manifest"] {
         fs::create_dir_all(root.join(t)).expect("corpus dir");
     }
@@ -256,4 +273,8 @@ fn write_seed_corpus() {
         let t = r.store().read_blob(&info.manifest.tree).expect("tree");
         fs::write(root.join(format!("tree_decode/root-{i}")), t).expect("write");
     }
+    assert!(
+        packs.len() >= 2 && !z.snaps.is_empty(),
+        "the zoo has packs and snapshots"
+    );
 }

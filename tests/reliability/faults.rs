@@ -2,7 +2,8 @@
 //!
 //! For each operation: count the I/O calls of a clean run of the real `snap`
 //! binary (built with the `fault-injection` feature, see `store/src/fault.rs`),
-//! then for every operation kind (write, fsync, rename, dirsync, unlink, read)
+//! then for every operation kind (write, fsync, rename, dirsync, unlink, read,
+//! sql: a write to the SQLite index)
 //! and every k = 1..N, in both modes (once, persistent), start from the same
 //! repository, run the operation with `SNAP_FAULT=op:k:kind:mode`, and check:
 //! no panic; no success when a fault was injected; the oracle
@@ -36,7 +37,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use snap_store::fault::{Kind, Mode, Op, Spec};
+use snap_store::fault::{Kind, Mode, Op, Spec, OPS};
 
 use super::oracle::{self, created_id, snap_env, Acked, World};
 use crate::util::{
@@ -363,7 +364,7 @@ fn outcome_problem(a: Action, base: &Base, w: &World, run: &Run) -> Option<Strin
 /// Totals for one action, printed as a table line.
 #[derive(Default, Debug)]
 struct Figures {
-    calls: [u64; 6],
+    calls: [u64; OPS],
     runs: u64,
     injections: u64,
     panics: u64,
@@ -377,9 +378,9 @@ struct Figures {
 
 /// (calls per operation, faults injected before the commit point, faults
 /// injected in post-commit cleanup).
-fn parse_counts(path: &Path) -> ([u64; 6], u64, u64) {
+pub(super) fn parse_counts(path: &Path) -> ([u64; OPS], u64, u64) {
     let text = fs::read_to_string(path).unwrap_or_default();
-    let mut c = [0; 6];
+    let mut c = [0; OPS];
     let mut injected = 0;
     let mut cleanup = 0;
     for line in text.lines() {
@@ -527,7 +528,7 @@ fn selected(only: &str, a: Action, op: Option<Op>) -> bool {
 }
 
 /// The k to inject at: all of 1..=n, or 12 spread evenly.
-fn points(n: u64, full: bool) -> Vec<u64> {
+pub(super) fn points(n: u64, full: bool) -> Vec<u64> {
     const MAX: u64 = 12;
     if full || n <= MAX {
         return (1..=n).collect();
@@ -571,7 +572,7 @@ fn fault_sweep() {
     let only = std::env::var("SNAP_FAULT_ONLY").unwrap_or_default();
     let mut all_failures = Vec::new();
     let mut total = Figures::default();
-    eprintln!("| operation | calls w/f/r/d/u/rd | runs | injections | of which in post-commit cleanup | panics | false successes | oracle failures | retries ok |");
+    eprintln!("| operation | calls w/f/r/d/u/rd/sql | runs | injections | of which in post-commit cleanup | panics | false successes | oracle failures | retries ok |");
     for a in actions {
         if !selected(&only, a, None) {
             continue;
@@ -656,7 +657,7 @@ fn durability_protocol() {
     ] {
         let mut f = Figures::default();
         run_once(&base, w, a, None, &mut f);
-        let [writes, fsyncs, renames, dirsyncs, _, _] = f.calls;
+        let [writes, fsyncs, renames, dirsyncs, ..] = f.calls;
         eprintln!(
             "{}: {writes} writes, {fsyncs} fsyncs, {renames} renames, {dirsyncs} directory fsyncs",
             a.name()

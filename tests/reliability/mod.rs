@@ -12,4 +12,5 @@ mod faults;
 mod flips;
 mod powercut;
 mod repair;
+mod restore_path;
 mod zoo;

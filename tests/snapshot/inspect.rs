@@ -116,9 +116,10 @@ fn in_place_restore_takes_a_pre_restore_snapshot_unless_unchanged() {
     let env = Env::new();
     let p = three_files(&env);
     let id1 = env.create(&p, &[]).id();
-    // Nothing changed since id1: no pre-restore snapshot.
+    // Nothing changed since id1: no new snapshot; id1 is the undo point
+    // (tests/snapshot/undo.rs).
     let run = env.snap(["restore", id1.as_str()]).ok();
-    assert!(!run.stdout.contains("pre-restore"), "{}", run.dump());
+    assert!(run.stdout.contains("tagged pre-restore"), "{}", run.dump());
     assert_eq!(
         env.snap(["--json", "list"])
             .ok()
@@ -138,6 +139,7 @@ fn in_place_restore_takes_a_pre_restore_snapshot_unless_unchanged() {
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 2);
     let pre = &list[0];
+    assert_eq!(list[1]["tags"], serde_json::json!(["pre-restore"]));
     assert!(
         pre["name"].as_str().unwrap().starts_with("pre-restore"),
         "{pre:#}"

@@ -9,3 +9,4 @@ mod inspect;
 mod restore_crash;
 mod roundtrip;
 mod sqlite;
+mod undo;

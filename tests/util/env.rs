@@ -99,6 +99,18 @@ impl Env {
         self.snap(&args).ok()
     }
 
+    /// `snap restore ID --target DIR` expecting success.
+    #[track_caller]
+    pub fn restore_to(&self, id: &str, dir: &Path) -> Run {
+        self.snap([
+            OsStr::new("restore"),
+            OsStr::new(id),
+            OsStr::new("--target"),
+            dir.as_os_str(),
+        ])
+        .ok()
+    }
+
     /// `snap --json create DIR` expecting success; returns the JSON.
     #[track_caller]
     pub fn create_json(&self, dir: &Path) -> serde_json::Value {

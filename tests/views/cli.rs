@@ -13,6 +13,7 @@ fn env_with_snapshot() -> Env {
 }
 
 #[test]
+#[ignore = "needs unzip and python3; .ci/run runs it with --include-ignored"]
 fn views_cli_zip_readable_by_unzip_and_python_and_deterministic() {
     let env = env_with_snapshot();
     env.expect(&["export", "latest", "--zip", "a.zip"], 0);
@@ -143,6 +144,7 @@ fn views_cli_vault_v1_v2_import_and_wrong_password() {
 }
 
 #[test]
+#[ignore = "needs python3; .ci/run runs it with --include-ignored"]
 fn views_cli_exclude_redact_and_scope() {
     let env = env_with_snapshot();
     env.expect(
@@ -249,6 +251,7 @@ fn views_cli_if_changed() {
 }
 
 #[test]
+#[ignore = "needs python3; .ci/run runs it with --include-ignored"]
 fn views_cli_foreign_zip_import_and_restore() {
     let env = Env::new();
     // An app's own backup, as the seeds' apps make them: no snap manifest.

@@ -3,11 +3,9 @@
 //! parent's id; exit 3 when some files could not be read.
 
 use std::io::IsTerminal;
-use std::path::Path;
 
 use anyhow::{bail, Context as _};
 use snap_engine::backup::{create, CreateOptions, CreateStatus, Progress};
-use snap_engine::profile::{default_name_for, sanitize_name, Profile};
 use snap_store::OpenOptions;
 
 use super::Context;
@@ -45,33 +43,18 @@ pub fn run(ctx: &Context, args: &CreateArgs) -> anyhow::Result<()> {
         }
     }
     let repo = ctx.open_or_init_engine(OpenOptions::shared("create"), args.encrypt)?;
-    let profile = ctx.update_profiles(&repo, |profiles| {
-        let path = args.path.as_deref().map(canonical).transpose()?;
-        let name = match (&args.profile, &path) {
-            (Some(n), _) => sanitize_name(n)?,
-            (None, Some(p)) => match profiles.find_by_path(p) {
-                Some(found) => found.name.clone(),
-                None => default_name_for(p),
-            },
-            (None, None) => bail!("give a directory to snapshot, or --profile NAME"),
-        };
-        match (profiles.get(&name), path) {
-            (Some(found), Some(p)) if found.path != p => bail!(
-                "profile {name} is for {}, not {}; pass --profile with another name",
-                found.path.display(),
-                p.display()
-            ),
-            (Some(found), _) => Ok(found.clone()),
-            (None, Some(p)) => {
-                let profile = Profile::new(&name, p)?;
-                profiles.add(profile.clone())?;
-                Ok(profile)
-            }
-            (None, None) => bail!(
-                "no profile named {name}; create one with `snap create PATH` or `snap profile add`"
-            ),
-        }
-    })?;
+    if args.profile.is_none() && args.path.is_none() {
+        bail!("give a directory to snapshot, or --profile NAME");
+    }
+    let (profile, warnings) = snap_engine::registry::resolve_for_create(
+        &repo,
+        ctx.lock_wait,
+        args.profile.as_deref(),
+        args.path.as_deref(),
+    )?;
+    for w in &warnings {
+        ctx.out.warn(w);
+    }
 
     let mut opts = CreateOptions::new(&profile.name, &profile.path);
     opts.excludes = profile
@@ -107,7 +90,7 @@ pub fn run(ctx: &Context, args: &CreateArgs) -> anyhow::Result<()> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    for w in &out.warnings {
+    for w in out.warnings.iter().chain(&out.post_commit_warnings) {
         ctx.out.warn(w);
     }
     if !ctx.out.quiet && !ctx.out.json {
@@ -147,8 +130,4 @@ pub fn run(ctx: &Context, args: &CreateArgs) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
-}
-
-fn canonical(p: &Path) -> anyhow::Result<std::path::PathBuf> {
-    std::fs::canonicalize(p).with_context(|| format!("source {}", p.display()))
 }

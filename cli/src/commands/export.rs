@@ -4,10 +4,8 @@
 
 use anyhow::{bail, Context as _};
 use serde::Serialize;
-use snap_engine::export::history::{self, ExportRecord};
-use snap_engine::export::{
-    export_snapshot_to_file_with, ExportOptions, ExportSummary, FileFormat, VaultVersion,
-};
+use snap_engine::export::history;
+use snap_engine::export::{ExportOptions, ExportSummary, FileFormat, VaultVersion};
 use snap_store::OpenOptions;
 
 use super::Context;
@@ -77,25 +75,21 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<()> {
         },
     };
     let scope_key = args.scope.clone().unwrap_or_default();
-    let unless = if args.if_changed {
-        history::last_digest(&repo, &dest, &scope_key)
-    } else {
-        None
-    };
     let time_ms = ctx
         .now()?
         .unwrap_or_else(chrono::Utc::now)
         .timestamp_millis();
-    // exports.json must never describe content `dest` does not hold: its
-    // record goes before the file changes, the new one comes after.
-    let done = export_snapshot_to_file_with(
+    let recorded = history::export_recorded(
         &repo,
         &s,
         &options,
         format,
-        &dest,
-        unless.as_deref(),
-        || history::forget(&repo, &dest),
+        history::Destination {
+            path: &dest,
+            scope: &scope_key,
+            if_changed: args.if_changed,
+            time_ms,
+        },
     )
     .with_context(|| {
         format!(
@@ -104,28 +98,10 @@ pub fn run(ctx: &Context, args: &ExportArgs) -> anyhow::Result<()> {
             dest.display()
         )
     })?;
-    if done.written {
-        // Past the commit point (the file is complete and durable): the
-        // record is only a cache, so failing to write it is a warning.
-        let recorded = snap_store::fault::in_cleanup(|| {
-            history::record(
-                &repo,
-                ExportRecord {
-                    dest: history::record_key(&dest),
-                    scope: scope_key,
-                    files_digest: done.zip.files_digest.clone(),
-                    snapshot: s.id.to_hex(),
-                    time_ms,
-                },
-            )
-        });
-        if let Err(e) = recorded {
-            ctx.out.warn(&format!(
-                "{} was written, but it could not be recorded for --if-changed ({e}); the next --if-changed export will write it again",
-                dest.display()
-            ));
-        }
+    for w in &recorded.warnings {
+        ctx.out.warn(w);
     }
+    let done = recorded.export;
     let report = Report {
         status: if done.written { "written" } else { "unchanged" },
         dest: dest.display().to_string(),

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context as _};
 use snap_engine::export::{self, extract_to, is_vault_file, ExportKind};
 use snap_engine::import::{self, ImportOptions, ProfileSource};
-use snap_engine::profile::Profile;
 use snap_store::OpenOptions;
 
 use super::Context;
@@ -171,24 +170,24 @@ pub(crate) fn import_archive(
     };
     let failed = || format!("import of {} failed; nothing was added", file.display());
     let pending = import::prepare(&repo, archive, &name, &options).with_context(failed)?;
-    if existing.is_none() {
-        ctx.update_profiles(&repo, |ps| {
-            if ps.get(&name).is_none() {
-                let mut p = Profile::new(&name, &path)?;
-                p.auto = false;
-                ps.add(p)?;
-            }
-            Ok(())
+    let (outcome, _, warnings) = pending.commit_registering(ctx.lock_wait).map_err(|e| {
+        // Say exactly what is on disk: a new profile may have been
+        // registered before the commit failed.
+        let registered = existing.is_none()
+            && snap_engine::profile::Profiles::load_in(repo.store())
+                .is_ok_and(|(ps, _)| ps.get(&name).is_some());
+        anyhow::Error::new(e).context(if registered {
+            format!(
+                "import of {} failed; no snapshot was added (profile {name} stays registered)",
+                file.display()
+            )
+        } else {
+            failed()
         })
-        .with_context(failed)?;
-    }
-    let outcome = pending.commit().with_context(|| match &existing {
-        Some(_) => failed(),
-        None => format!(
-            "import of {} failed; no snapshot was added (profile {name} stays registered)",
-            file.display()
-        ),
     })?;
+    for w in warnings.iter().chain(&outcome.post_commit_warnings) {
+        ctx.out.warn(w);
+    }
     Ok(Imported {
         outcome,
         profile: name,

@@ -16,7 +16,7 @@ mod key;
 mod list;
 pub(crate) mod profile;
 mod repair;
-mod restore;
+pub(crate) mod restore;
 mod stats;
 
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ use snap_engine::duration::Duration as Span;
 use snap_engine::profile::Profiles;
 use snap_engine::retention::Policy;
 use snap_engine::Repo;
-use snap_store::{InitEncryption, KdfParams, Keys, LockMode, OpenOptions, Repository, Unlock};
+use snap_store::{InitEncryption, KdfParams, Keys, OpenOptions, Repository, Unlock};
 
 use crate::args::{Cli, Command, Global, IndexCommand, PolicyArgs};
 use crate::render::Output;
@@ -204,49 +204,27 @@ impl Context {
         }
     }
 
-    /// Loads the profiles, printing recovery warnings, and recovers names
-    /// and paths from the snapshots when the file and its backup are gone.
+    /// Loads the profiles (recovering them under the `profiles` lock when
+    /// damaged or gone: [`snap_engine::registry::load`]), printing the
+    /// warnings.
     pub fn profiles(&self, repo: &Repo) -> anyhow::Result<Profiles> {
-        let (mut profiles, warnings) = Profiles::load_in(repo.store())?;
+        let (profiles, warnings) = snap_engine::registry::load(repo, self.lock_wait)?;
         for w in &warnings {
             self.out.warn(w);
-        }
-        // Both files gone reads as "no profiles" without a warning; the
-        // snapshots still name them.
-        let both_gone = profiles.is_empty() && warnings.is_empty();
-        if !warnings.is_empty() || both_gone {
-            let found: Vec<(String, String)> = repo
-                .snapshots()?
-                .into_iter()
-                .map(|s| (s.manifest.profile, s.manifest.source.path))
-                .collect();
-            let recovered = profiles.merge_recovered(found);
-            for name in &recovered {
-                self.out
-                    .warn(&format!("recovered profile {name} from its snapshots"));
-            }
-            if !warnings.is_empty() || !recovered.is_empty() {
-                profiles.save_in(repo.store())?;
-            }
         }
         Ok(profiles)
     }
 
-    /// Runs `change` on the profiles under the `profiles` lock and saves them.
+    /// Runs `change` on the profiles under the `profiles` lock and saves
+    /// them ([`snap_engine::registry::update`]), printing the warnings.
     pub fn update_profiles<T>(
         &self,
         repo: &Repo,
         change: impl FnOnce(&mut Profiles) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let _lock =
-            repo.store()
-                .lock_named("profiles", LockMode::Exclusive, "profiles", self.lock_wait)?;
-        let mut profiles = self.profiles(repo)?;
-        let before = serde_json::to_vec(&profiles)?;
-        let out = change(&mut profiles)?;
-        // A create of a known profile changes nothing: no write, no fsync.
-        if serde_json::to_vec(&profiles)? != before {
-            profiles.save_in(repo.store())?;
+        let (out, warnings) = snap_engine::registry::update(repo, self.lock_wait, change)?;
+        for w in &warnings {
+            self.out.warn(w);
         }
         Ok(out)
     }

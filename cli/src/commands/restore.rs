@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use snap_engine::restore::{restore, RestoreOptions};
 use snap_store::OpenOptions;
 
@@ -33,18 +32,18 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
         paths: args.paths.clone(),
         dry_run: args.dry_run,
         now: ctx.now()?,
+        force: args.force,
     };
-    let report = restore(&repo, &s, &opts).with_context(|| {
-        format!(
-            "restore of snapshot {} failed; {} was not changed",
-            s.short_id,
-            opts.target
-                .as_ref()
-                .or(opts.profile_path.as_ref())
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        )
-    })?;
+    let dest = opts
+        .target
+        .as_ref()
+        .or(opts.profile_path.as_ref())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let report = restore(&repo, &s, &opts).map_err(|e| restore_failure(e, &s.short_id, &dest))?;
+    for w in &report.warnings {
+        ctx.out.warn(w);
+    }
     ctx.out.emit(&report, |w, quiet| {
         if args.dry_run {
             for c in &report.changes {
@@ -61,13 +60,6 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
             return Ok(());
         }
         if !quiet {
-            if let Some(pre) = report.pre_restore {
-                writeln!(
-                    w,
-                    "saved the current state as snapshot {} (pre-restore)",
-                    pre.short()
-                )?;
-            }
             writeln!(
                 w,
                 "restored {} into {}: {} files written ({}), {} already correct",
@@ -77,7 +69,31 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
                 bytes(report.bytes_written),
                 report.files_reused
             )?;
+            if let (Some(pre), Some(undo)) = (report.pre_restore, &report.undo_command) {
+                writeln!(
+                    w,
+                    "the state replaced is snapshot {} (tagged pre-restore); to undo: {undo}",
+                    pre.short()
+                )?;
+            }
         }
         Ok(())
     })
+}
+
+/// The one line for a failed restore of snapshot `short` into `dest`,
+/// saying what happened on disk. Shared with `snap ui`.
+pub(crate) fn restore_failure(e: snap_engine::Error, short: &str, dest: &str) -> anyhow::Error {
+    let context = match &e {
+        // The refusal is its own one line (exit code 14).
+        snap_engine::Error::InUse { .. } => format!("restore of snapshot {short} refused"),
+        // An interrupted `--path` swap that could not be undone at once:
+        // the engine's message says the next command rolls it back.
+        snap_engine::Error::Invalid {
+            what: "restore --path into",
+            ..
+        } => format!("restore of snapshot {short} failed"),
+        _ => format!("restore of snapshot {short} failed; {dest} was not changed"),
+    };
+    anyhow::Error::new(e).context(context)
 }

@@ -109,8 +109,6 @@ pub fn restore(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
         .iter()
         .map(|p| snap_engine::browse::check_rel(p))
         .collect::<Result<Vec<_>, _>>()?;
-    // Issue 11 adds `force: r.force` to these options.
-    let _ = r.force;
     let opts = RestoreOptions {
         target: target.clone(),
         profile_path: Some(profile_path.clone()),
@@ -118,18 +116,15 @@ pub fn restore(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
         paths,
         dry_run: r.dry_run,
         now: ctx.now()?,
+        force: r.force,
     };
     let dest = target
         .as_ref()
         .unwrap_or(&profile_path)
         .display()
         .to_string();
-    let report = restore_snapshot(&repo, &s, &opts).with_context(|| {
-        format!(
-            "restore of snapshot {} failed; {dest} was not changed",
-            s.short_id
-        )
-    })?;
+    let report = restore_snapshot(&repo, &s, &opts)
+        .map_err(|e| crate::commands::restore::restore_failure(e, &s.short_id, &dest))?;
     let undo = report
         .pre_restore
         .and_then(|id| repo.resolve(&id.to_hex(), None).ok())
@@ -145,6 +140,8 @@ pub fn restore(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
         "files_reused": report.files_reused,
         "bytes_written": report.bytes_written,
         "undo": undo,
+        "undo_command": report.undo_command,
+        "warnings": report.warnings,
     })))
 }
 

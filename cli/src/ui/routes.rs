@@ -67,7 +67,7 @@ pub fn error_kind(err: &anyhow::Error) -> (&'static str, u16) {
     use snap_store::Error as S;
     for cause in err.chain() {
         let store = match cause.downcast_ref::<E>() {
-            // Issue 11 adds `E::InUse { .. } => return ("in_use", 409),` here.
+            Some(E::InUse { .. }) => return ("in_use", 409),
             Some(E::Store(s)) => Some(s),
             Some(E::WrongPasswordOrDamaged { .. }) => return ("wrong_password", 400),
             Some(E::Unsafe { .. }) => return ("unsafe", 400),
@@ -351,6 +351,17 @@ mod tests {
         assert_eq!(error_kind(&anyhow::Error::new(invalid)), ("invalid", 400));
         assert_eq!(error_kind(&bad("x")), ("invalid", 400));
         assert_eq!(error_kind(&anyhow::anyhow!("plain")), ("error", 500));
+        let in_use = crate::commands::restore::restore_failure(
+            snap_engine::Error::InUse {
+                path: PathBuf::from("app.db"),
+                pid: 42,
+                command: "app".into(),
+            },
+            "abc",
+            "/p",
+        );
+        assert_eq!(error_kind(&in_use), ("in_use", 409));
+        assert!(format!("{in_use:#}").starts_with("restore of snapshot abc refused"));
         let reply = error_reply(&locked);
         assert_eq!(reply.status, 409);
         let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();

@@ -19,7 +19,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use snap_store::LockMode;
 
+use super::{export_snapshot_to_file_with, ExportOptions, FileExport, FileFormat};
 use crate::repo::Repo;
+use crate::snapshot::SnapshotInfo;
 use crate::{Error, Result};
 
 /// The file's name in the repository.
@@ -139,4 +141,82 @@ fn update(repo: &Repo, dest: &str, scope: &str, rec: Option<ExportRecord>) -> Re
     let bytes = store.seal_file(EXPORTS_KIND, &bytes);
     snap_store::fsutil::atomic_write(&store.tmp_dir(), &root.join(EXPORTS_FILE), &bytes)?;
     Ok(())
+}
+
+/// What [`export_recorded`] did.
+#[derive(Debug, Clone)]
+pub struct RecordedExport {
+    /// The export (`written` false when `--if-changed` found it unchanged).
+    pub export: FileExport,
+    /// Past the commit point (the file complete and durable): the record
+    /// could not be written. The file is right; the next `--if-changed`
+    /// export writes it again.
+    pub warnings: Vec<String>,
+}
+
+/// Where [`export_recorded`] writes, and how it consults `exports.json`.
+#[derive(Debug, Clone, Copy)]
+pub struct Destination<'a> {
+    /// The file written.
+    pub path: &'a Path,
+    /// The scope's name (`""` without `--scope`).
+    pub scope: &'a str,
+    /// Skip when the last export here has the same content.
+    pub if_changed: bool,
+    /// The time recorded, ms since the epoch.
+    pub time_ms: i64,
+}
+
+/// Exports `snap` to `to.path` with its `exports.json` protocol: with
+/// `if_changed`, skipped when the last export of (`dest`, `scope`) has the
+/// same content; otherwise the destination's record is forgotten before
+/// the file changes and the new one recorded after it is durable (a
+/// failure of that last step is a warning, never a failure).
+///
+/// # Errors
+/// Those of [`export_snapshot_to_file_with`]; then `dest` is as it was.
+pub fn export_recorded(
+    repo: &Repo,
+    snap: &SnapshotInfo,
+    options: &ExportOptions,
+    format: FileFormat<'_>,
+    to: Destination<'_>,
+) -> Result<RecordedExport> {
+    let Destination {
+        path: dest,
+        scope,
+        if_changed,
+        time_ms,
+    } = to;
+    let unless = if if_changed {
+        last_digest(repo, dest, scope)
+    } else {
+        None
+    };
+    let export =
+        export_snapshot_to_file_with(repo, snap, options, format, dest, unless.as_deref(), || {
+            forget(repo, dest)
+        })?;
+    let mut warnings = Vec::new();
+    if export.written {
+        let recorded = snap_store::fault::in_cleanup(|| {
+            record(
+                repo,
+                ExportRecord {
+                    dest: record_key(dest),
+                    scope: scope.to_string(),
+                    files_digest: export.zip.files_digest.clone(),
+                    snapshot: snap.id.to_hex(),
+                    time_ms,
+                },
+            )
+        });
+        if let Err(e) = recorded {
+            warnings.push(format!(
+                "{} was written, but it could not be recorded for --if-changed ({e}); the next --if-changed export will write it again",
+                dest.display()
+            ));
+        }
+    }
+    Ok(RecordedExport { export, warnings })
 }

@@ -51,6 +51,19 @@ fn blobid(b: Vec<u8>) -> rusqlite::Result<BlobId> {
     })
 }
 
+/// The fault-injection hook of every index write ([`crate::fault`], op
+/// `sql`): when armed, the write fails as SQLite's `SQLITE_IOERR` would,
+/// before the statement or the transaction's commit, so an open
+/// transaction is rolled back as on a real failure.
+fn sql_fault() -> rusqlite::Result<()> {
+    crate::fault::check(crate::fault::Op::Sql).map_err(|io| {
+        rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            Some(format!("disk I/O error ({io})")),
+        )
+    })
+}
+
 impl Index {
     /// Opens an existing index and checks its schema version and that its
     /// tables can be read; any failure means "rebuild it".
@@ -198,6 +211,7 @@ impl Index {
                 }
             }
         }
+        sql_fault().map_err(e)?;
         tx.commit().map_err(e)
     }
 
@@ -307,6 +321,7 @@ impl Index {
             tx.execute("DELETE FROM packs WHERE id = ?1", [&id.0[..]])
                 .map_err(e)?;
         }
+        sql_fault().map_err(e)?;
         tx.commit().map_err(e)
     }
 
@@ -341,6 +356,7 @@ impl Index {
     /// [`Error::Index`].
     pub fn add_snapshot(&self, id: &SnapshotId, record: &[u8]) -> Result<()> {
         self.writing()?;
+        sql_fault().map_err(|e| self.err(e))?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO snapshots(id, record) VALUES (?1, ?2)",
@@ -356,6 +372,7 @@ impl Index {
     /// [`Error::Index`].
     pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
         self.writing()?;
+        sql_fault().map_err(|e| self.err(e))?;
         self.conn
             .execute("DELETE FROM snapshots WHERE id = ?1", [&id.0[..]])
             .map(|_| ())
@@ -390,6 +407,7 @@ impl Index {
         ) -> rusqlite::Result<T> {
             let tx = conn.transaction()?;
             let out = f(&tx)?;
+            sql_fault()?;
             tx.commit()?;
             Ok(out)
         }
@@ -496,6 +514,7 @@ impl Index {
                 ins.execute(params![profile, p, v]).map_err(e)?;
             }
         }
+        sql_fault().map_err(e)?;
         tx.commit().map_err(e)
     }
 
@@ -536,6 +555,7 @@ impl Index {
                 del.execute(params![profile, p]).map_err(e)?;
             }
         }
+        sql_fault().map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(gone.len() as u64)
     }
@@ -547,6 +567,7 @@ impl Index {
     /// [`Error::Index`].
     pub fn stat_cache_clear(&self) -> Result<()> {
         self.writing()?;
+        sql_fault().map_err(|e| self.err(e))?;
         self.conn
             .execute("DELETE FROM stat_cache", [])
             .map(|_| ())
