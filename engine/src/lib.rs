@@ -26,37 +26,24 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod auto;
-pub mod backup;
-pub mod browse;
-pub mod check;
 pub mod chunker;
-pub mod diff;
-pub mod duration;
+pub mod commands;
 pub mod error;
 pub mod export;
-pub mod filter;
-pub mod forget;
-pub mod gc;
-mod hint;
-pub mod import;
-mod in_use;
-pub mod live;
-mod materialize;
-pub mod profile;
-pub mod registry;
-pub mod repair;
+pub mod model;
 pub mod repo;
-pub mod restore;
-mod restore_paths;
-pub mod retention;
-pub mod scan;
-pub mod snapshot;
-pub mod sqlite;
-pub mod tags;
-pub mod textdiff;
-pub mod tree;
-pub mod versions;
+pub mod source;
+
+// The flat paths every caller used before the folders; kept so that the
+// CLI, the tests and embedding code read the same.
+pub use commands::{
+    auto, backup, browse, check, diff, forget, gc, import, registry, repair, restore, textdiff,
+    versions,
+};
+use commands::{materialize, restore_paths};
+pub use model::{duration, profile, retention, snapshot, tags, tree};
+pub use source::{filter, live, scan, sqlite};
+use source::{hint, in_use};
 
 pub use error::{Error, Result};
 pub use repo::Repo;

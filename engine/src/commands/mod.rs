@@ -1,0 +1,19 @@
+//! Operations, one module per command: create (`backup`), restore, forget,
+//! gc, check, repair, browse and diff, auto, import, and the profile
+//! registry protocol every front end goes through.
+
+pub mod auto;
+pub mod backup;
+pub mod browse;
+pub mod check;
+pub mod diff;
+pub mod forget;
+pub mod gc;
+pub mod import;
+pub(crate) mod materialize;
+pub mod registry;
+pub mod repair;
+pub mod restore;
+pub(crate) mod restore_paths;
+pub mod textdiff;
+pub mod versions;
