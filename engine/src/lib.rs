@@ -31,16 +31,18 @@ pub mod commands;
 pub mod error;
 pub mod export;
 pub mod model;
+pub(crate) mod recovery;
 pub mod repo;
 pub mod source;
+pub mod space;
 
 // The flat paths every caller used before the folders; kept so that the
 // CLI, the tests and embedding code read the same.
+use commands::materialize;
 pub use commands::{
     auto, backup, browse, check, diff, forget, gc, import, registry, repair, restore, textdiff,
     versions,
 };
-use commands::{materialize, restore_paths};
 pub use model::{duration, profile, retention, snapshot, tags, tree};
 pub use source::{filter, live, scan, sqlite};
 use source::{hint, in_use};

@@ -54,7 +54,7 @@ impl Repo {
     /// As [`Repository::open`].
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self> {
         let store = Repository::open(path, opts)?;
-        crate::restore::finish_interrupted(&store);
+        crate::recovery::journal::finish_interrupted(&store);
         Ok(Self {
             store,
             trees: Mutex::new(HashMap::new()),

@@ -33,10 +33,6 @@ use crate::gc::{gc, usage, GcOptions};
 use crate::profile::{Profile, Profiles};
 use crate::repo::Repo;
 
-/// Below this fraction of free space on the repository's filesystem, `auto`
-/// warns and collects garbage first.
-pub const LOW_SPACE_FRACTION: f64 = 0.10;
-
 /// How `auto` runs.
 #[derive(Debug, Clone)]
 pub struct AutoOptions {
@@ -356,14 +352,12 @@ fn round(
             error: e.to_string(),
         })
     };
-    if let Some((free, total)) = free_space(repo_path) {
-        if (free as f64) < LOW_SPACE_FRACTION * total as f64 {
-            log(Event::LowSpace {
-                free_bytes: free,
-                total_bytes: total,
-            });
-            maybe_gc(repo_path, opts, log, 0.0);
-        }
+    if let Some((free, total)) = crate::space::is_low(repo_path) {
+        log(Event::LowSpace {
+            free_bytes: free,
+            total_bytes: total,
+        });
+        maybe_gc(repo_path, opts, log, 0.0);
     }
     let mut removed_any = false;
     {
@@ -478,15 +472,6 @@ fn maybe_gc(repo_path: &Path, opts: &AutoOptions, log: &dyn Fn(Event), threshold
             error: e.to_string(),
         }),
     }
-}
-
-/// (free, total) bytes of the filesystem holding `path`.
-pub fn free_space(path: &Path) -> Option<(u64, u64)> {
-    let st = rustix::fs::statvfs(path).ok()?;
-    Some((
-        st.f_bavail.saturating_mul(st.f_frsize),
-        st.f_blocks.saturating_mul(st.f_frsize),
-    ))
 }
 
 /// The debounce rule: a change-triggered snapshot is due when the profile

@@ -367,7 +367,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let bytes_total: u64 = to_read.iter().map(|(f, _)| f.stat.size).sum();
     // Put back a space reserve that `forget` or `gc` used (when it fits).
     store.replenish_reserve()?;
-    check_space(store.root(), bytes_total, opts.free_space_limit)?;
+    crate::space::check_space(store.root(), bytes_total, opts.free_space_limit)?;
 
     let writer = store.writer();
     let read = read_all(repo, &writer, &to_read, bytes_total, opts)?;
@@ -551,25 +551,6 @@ fn now_ns() -> i64 {
 fn is_racy(stat: &Stat, scan_started_ns: i64) -> bool {
     let since = scan_started_ns - racy_window_ns(stat);
     stat.mtime_ns >= since || stat.ctime_ns >= since
-}
-
-/// Fails early when the files to read could not fit, with a margin for
-/// pack headers and the index.
-pub(crate) fn check_space(repo_root: &Path, needed_raw: u64, limit: Option<u64>) -> Result<()> {
-    let st = rustix::fs::statvfs(repo_root).map_err(|e| Error::io(repo_root, e.into()))?;
-    let mut available = st.f_bavail.saturating_mul(st.f_frsize);
-    if let Some(l) = limit {
-        available = available.min(l);
-    }
-    let needed = needed_raw + needed_raw / 64 + 1024 * 1024;
-    if needed > available {
-        return Err(Error::Store(snap_store::Error::NoSpace {
-            path: repo_root.to_path_buf(),
-            needed,
-            available,
-        }));
-    }
-    Ok(())
 }
 
 pub(crate) fn hostname() -> String {

@@ -242,7 +242,7 @@ pub struct LowSpace {
 }
 
 /// When the repository's filesystem has less than
-/// [`LOW_SPACE_FRACTION`](crate::auto::LOW_SPACE_FRACTION) free, collects
+/// [`LOW_SPACE_FRACTION`](crate::space::LOW_SPACE_FRACTION) free, collects
 /// garbage first if there is any (exclusive lock, waiting at most
 /// `lock_wait`; a busy repository is left alone). Returns `None` when space
 /// is not low.
@@ -254,12 +254,9 @@ pub fn make_room_if_low(
     lock_wait: std::time::Duration,
     unlock: Option<&snap_store::Unlock>,
 ) -> Result<Option<LowSpace>> {
-    let Some((free, total)) = crate::auto::free_space(repo_path) else {
+    let Some((free, total)) = crate::space::is_low(repo_path) else {
         return Ok(None);
     };
-    if (free as f64) >= crate::auto::LOW_SPACE_FRACTION * total as f64 {
-        return Ok(None);
-    }
     let mut low = LowSpace {
         free,
         total,

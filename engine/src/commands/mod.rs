@@ -14,6 +14,5 @@ pub(crate) mod materialize;
 pub mod registry;
 pub mod repair;
 pub mod restore;
-pub(crate) mod restore_paths;
 pub mod textdiff;
 pub mod versions;

@@ -704,7 +704,7 @@ fn check_space(archive: &Archive, dir: &Path) -> Result<()> {
     let needed = archive.entries().iter().fold(0u64, |n, e| {
         n.saturating_add(e.size.div_ceil(4096) * 4096 + 4096)
     });
-    crate::backup::check_space(dir, needed, None)
+    crate::space::check_space(dir, needed, None)
 }
 
 fn extract_inner(archive: &Archive, dir: &Path) -> Result<()> {

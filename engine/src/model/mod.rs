@@ -8,3 +8,8 @@ pub mod retention;
 pub mod snapshot;
 pub mod tags;
 pub mod tree;
+
+/// The files SQLite keeps beside a database `x`: `x-wal`, `x-shm` and
+/// `x-journal`. They belong to the database and go with it: the scan
+/// captures them together, a `--path` restore swaps them together.
+pub const SQLITE_SIDECARS: [&str; 3] = ["-wal", "-shm", "-journal"];

@@ -73,7 +73,7 @@ pub struct ScanNotes {
 
 /// SQLite sidecar suffixes that are never stored: the database file is
 /// captured consistently instead.
-pub const SQLITE_SIDECARS: [&str; 3] = ["-wal", "-shm", "-journal"];
+pub use crate::model::SQLITE_SIDECARS;
 
 /// Walks `dir` (whose path relative to the root is `rel`), returning its
 /// entries sorted by name bytes.

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use snap_store::{fault, fsutil};
 
 use crate::error::{Error, Result};
-use crate::scan::SQLITE_SIDECARS;
+use crate::model::SQLITE_SIDECARS;
 
 /// The folder inside staging that keeps the live sidecars moved away.
 const SIDECARS: &str = ".snap-restore-sidecars";
@@ -166,7 +166,7 @@ fn swap_one(staging: &Path, dest: &Path, i: usize, s: &Swap) -> Result<()> {
         }
     }
     if s.old.is_some() {
-        crate::restore::exchange(&from, &to)
+        exchange(&from, &to)
     } else {
         fault::rename(&from, &to).map_err(|e| Error::io(&to, e))
     }
@@ -195,7 +195,7 @@ pub(crate) fn rollback(staging: &Path, dest: &Path, swaps: &[Swap]) -> Result<()
         let to = rel_path(dest, &s.rel);
         if identity(&to) == Some(s.new) {
             if s.old.is_some() {
-                crate::restore::exchange(&from, &to)?;
+                exchange(&from, &to)?;
             } else {
                 fault::rename(&to, &from).map_err(|e| Error::io(&to, e))?;
             }
@@ -216,4 +216,11 @@ pub(crate) fn recover(staging: &Path, dest: &Path, swaps: &[Swap], committed: bo
         return Ok(());
     }
     rollback(staging, dest, swaps)
+}
+
+/// Atomically exchanges two paths (Linux `renameat2(RENAME_EXCHANGE)`).
+pub(crate) fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    fault::check(fault::Op::Rename).map_err(|e| Error::io(b, e))?;
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| Error::io(b, e.into()))
 }
