@@ -1,12 +1,11 @@
 //! `create`: a snapshot of a profile directory.
 //!
-//! Change detection: a file whose size, mtime, ctime, inode and device match
-//! the stat cache (and, for a WAL-mode SQLite database, whose `-wal` file is
-//! unchanged too) reuses its chunk ids without being opened, unless it was
-//! modified within the timestamp granularity of the scan that cached it (the
-//! "racy" case, [`racy_window_ns`]), in which case it is read again. gc, the only operation that removes
-//! blobs, first drops every entry naming a blob it will delete, so cached
-//! ids always name stored chunks.
+//! `create` is a short sequence of named steps: resolve the source, take the
+//! profile's lock, load the stat cache ([`crate::source::stat_cache`]), scan
+//! (whole, or hinted: [`crate::source::scan::ScanMode`]), mark which files
+//! changed, read those into chunks, build the tree, then either stop (nothing
+//! changed since the parent) or commit through the one commit path every
+//! snapshot takes (`commands/commit.rs`), and save the stat cache.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -17,35 +16,20 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use snap_store::{BlobId, BlobKind, BlobWriter, LockMode, SnapshotId};
 
-use crate::diff::{diff_trees, ChangeKind};
+use crate::commands::commit::{Counts, NewSnapshot};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
 use crate::repo::Repo;
-use crate::scan::{scan_dir, ScanEntry, ScanNotes, Stat};
-use crate::snapshot::{snapshot_name, Manifest, Source, Summary, MANIFEST_VERSION};
-use crate::tree::{DirBuilder, Node, NodeKind};
+use crate::scan::{scan, ScanEntry, ScanMode, ScanNotes, Stat};
+use crate::snapshot::{Manifest, SnapshotInfo};
+use crate::source::stat_cache::{self, is_racy, now_ns, wal_stat, Cached, StatCache};
+pub use crate::source::stat_cache::{racy_window_ns, RACY_COARSE_NS, RACY_FINE_NS};
+use crate::tree::{DirBuilder, NodeKind};
 use crate::{chunker, hint, sqlite};
 
-/// The racy window for filesystems with sub-second timestamps: Linux stamps
-/// files from a clock that ticks every 4 to 10 ms, so a file modified
-/// within this long before a scan may change again without its mtime moving.
-pub const RACY_FINE_NS: i64 = 100_000_000;
-/// The racy window for filesystems that keep whole seconds only (FAT keeps
-/// 2 s; HFS+ and some network filesystems 1 s).
-pub const RACY_COARSE_NS: i64 = 2_000_000_000;
-
-/// The timestamp granularity to assume for a file: coarse when neither its
-/// mtime nor its ctime has a sub-second part.
-pub fn racy_window_ns(stat: &Stat) -> i64 {
-    if stat.mtime_ns % 1_000_000_000 == 0 && stat.ctime_ns % 1_000_000_000 == 0 {
-        RACY_COARSE_NS
-    } else {
-        RACY_FINE_NS
-    }
-}
 /// With `changed_paths` hints, one create in this many still walks everything.
 pub const FULL_WALK_EVERY: u32 = 10;
 /// How often a file that changes while read is read before it is stored as read.
@@ -169,64 +153,6 @@ pub enum CreateStatus {
     Unchanged,
 }
 
-/// A stat-cache entry (postcard-encoded in the index's `stat_cache` table).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Cached {
-    stat: Stat,
-    /// A SQLite database: its `-wal` file is part of what must not change.
-    sqlite: bool,
-    wal: Option<Stat>,
-    racy: bool,
-    content: Vec<BlobId>,
-    /// Bytes of content stored.
-    size: u64,
-}
-
-impl Cached {
-    fn reusable(&self, stat: &Stat, wal: Option<Stat>) -> bool {
-        !self.racy
-            && self.stat.size == stat.size
-            && self.stat.mtime_ns == stat.mtime_ns
-            && self.stat.ctime_ns == stat.ctime_ns
-            && self.stat.ino == stat.ino
-            && self.stat.dev == stat.dev
-            && self.wal.map(|w| (w.size, w.mtime_ns, w.ino))
-                == wal.map(|w| (w.size, w.mtime_ns, w.ino))
-    }
-}
-
-/// The chunk ids a stat-cache entry names (`None` when it does not decode).
-pub(crate) fn cached_ids(entry: &[u8]) -> Option<Vec<BlobId>> {
-    postcard::from_bytes::<Cached>(entry)
-        .ok()
-        .map(|c| c.content)
-}
-
-fn wal_stat(path: &Path) -> Option<Stat> {
-    let mut p = path.as_os_str().to_owned();
-    p.push("-wal");
-    fs::symlink_metadata(PathBuf::from(p))
-        .ok()
-        .map(|m| Stat::of(&m))
-}
-
-/// A stat-cache entry as loaded, and what this create made of it.
-struct Loaded {
-    c: Cached,
-    seen: Seen,
-}
-
-/// Whether a file with a stat-cache entry was looked at, and how.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Seen {
-    /// Not walked (gone, or not hinted).
-    No,
-    /// Unchanged: its cached chunk ids are reused.
-    Reused,
-    /// Read again.
-    Read,
-}
-
 /// The content of one file as stored.
 struct FileContent {
     /// The chunk ids, when there is no cache entry (which holds them).
@@ -266,13 +192,7 @@ impl FileContent {
 /// writing the repository. Unreadable files inside the source are warnings.
 pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let started = Instant::now();
-    let src = fs::canonicalize(&opts.source).map_err(|e| Error::io(&opts.source, e))?;
-    if !src.is_dir() {
-        return Err(Error::io(
-            &src,
-            std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
-        ));
-    }
+    let src = source_dir(&opts.source)?;
     let store = repo.store();
     let _profile_lock = store.lock_named(
         &format!("profile-{}", opts.profile),
@@ -288,136 +208,49 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let scan_started_ns = now_ns();
     let mut notes = ScanNotes::default();
     let parent = repo.latest(&opts.profile)?;
-    // Decoded as it is read; reused files take their chunk ids from here,
-    // so only the files read get an entry of their own in `contents`.
-    let mut hinted_since_full = None;
-    let mut cached_total = 0usize;
-    let mut cache: HashMap<Vec<u8>, Loaded> = HashMap::new();
-    store.stat_cache_each(&opts.profile, &mut |k, v| {
-        if k == hint::COUNTER_KEY {
-            hinted_since_full = hint::counter_value(v);
-        } else {
-            cached_total += 1;
-            if let Ok(c) = postcard::from_bytes(v) {
-                cache.insert(k, Loaded { c, seen: Seen::No });
-            }
-        }
-    })?;
-    let hints = match (&opts.changed_paths, &parent, hinted_since_full) {
-        (Some(paths), Some(_), Some(n)) if n + 1 < FULL_WALK_EVERY => {
-            hint::relative(paths, &src, &opts.source)
-        }
-        _ => None,
-    };
-    let entries = match (&hints, &parent) {
-        (Some(h), Some(p)) => hint::scan(
-            repo,
-            &src,
-            b"",
-            Some(&p.manifest.tree),
-            h,
-            &filter,
-            &mut notes,
-        )?,
-        _ => scan_dir(&src, b"", &filter, &mut notes),
-    };
-    let counter = hints
-        .as_ref()
-        .map_or(0, |_| hinted_since_full.unwrap_or(0) + 1);
+    let mut cache = StatCache::load(store, &opts.profile)?;
 
-    // Whether the stat cache must be written (the no-change path writes
-    // nothing when every entry is as it was).
-    let mut cache_changed = cache.len() != cached_total || hinted_since_full != Some(counter);
-
-    let mut files = Vec::new();
-    collect_files(&entries, &mut files);
-    let mut reads: Vec<&ScanEntry> = Vec::new();
+    let scanned = scan_source(
+        repo,
+        &src,
+        opts,
+        parent.as_ref(),
+        &cache,
+        &filter,
+        &mut notes,
+    )?;
+    cache.changed |= cache.hinted_since_full != Some(scanned.counter);
     let mut stats = CreateStats::default();
-    for f in files {
-        let Some(l) = cache.get_mut(f.rel.as_slice()) else {
-            stats.files_new += 1;
-            reads.push(f);
-            continue;
-        };
-        let wal = if l.c.sqlite { wal_stat(&f.path) } else { None };
-        // Reuse only when every chunk is still stored (a lost pack must
-        // not make new snapshots reference missing chunks).
-        if l.c.reusable(&f.stat, wal)
-            && l.c
-                .content
-                .iter()
-                .all(|b| store.has_blob(b).unwrap_or(false))
-        {
-            stats.files_unchanged += 1;
-            let racy = is_racy(&l.c.stat, scan_started_ns);
-            cache_changed |= racy != l.c.racy;
-            l.c.racy = racy;
-            l.seen = Seen::Reused;
-        } else {
-            stats.files_changed += 1;
-            l.seen = Seen::Read;
-            reads.push(f);
-        }
-    }
-    let to_read: Vec<(&ScanEntry, Option<&Cached>)> = reads
-        .into_iter()
-        .map(|f| (f, cache.get(f.rel.as_slice()).map(|l| &l.c)))
-        .collect();
-
-    let bytes_total: u64 = to_read.iter().map(|(f, _)| f.stat.size).sum();
-    // Put back a space reserve that `forget` or `gc` used (when it fits).
-    store.replenish_reserve()?;
-    crate::space::check_space(store.root(), bytes_total, opts.free_space_limit)?;
-
+    let to_read = mark_files(
+        store,
+        &mut cache,
+        &scanned.entries,
+        scan_started_ns,
+        &mut stats,
+    );
     let writer = store.writer();
-    let read = read_all(repo, &writer, &to_read, bytes_total, opts)?;
+    let read = read_changed(repo, &writer, &to_read, opts)?;
     stats.bytes_read = read.bytes_read;
     let mut warnings = notes.warnings;
     warnings.extend(read.warnings);
     let contents = read.contents;
-    cache_changed |= contents
+    let stored: HashMap<&[u8], Option<&Cached>> = contents
         .iter()
-        .any(|(rel, fc)| fc.cache.as_deref() != cache.get(*rel).map(|l| &l.c));
-    // Entries not looked at are files gone since (a full walk), or files
-    // not looked at (hints), which keep their entries.
-    let keep_unseen = hints.is_some();
-    cache_changed |= cache.iter().any(|(k, l)| match l.seen {
-        Seen::No => !keep_unseen,
-        // Read again but not stored (a warning): its entry goes.
-        Seen::Read => !contents.contains_key(k.as_slice()),
-        Seen::Reused => false,
-    });
-    // The rows to store, serialised as they are written.
-    let cache_rows = || {
-        contents
-            .iter()
-            .filter_map(|(rel, fc)| fc.cache.as_deref().map(|c| (rel.to_vec(), c)))
-            .chain(
-                cache
-                    .iter()
-                    .filter(|(_, l)| l.seen == Seen::Reused || (keep_unseen && l.seen == Seen::No))
-                    .map(|(k, l)| (k.clone(), &l.c)),
-            )
-            .map(|(k, c)| (k, postcard::to_stdvec(c).expect("cache entries serialise")))
-            .chain(std::iter::once(hint::counter_row(counter)))
-    };
+        .map(|(rel, fc)| (*rel, fc.cache.as_deref()))
+        .collect();
+    cache.note_read(&stored, scanned.hinted);
 
     // Trees are offered as they are built, even when nothing changed: the
     // writer skips those already stored, and one lost with a pack is
     // stored again (repair).
     let mut built = Built::new(&writer);
-    let (root_tree, digest) = build_tree(repo, &entries, &contents, &cache, &mut built)?;
-    let digest = hex::encode(digest);
-
+    let (root_tree, digest) = build_tree(repo, &scanned.entries, &contents, &cache, &mut built)?;
     let unchanged = !opts.force
         && parent
             .as_ref()
-            .is_some_and(|p| p.manifest.content_digest == digest);
+            .is_some_and(|p| p.manifest.content_digest == hex::encode(digest));
     let Built {
-        files,
-        dirs,
-        symlinks,
-        bytes,
+        counts,
         #[cfg(snap_broken = "snapshot_before_packs")]
         late,
         ..
@@ -425,90 +258,62 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     let wstats = writer.finish()?;
     stats.bytes_stored = wstats.stored_bytes;
 
-    if let (true, Some(p)) = (unchanged, parent.as_ref()) {
-        let post_commit_warnings = if cache_changed {
-            save_stat_cache(store, &opts.profile, &mut cache_rows())
-        } else {
-            Vec::new()
-        };
-        drop(session);
-        stats.index_transactions = store.index_transactions() - transactions_before;
-        stats.duration_ms = started.elapsed().as_millis() as u64;
-        return Ok(CreateOutcome {
-            status: CreateStatus::Unchanged,
-            id: p.id,
-            manifest: p.manifest.clone(),
-            stats,
-            warnings,
-            skipped: notes.skipped,
-            post_commit_warnings,
-        });
-    }
-
-    // The new trees are stored and indexed now; the diff reads only those
-    // it descends into (subtrees that changed).
-    #[cfg(not(snap_broken = "snapshot_before_packs"))]
-    let load = |id: &BlobId| repo.tree(id);
-    #[cfg(snap_broken = "snapshot_before_packs")]
-    let load = |id: &BlobId| match late.iter().find(|(t, _)| t == id) {
-        Some((_, b)) => crate::tree::Tree::decode(id, b),
-        None => repo.tree(id),
-    };
-    let changes = diff_trees(
-        &load,
-        parent.as_ref().map(|p| &p.manifest.tree),
-        Some(&root_tree),
-    )?;
-    let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count() as u64;
-    let summary = Summary {
-        files,
-        dirs,
-        symlinks,
-        bytes,
-        new_bytes: wstats.raw_bytes,
-        added: count(ChangeKind::Added),
-        changed: count(ChangeKind::Modified),
-        removed: count(ChangeKind::Removed),
-    };
-    let time = opts.now.unwrap_or_else(Utc::now);
-    let mut all_warnings = warnings.clone();
-    all_warnings.extend(notes.skipped.iter().cloned());
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
-        profile: opts.profile.clone(),
-        name: snapshot_name(&opts.name_prefix, time),
-        time_ms: time.timestamp_millis(),
-        tree: root_tree,
-        parent: parent.as_ref().map(|p| p.id),
-        tags: opts.tags.clone(),
-        source: Source {
-            path: src.to_string_lossy().into_owned(),
-            host: hostname(),
-        },
-        summary,
-        content_digest: digest,
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        warnings: all_warnings,
-    };
-    let (id, index_warning) = store.commit_snapshot(&manifest.to_bytes())?;
-    // The snapshot is committed: nothing below may turn that into a failure.
-    let mut post_commit_warnings: Vec<String> = index_warning.into_iter().collect();
-    #[cfg(snap_broken = "snapshot_before_packs")]
-    {
-        let late = store.writer();
-        for (tid, bytes) in &late {
-            late.put_with_id(*tid, BlobKind::Tree, bytes)?;
+    let (status, id, manifest, mut post_commit_warnings) = match parent.as_ref() {
+        Some(p) if unchanged => (
+            CreateStatus::Unchanged,
+            p.id,
+            p.manifest.clone(),
+            Vec::new(),
+        ),
+        _ => {
+            // The new trees are stored and indexed now; the diff reads
+            // only those it descends into (subtrees that changed).
+            #[cfg(not(snap_broken = "snapshot_before_packs"))]
+            let load = |id: &BlobId| repo.tree(id);
+            #[cfg(snap_broken = "snapshot_before_packs")]
+            let load = |id: &BlobId| match late.iter().find(|(t, _)| t == id) {
+                Some((_, b)) => crate::tree::Tree::decode(id, b),
+                None => repo.tree(id),
+            };
+            let time = opts.now.unwrap_or_else(Utc::now);
+            let mut all_warnings = warnings.clone();
+            all_warnings.extend(notes.skipped.iter().cloned());
+            let (id, manifest, post_commit) = NewSnapshot {
+                profile: opts.profile.clone(),
+                name_prefix: opts.name_prefix.clone(),
+                time,
+                tree: root_tree,
+                digest,
+                parent: parent.as_ref(),
+                tags: opts.tags.clone(),
+                source_path: src.to_string_lossy().into_owned(),
+                counts,
+                new_bytes: wstats.raw_bytes,
+                warnings: all_warnings,
+            }
+            .commit(repo, &load)?;
+            // The snapshot is committed: nothing below may turn that into
+            // a failure.
+            #[cfg(snap_broken = "snapshot_before_packs")]
+            {
+                let late_writer = store.writer();
+                for (tid, bytes) in &late {
+                    late_writer.put_with_id(*tid, BlobKind::Tree, bytes)?;
+                }
+                late_writer.finish()?;
+            }
+            (CreateStatus::Created, id, manifest, post_commit)
         }
-        late.finish()?;
-    }
-    if cache_changed {
-        post_commit_warnings.extend(save_stat_cache(store, &opts.profile, &mut cache_rows()));
+    };
+    if cache.changed {
+        let mut rows = cache.rows(&stored, scanned.hinted, scanned.counter);
+        post_commit_warnings.extend(stat_cache::save(store, &opts.profile, &mut rows));
     }
     drop(session);
     stats.index_transactions = store.index_transactions() - transactions_before;
     stats.duration_ms = started.elapsed().as_millis() as u64;
     Ok(CreateOutcome {
-        status: CreateStatus::Created,
+        status,
         id,
         manifest,
         stats,
@@ -518,19 +323,96 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     })
 }
 
-/// Replaces the profile's stat cache; a failure is a warning (the cache is
-/// disposable: the next create reads the files instead).
-fn save_stat_cache(
-    store: &snap_store::Repository,
-    profile: &str,
-    rows: &mut dyn Iterator<Item = (Vec<u8>, Vec<u8>)>,
-) -> Vec<String> {
-    match snap_store::fault::in_cleanup(|| store.stat_cache_replace(profile, rows)) {
-        Ok(()) => Vec::new(),
-        Err(e) => vec![format!(
-            "the stat cache could not be saved ({e}); the next create reads every file again"
-        )],
+/// The source directory, resolved; it must be a directory.
+fn source_dir(source: &Path) -> Result<PathBuf> {
+    let src = fs::canonicalize(source).map_err(|e| Error::io(source, e))?;
+    if !src.is_dir() {
+        return Err(Error::io(
+            &src,
+            std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+        ));
     }
+    Ok(src)
+}
+
+/// What the scan of the source found.
+struct Scanned {
+    entries: Vec<ScanEntry>,
+    /// Whether it was a hinted scan (entries not hinted are the parent's).
+    hinted: bool,
+    /// Hinted creates since the last full walk, this one included.
+    counter: u32,
+}
+
+/// Scans the source: with hints, only the changed paths (entries not
+/// hinted are kept from the parent), except every [`FULL_WALK_EVERY`]-th
+/// time; else the whole directory.
+fn scan_source(
+    repo: &Repo,
+    src: &Path,
+    opts: &CreateOptions,
+    parent: Option<&SnapshotInfo>,
+    cache: &StatCache,
+    filter: &Filter,
+    notes: &mut ScanNotes,
+) -> Result<Scanned> {
+    let hints = match (&opts.changed_paths, parent, cache.hinted_since_full) {
+        (Some(paths), Some(p), Some(n)) if n + 1 < FULL_WALK_EVERY => {
+            hint::relative(paths, src, &opts.source).map(|h| (h, p, n + 1))
+        }
+        _ => None,
+    };
+    let mode = match &hints {
+        Some((paths, p, _)) => ScanMode::Hinted {
+            repo,
+            parent_tree: &p.manifest.tree,
+            paths,
+        },
+        None => ScanMode::Full,
+    };
+    Ok(Scanned {
+        entries: scan(src, mode, filter, notes)?,
+        hinted: hints.is_some(),
+        counter: hints.map_or(0, |(_, _, n)| n),
+    })
+}
+
+/// Decides which files are read (new or changed) and which reuse their
+/// cached chunk ids, counting them in `stats`.
+fn mark_files<'e, 'c>(
+    store: &snap_store::Repository,
+    cache: &'c mut StatCache,
+    entries: &'e [ScanEntry],
+    scan_started_ns: i64,
+    stats: &mut CreateStats,
+) -> Vec<(&'e ScanEntry, Option<&'c Cached>)> {
+    let mut files = Vec::new();
+    collect_files(entries, &mut files);
+    let marked = cache.mark(store, files, scan_started_ns);
+    stats.files_new = marked.new;
+    stats.files_unchanged = marked.unchanged;
+    stats.files_changed = marked.changed;
+    let cache: &'c StatCache = cache;
+    marked
+        .reads
+        .into_iter()
+        .map(|f| (f, cache.get(f.rel.as_slice())))
+        .collect()
+}
+
+/// Reads the files to read into chunks, after making sure they can fit.
+fn read_changed<'e>(
+    repo: &Repo,
+    writer: &BlobWriter<'_>,
+    to_read: &[(&'e ScanEntry, Option<&Cached>)],
+    opts: &CreateOptions,
+) -> Result<ReadResult<'e>> {
+    let store = repo.store();
+    let bytes_total: u64 = to_read.iter().map(|(f, _)| f.stat.size).sum();
+    // Put back a space reserve that `forget` or `gc` used (when it fits).
+    store.replenish_reserve()?;
+    crate::space::check_space(store.root(), bytes_total, opts.free_space_limit)?;
+    read_all(repo, writer, to_read, bytes_total, opts)
 }
 
 fn collect_files<'e>(entries: &'e [ScanEntry], out: &mut Vec<&'e ScanEntry>) {
@@ -542,22 +424,6 @@ fn collect_files<'e>(entries: &'e [ScanEntry], out: &mut Vec<&'e ScanEntry>) {
             NodeKind::Symlink => {}
         }
     }
-}
-
-fn now_ns() -> i64 {
-    Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
-}
-
-fn is_racy(stat: &Stat, scan_started_ns: i64) -> bool {
-    let since = scan_started_ns - racy_window_ns(stat);
-    stat.mtime_ns >= since || stat.ctime_ns >= since
-}
-
-pub(crate) fn hostname() -> String {
-    fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| fs::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "unknown".into())
 }
 
 struct ReadResult<'e> {
@@ -830,10 +696,7 @@ struct Built<'w, 'r> {
     /// written after the snapshot that references them.
     #[cfg(snap_broken = "snapshot_before_packs")]
     late: Vec<(BlobId, Vec<u8>)>,
-    files: u64,
-    dirs: u64,
-    symlinks: u64,
-    bytes: u64,
+    counts: Counts,
 }
 
 impl<'w, 'r> Built<'w, 'r> {
@@ -842,10 +705,7 @@ impl<'w, 'r> Built<'w, 'r> {
             writer,
             #[cfg(snap_broken = "snapshot_before_packs")]
             late: Vec::new(),
-            files: 0,
-            dirs: 0,
-            symlinks: 0,
-            bytes: 0,
+            counts: Counts::default(),
         }
     }
 
@@ -866,7 +726,7 @@ fn build_tree(
     repo: &Repo,
     entries: &[ScanEntry],
     contents: &HashMap<&[u8], FileContent>,
-    cache: &HashMap<Vec<u8>, Loaded>,
+    cache: &StatCache,
     built: &mut Built,
 ) -> Result<(BlobId, [u8; 32])> {
     let mut dir = DirBuilder::for_store(repo.store());
@@ -876,7 +736,7 @@ fn build_tree(
                 Some(id) => Some(reused_digest(repo, id, built)?),
                 None => None,
             };
-            count_node(node, built);
+            built.counts.add(node);
             dir.push((**node).clone(), sub.as_ref());
             continue;
         }
@@ -889,12 +749,9 @@ fn build_tree(
                     node.mode = fc.stat.mode;
                     node.mtime_ns = fc.stat.mtime_ns;
                     node.content = fc.content().to_vec();
-                } else if let Some(l) = cache
-                    .get(e.rel.as_slice())
-                    .filter(|l| l.seen == Seen::Reused)
-                {
-                    node.size = l.c.size;
-                    node.content = l.c.content.clone();
+                } else if let Some(c) = cache.reused(e.rel.as_slice()) {
+                    node.size = c.size;
+                    node.content = c.content.clone();
                 } else {
                     continue;
                 }
@@ -906,23 +763,12 @@ fn build_tree(
             }
             NodeKind::Symlink => node.link_target = e.link_target.clone(),
         }
-        count_node(&node, built);
+        built.counts.add(&node);
         dir.push(node, sub_digest.as_ref());
     }
     let (id, bytes, digest) = dir.finish();
     built.put(id, bytes)?;
     Ok((id, digest))
-}
-
-fn count_node(node: &Node, built: &mut Built) {
-    match node.kind {
-        NodeKind::File => {
-            built.files += 1;
-            built.bytes += node.size;
-        }
-        NodeKind::Dir => built.dirs += 1,
-        NodeKind::Symlink => built.symlinks += 1,
-    }
 }
 
 /// The content digest and counts of a subtree kept from the parent.
@@ -933,7 +779,7 @@ fn reused_digest(repo: &Repo, id: &BlobId, built: &mut Built) -> Result<[u8; 32]
             Some(s) => Some(reused_digest(repo, s, built)?),
             None => None,
         };
-        count_node(&node, built);
+        built.counts.add(&node);
         dir.push(node, sub.as_ref());
     }
     Ok(dir.finish().2)

@@ -133,7 +133,7 @@ pub fn gc(repo: &Repo, opts: &GcOptions) -> Result<GcOutcome> {
         // Under the exclusive lock no create can add entries meanwhile, so
         // what remains names only blobs that survive.
         repo.store().stat_cache_retain(&|entry| {
-            crate::backup::cached_ids(entry)
+            crate::source::stat_cache::cached_ids(entry)
                 .is_some_and(|ids| ids.iter().all(|id| live_blobs.contains(id)))
         })?;
         out.report = Some(store_gc::execute(repo.store(), &plan)?);

@@ -26,10 +26,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use snap_store::{BlobId, BlobKind, BlobWriter, LockGuard, LockMode, SnapshotId};
 
-use crate::diff::{diff_trees, ChangeKind};
+use crate::commands::commit::{self, Counts, NewSnapshot};
 use crate::export::{self, Archive, ArchiveEntry, ExportKind};
 use crate::repo::Repo;
-use crate::snapshot::{snapshot_name, Manifest, Source, Summary, MANIFEST_VERSION};
+use crate::snapshot::Manifest;
 use crate::tree::{DirBuilder, Node, NodeKind, Tree};
 use crate::{chunker, Error, Result};
 
@@ -333,13 +333,10 @@ impl PendingImport<'_> {
     /// # Errors
     /// Repository errors; then nothing was committed.
     pub fn commit(self) -> Result<ImportOutcome> {
-        let (id, index_warning) = self
-            .repo
-            .store()
-            .commit_snapshot(&self.manifest.to_bytes())?;
+        let (id, post_commit_warnings) = commit::commit(self.repo, &self.manifest)?;
         Ok(ImportOutcome {
             id,
-            post_commit_warnings: index_warning.into_iter().collect(),
+            post_commit_warnings,
             manifest: self.manifest,
             original_id: self.original_id,
             skipped: self.skipped,
@@ -426,49 +423,30 @@ pub fn prepare<'r>(
 
     let parent = repo.latest(profile)?;
     let trees: HashMap<BlobId, Vec<u8>> = built.trees.into_iter().collect();
-    let load = |id: &BlobId| match trees.get(id) {
-        Some(b) => Tree::decode(id, b),
-        None => repo.tree(id),
-    };
-    let changes = diff_trees(
-        &load,
-        parent.as_ref().map(|p| &p.manifest.tree),
-        Some(&tree),
-    )?;
-    let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count() as u64;
     let mut tags = vec![TAG_IMPORT.to_string()];
     tags.extend(options.tags.iter().filter(|t| *t != TAG_IMPORT).cloned());
-    let manifest = Manifest {
-        version: MANIFEST_VERSION,
+    let manifest = NewSnapshot {
         profile: profile.to_string(),
-        name: snapshot_name("import", time),
-        time_ms: time.timestamp_millis(),
+        name_prefix: "import".into(),
+        time,
         tree,
-        parent: parent.as_ref().map(|p| p.id),
+        digest,
+        parent: parent.as_ref(),
         tags,
-        source: Source {
-            path: options.source_path.clone(),
-            host: crate::backup::hostname(),
-        },
-        summary: Summary {
-            files: built.files,
-            dirs: built.dirs,
-            symlinks: built.symlinks,
-            bytes: built.bytes,
-            new_bytes: wstats.raw_bytes,
-            added: count(ChangeKind::Added),
-            changed: count(ChangeKind::Modified),
-            removed: count(ChangeKind::Removed),
-        },
-        content_digest: hex::encode(digest),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
+        source_path: options.source_path.clone(),
+        counts: built.counts,
+        new_bytes: wstats.raw_bytes,
         warnings: archive
             .skipped()
             .iter()
             .map(|s| format!("not imported: {s}"))
             .chain(archive.warnings().iter().cloned())
             .collect(),
-    };
+    }
+    .manifest(&|id: &BlobId| match trees.get(id) {
+        Some(b) => Tree::decode(id, b),
+        None => repo.tree(id),
+    })?;
     Ok(PendingImport {
         repo,
         _lock: lock,
@@ -512,10 +490,7 @@ fn chunk_file(
 struct Built {
     keys: Option<snap_store::Keys>,
     trees: Vec<(BlobId, Vec<u8>)>,
-    files: u64,
-    dirs: u64,
-    symlinks: u64,
-    bytes: u64,
+    counts: Counts,
 }
 
 fn build(dir: Dir, time_ns: i64, built: &mut Built) -> (BlobId, [u8; 32]) {
@@ -526,19 +501,12 @@ fn build(dir: Dir, time_ns: i64, built: &mut Built) -> (BlobId, [u8; 32]) {
     for (name, item) in dir.children {
         match item {
             Item::Leaf(node) => {
-                match node.kind {
-                    NodeKind::File => {
-                        built.files += 1;
-                        built.bytes += node.size;
-                    }
-                    _ => built.symlinks += 1,
-                }
+                built.counts.add(&node);
                 out.push(node, None);
             }
             Item::Dir(d) => {
                 let (mode, mtime_ns) = d.meta.unwrap_or((0o755, time_ns));
                 let (sub, digest) = build(d, time_ns, built);
-                built.dirs += 1;
                 let node = Node {
                     name,
                     kind: NodeKind::Dir,
@@ -549,6 +517,7 @@ fn build(dir: Dir, time_ns: i64, built: &mut Built) -> (BlobId, [u8; 32]) {
                     subtree: Some(sub),
                     link_target: Vec::new(),
                 };
+                built.counts.add(&node);
                 out.push(node, Some(&digest));
             }
         }

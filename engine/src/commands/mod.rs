@@ -6,6 +6,7 @@ pub mod auto;
 pub mod backup;
 pub mod browse;
 pub mod check;
+pub(crate) mod commit;
 pub mod diff;
 pub mod forget;
 pub mod gc;

@@ -9,3 +9,4 @@ pub(crate) mod in_use;
 pub mod live;
 pub mod scan;
 pub mod sqlite;
+pub(crate) mod stat_cache;

@@ -1,12 +1,21 @@
 //! Walking a profile directory into an in-memory picture of its entries,
 //! honouring excludes, never following symlinks, keeping raw name bytes.
+//! One scan, two modes ([`ScanMode`]): the full walk, and the hinted walk
+//! of `create --changed` that looks only at the paths named and keeps every
+//! other entry as the parent snapshot has it. Both look at an entry the
+//! same way.
 
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
+use snap_store::BlobId;
+
 use crate::filter::Filter;
+use crate::repo::Repo;
 use crate::tree::NodeKind;
 
 /// The stat fields change detection and trees need.
@@ -75,6 +84,45 @@ pub struct ScanNotes {
 /// captured consistently instead.
 pub use crate::model::SQLITE_SIDECARS;
 
+/// How [`scan`] walks the source.
+pub enum ScanMode<'a> {
+    /// Every entry is looked at.
+    Full,
+    /// `create` with hints: only the paths the caller says changed are
+    /// looked at; every other entry is kept exactly as the parent snapshot
+    /// has it (node, subtree id and all), and a directory that holds no
+    /// hinted path is not walked at all.
+    Hinted {
+        /// Where the parent snapshot's trees are read.
+        repo: &'a Repo,
+        /// The parent snapshot's root tree.
+        parent_tree: &'a BlobId,
+        /// `/`-separated byte paths relative to the source root.
+        paths: &'a [Vec<u8>],
+    },
+}
+
+/// Scans the source directory `dir` as `mode` says, returning its entries
+/// sorted by name bytes. Unreadable entries are warnings in `notes`.
+///
+/// # Errors
+/// Only a hinted scan can fail: a parent tree that cannot be read.
+pub fn scan(
+    dir: &Path,
+    mode: ScanMode,
+    filter: &Filter,
+    notes: &mut ScanNotes,
+) -> crate::Result<Vec<ScanEntry>> {
+    match mode {
+        ScanMode::Full => Ok(scan_dir(dir, b"", filter, notes)),
+        ScanMode::Hinted {
+            repo,
+            parent_tree,
+            paths,
+        } => scan_hinted(repo, dir, b"", Some(parent_tree), paths, filter, notes),
+    }
+}
+
 /// Walks `dir` (whose path relative to the root is `rel`), returning its
 /// entries sorted by name bytes.
 pub fn scan_dir(dir: &Path, rel: &[u8], filter: &Filter, notes: &mut ScanNotes) -> Vec<ScanEntry> {
@@ -99,74 +147,182 @@ pub fn scan_dir(dir: &Path, rel: &[u8], filter: &Filter, notes: &mut ScanNotes) 
     names.sort();
     let mut out = Vec::with_capacity(names.len());
     for name in &names {
-        let mut child_rel = rel.to_vec();
-        if !child_rel.is_empty() {
-            child_rel.push(b'/');
-        }
-        child_rel.extend_from_slice(name);
+        let child_rel = child_rel(rel, name);
         if filter.excludes(&child_rel) || is_sidecar(name, &names) {
             continue;
         }
-        let path = dir.join(std::ffi::OsStr::from_bytes(name));
-        let meta = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
+        let looked = look_at(
+            dir,
+            name,
+            child_rel,
+            false,
+            notes,
+            &mut |path, rel, notes| Ok(scan_dir(path, rel, filter, notes)),
+        );
+        if let Ok(Some(e)) = looked {
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// Scans `dir` (at `rel` in the source) looking only at `hints` (relative to
+/// `dir`); entries no hint names are taken from `parent` (the parent
+/// snapshot's tree for `dir`). An empty hint, or no parent tree, means the
+/// whole directory is walked.
+fn scan_hinted(
+    repo: &Repo,
+    dir: &Path,
+    rel: &[u8],
+    parent: Option<&BlobId>,
+    hints: &[Vec<u8>],
+    filter: &Filter,
+    notes: &mut ScanNotes,
+) -> crate::Result<Vec<ScanEntry>> {
+    let Some(parent) = parent.filter(|_| hints.iter().all(|h| !h.is_empty())) else {
+        return Ok(scan_dir(dir, rel, filter, notes));
+    };
+    let tree = repo.tree(parent)?;
+    let mut groups: BTreeMap<&[u8], Vec<Vec<u8>>> = BTreeMap::new();
+    for h in hints {
+        let (first, rest) = match h.iter().position(|&b| b == b'/') {
+            Some(i) => (&h[..i], h[i + 1..].to_vec()),
+            None => (&h[..], Vec::new()),
+        };
+        groups.entry(first).or_default().push(rest);
+    }
+    let mut out = Vec::new();
+    for node in tree
+        .nodes
+        .iter()
+        .filter(|n| !groups.contains_key(n.name.as_slice()))
+    {
+        out.push(ScanEntry {
+            name: node.name.clone(),
+            rel: child_rel(rel, &node.name),
+            path: dir.join(OsStr::from_bytes(&node.name)),
+            kind: node.kind,
+            stat: Stat {
+                size: node.size,
+                mtime_ns: node.mtime_ns,
+                mode: node.mode,
+                ..Stat::default()
+            },
+            children: Vec::new(),
+            link_target: node.link_target.clone(),
+            reused: Some(Box::new(node.clone())),
+        });
+    }
+    for (name, sub) in groups {
+        let r = child_rel(rel, name);
+        if filter.excludes(&r) || is_sidecar_of_file(dir, name) {
+            continue;
+        }
+        let sub_parent = tree
+            .get(name)
+            .filter(|n| n.kind == NodeKind::Dir)
+            .and_then(|n| n.subtree);
+        let looked = look_at(dir, name, r, true, notes, &mut |path, rel, notes| {
+            scan_hinted(repo, path, rel, sub_parent.as_ref(), &sub, filter, notes)
+        })?;
+        out.extend(looked);
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The path relative to the source root of `name` in the directory at `rel`.
+fn child_rel(rel: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut r = rel.to_vec();
+    if !r.is_empty() {
+        r.push(b'/');
+    }
+    r.extend_from_slice(name);
+    r
+}
+
+/// Walks a directory's children: (its path, its relative path, notes).
+type WalkChildren<'a> =
+    dyn FnMut(&Path, &[u8], &mut ScanNotes) -> crate::Result<Vec<ScanEntry>> + 'a;
+
+/// Looks at the entry `name` of `dir` (at `rel` in the source), walking a
+/// directory's children with `children`. `None` for an entry that is
+/// skipped (special files, with a note) or cannot be looked at (a warning;
+/// one that is gone is skipped silently when `gone_ok`).
+fn look_at(
+    dir: &Path,
+    name: &[u8],
+    rel: Vec<u8>,
+    gone_ok: bool,
+    notes: &mut ScanNotes,
+    children: &mut WalkChildren,
+) -> crate::Result<Option<ScanEntry>> {
+    let path = dir.join(OsStr::from_bytes(name));
+    let meta = match fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if gone_ok && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            notes
+                .warnings
+                .push(format!("cannot stat {}: {e}", path.display()));
+            return Ok(None);
+        }
+    };
+    let ft = meta.file_type();
+    let (kind, children, link_target) = if ft.is_dir() {
+        (NodeKind::Dir, children(&path, &rel, notes)?, Vec::new())
+    } else if ft.is_file() {
+        (NodeKind::File, Vec::new(), Vec::new())
+    } else if ft.is_symlink() {
+        match fs::read_link(&path) {
+            Ok(t) => (
+                NodeKind::Symlink,
+                Vec::new(),
+                t.as_os_str().as_bytes().to_vec(),
+            ),
             Err(e) => {
                 notes
                     .warnings
-                    .push(format!("cannot stat {}: {e}", path.display()));
-                continue;
+                    .push(format!("cannot read link {}: {e}", path.display()));
+                return Ok(None);
             }
-        };
-        let ft = meta.file_type();
-        let (kind, children, link_target) = if ft.is_dir() {
-            (
-                NodeKind::Dir,
-                scan_dir(&path, &child_rel, filter, notes),
-                Vec::new(),
-            )
-        } else if ft.is_file() {
-            (NodeKind::File, Vec::new(), Vec::new())
-        } else if ft.is_symlink() {
-            match fs::read_link(&path) {
-                Ok(t) => (
-                    NodeKind::Symlink,
-                    Vec::new(),
-                    t.as_os_str().as_bytes().to_vec(),
-                ),
-                Err(e) => {
-                    notes
-                        .warnings
-                        .push(format!("cannot read link {}: {e}", path.display()));
-                    continue;
-                }
-            }
+        }
+    } else {
+        let what = if ft.is_fifo() {
+            "fifo"
+        } else if ft.is_socket() {
+            "socket"
+        } else if ft.is_block_device() || ft.is_char_device() {
+            "device"
         } else {
-            let what = if ft.is_fifo() {
-                "fifo"
-            } else if ft.is_socket() {
-                "socket"
-            } else if ft.is_block_device() || ft.is_char_device() {
-                "device"
-            } else {
-                "special file"
-            };
-            notes
-                .skipped
-                .push(format!("skipped {what} {}", path.display()));
-            continue;
+            "special file"
         };
-        out.push(ScanEntry {
-            name: name.clone(),
-            rel: child_rel,
-            path,
-            kind,
-            stat: Stat::of(&meta),
-            children,
-            link_target,
-            reused: None,
-        });
-    }
-    out
+        notes
+            .skipped
+            .push(format!("skipped {what} {}", path.display()));
+        return Ok(None);
+    };
+    Ok(Some(ScanEntry {
+        name: name.to_vec(),
+        rel,
+        path,
+        kind,
+        stat: Stat::of(&meta),
+        children,
+        link_target,
+        reused: None,
+    }))
+}
+
+/// `x-wal`, `x-shm`, `x-journal` beside an existing `x` (a hinted scan
+/// does not list the directory).
+fn is_sidecar_of_file(dir: &Path, name: &[u8]) -> bool {
+    SQLITE_SIDECARS.iter().any(|s| {
+        name.ends_with(s.as_bytes())
+            && dir
+                .join(OsStr::from_bytes(&name[..name.len() - s.len()]))
+                .is_file()
+    })
 }
 
 /// `x-wal`, `x-shm`, `x-journal` beside an `x` in the same directory.
