@@ -11,8 +11,8 @@ use std::fs;
 use std::io::Read;
 
 use snap_engine::export::{
-    encrypt_vault, export_zip, open_vault_archive, ContentSource, ExportEntry, ExportKind,
-    ExportOptions, ImportOptions, SnapshotInfo, VaultVersion, MIN_ITERATIONS,
+    encrypt_vault, export_zip, open_vault_archive, ArchiveOptions, ContentSource, ExportEntry,
+    ExportKind, ExportOptions, ExportedSnapshot, VaultVersion, MIN_ITERATIONS,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -67,7 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             link_target: None,
         })
         .collect();
-    let info = SnapshotInfo {
+    let info = ExportedSnapshot {
         id: "ab".repeat(32),
         name: "backup-2024-01-01T00-00-00-000Z".into(),
         profile: "prof".into(),
@@ -92,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         MIN_ITERATIONS,
     )?;
     fs::remove_file(&z)?;
-    let a = open_vault_archive(&v, PASSWORD, &ImportOptions::default())?;
+    let a = open_vault_archive(&v, PASSWORD, &ArchiveOptions::default())?;
     for e in a.entries() {
         std::io::copy(&mut a.read_file(e), &mut std::io::sink())?;
     }

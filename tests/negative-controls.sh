@@ -26,7 +26,7 @@ controls=(
     "no_fsync_before_rename|--test tests reliability::powercut::"
     "snapshot_before_packs|--test tests reliability::faults::fault_sweep"
     "lock_released_early|--test tests store_lock::"
-    "zip_validator_off|-p snap-engine --lib export::"
+    "zip_validator_off|-p snap-engine --test api archive::corpus::"
 )
 logs=${NEGATIVE_LOGS:-$CARGO_TARGET_DIR/negative-controls}
 mkdir -p "$logs"

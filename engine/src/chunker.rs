@@ -37,3 +37,19 @@ pub fn for_each_chunk<E: From<std::io::Error>>(
     }
     Ok(total)
 }
+
+/// Why chunking one stream stopped: reading the stream (for `create`, a
+/// warning about that file; for `import`, the archive's error) or storing
+/// its chunks (fatal).
+pub(crate) enum ChunkError {
+    /// Reading the stream.
+    Read(std::io::Error),
+    /// Storing a chunk.
+    Repo(crate::Error),
+}
+
+impl From<std::io::Error> for ChunkError {
+    fn from(e: std::io::Error) -> Self {
+        ChunkError::Read(e)
+    }
+}

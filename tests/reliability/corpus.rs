@@ -3,7 +3,6 @@
 //! (`fuzz/fuzz_targets/<target>.rs`), and none may panic.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -20,84 +19,19 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     out
 }
 
-/// Same as `fuzz_targets/pack_format.rs`.
-pub fn pack_format(data: &[u8]) {
-    use snap_store::pack::format::{check_prefix, parse_header, parse_trailer, TRAILER_LEN};
-    let path = Path::new("fuzz");
-    let _ = check_prefix(path, data);
-    if data.len() >= TRAILER_LEN {
-        let t = &data[data.len() - TRAILER_LEN..];
-        if let Ok((hl, sum)) = parse_trailer(path, data.len() as u64, t) {
-            let end = data.len() - TRAILER_LEN;
-            let start = end - hl as usize;
-            let _ = parse_header(path, start as u64, &data[start..end], &sum);
-        }
-    }
-    let sum = *blake3::hash(data).as_bytes();
-    let _ = parse_header(path, 1 << 20, data, &sum);
-}
-
-/// Same as `fuzz_targets/tree_decode.rs`.
-pub fn tree_decode(data: &[u8]) {
-    let id = snap_store::BlobId::of(data);
-    if let Ok(mut t) = snap_engine::tree::Tree::decode(&id, data) {
-        let _ = t.encode();
-    }
-}
-
-/// Same as `fuzz_targets/manifest.rs`.
-pub fn manifest(data: &[u8]) {
-    let id = snap_store::SnapshotId::of(data);
-    if let Ok(m) = snap_engine::snapshot::Manifest::from_bytes(&id, data) {
-        let _ = m.to_bytes();
-        let _ = m.time();
-    }
-}
-
-/// Same as `fuzz_targets/zip_import.rs`.
-pub fn zip_import(data: &[u8]) {
-    use snap_engine::export::{open_archive, ImportOptions};
-    let mut f = tempfile::NamedTempFile::new().expect("temp file");
-    std::io::Write::write_all(&mut f, data).expect("write");
-    let opts = ImportOptions {
-        max_total: 1 << 22,
-        ..ImportOptions::default()
-    };
-    if let Ok(a) = open_archive(f.path(), &opts) {
-        let _ = a.manifest();
-        for e in a.entries() {
-            let mut r = a.read_file(e);
-            let mut buf = [0u8; 8192];
-            let mut total = 0usize;
-            while let Ok(n) = r.read(&mut buf) {
-                if n == 0 || total > 1 << 22 {
-                    break;
-                }
-                total += n;
-            }
-        }
-    }
-}
-
-/// Same as `fuzz_targets/vault_header.rs`.
-pub fn vault_header(data: &[u8]) {
-    use snap_engine::export::{VaultHeader, HEADER_LEN};
-    if let Some(h) = data.get(..HEADER_LEN) {
-        let h: &[u8; HEADER_LEN] = h.try_into().expect("56 bytes");
-        if let Ok(v) = VaultHeader::parse(h) {
-            assert_eq!(&v.to_bytes(), h, "header round trip");
-        }
-    }
-}
-
-/// Same as `fuzz_targets/vault_segments.rs`: both include this file.
+// Each check is the fuzz target's own, included from `fuzz/shared/`.
+#[path = "../../fuzz/shared/manifest.rs"]
+mod manifest;
+#[path = "../../fuzz/shared/pack_format.rs"]
+mod pack_format;
+#[path = "../../fuzz/shared/tree_decode.rs"]
+mod tree_decode;
+#[path = "../../fuzz/shared/vault_header.rs"]
+mod vault_header;
 #[path = "../../fuzz/shared/vault_segments.rs"]
 mod vault_segments_check;
-
-/// Same as `fuzz_targets/vault_segments.rs`.
-pub fn vault_segments(data: &[u8]) {
-    vault_segments_check::check(data);
-}
+#[path = "../../fuzz/shared/zip_import.rs"]
+mod zip_import;
 
 fn replay(target: &str, f: fn(&[u8])) {
     for (path, bytes) in corpus(target) {
@@ -109,32 +43,32 @@ fn replay(target: &str, f: fn(&[u8])) {
 
 #[test]
 fn corpus_pack_format() {
-    replay("pack_format", pack_format);
+    replay("pack_format", pack_format::check);
 }
 
 #[test]
 fn corpus_tree_decode() {
-    replay("tree_decode", tree_decode);
+    replay("tree_decode", tree_decode::check);
 }
 
 #[test]
 fn corpus_manifest() {
-    replay("manifest", manifest);
+    replay("manifest", manifest::check);
 }
 
 #[test]
 fn corpus_zip_import() {
-    replay("zip_import", zip_import);
+    replay("zip_import", zip_import::check);
 }
 
 #[test]
 fn corpus_vault_header() {
-    replay("vault_header", vault_header);
+    replay("vault_header", vault_header::check);
 }
 
 #[test]
 fn corpus_vault_segments() {
-    replay("vault_segments", vault_segments);
+    replay("vault_segments", vault_segments_check::check);
     // The raw seeds are valid vaults under the target's key (so the fuzzer
     // starts from accepted inputs, and the key has not drifted).
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/vault_segments");

@@ -19,8 +19,8 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use snap_engine::backup::{create, CreateOptions};
 use snap_engine::export::{
-    export_snapshot_vault, export_snapshot_zip, extract_to, ExportOptions,
-    ImportOptions as ArchiveOptions, VaultVersion,
+    export_snapshot_vault, export_snapshot_zip, extract_to, ArchiveOptions, ExportOptions,
+    VaultVersion,
 };
 use snap_engine::import::{self, ImportOptions};
 use snap_engine::Repo;

@@ -4,8 +4,7 @@ use std::fs::File;
 
 use snap_engine::backup::{create, CreateOptions};
 use snap_engine::export::{
-    export_snapshot_vault, export_snapshot_zip, ExportOptions, ImportOptions as ArchiveOptions,
-    VaultVersion,
+    export_snapshot_vault, export_snapshot_zip, ArchiveOptions, ExportOptions, VaultVersion,
 };
 use snap_engine::import::{self, ImportOptions};
 use snap_engine::Repo;

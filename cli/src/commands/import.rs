@@ -33,7 +33,7 @@ fn open_archive(
     } else {
         None
     };
-    let opts = export::ImportOptions {
+    let opts = export::ArchiveOptions {
         force,
         max_total: max_size.unwrap_or(export::DEFAULT_MAX_TOTAL),
     };

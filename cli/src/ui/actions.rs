@@ -261,7 +261,7 @@ pub fn import(
     let result = (|| -> anyhow::Result<Reply> {
         std::fs::write(&file, body).with_context(|| format!("writing {}", file.display()))?;
         let archive =
-            snap_engine::import::open(&file, password, &export::ImportOptions::default())?;
+            snap_engine::import::open(&file, password, &export::ArchiveOptions::default())?;
         let profile = q
             .get("profile")
             .map(String::as_str)

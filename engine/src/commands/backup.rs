@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use snap_store::{BlobId, BlobKind, BlobWriter, LockMode, SnapshotId};
 
+use crate::chunker::ChunkError;
 use crate::commands::commit::{Counts, NewSnapshot};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
@@ -508,30 +509,18 @@ fn read_all<'e>(
     Ok(out.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
-/// Why reading one file stopped: the file (a warning) or the repository (fatal).
-enum ReadError {
-    File(std::io::Error),
-    Repo(Error),
-}
-
-impl From<std::io::Error> for ReadError {
-    fn from(e: std::io::Error) -> Self {
-        ReadError::File(e)
-    }
-}
-
 fn chunk_into(
     writer: &BlobWriter<'_>,
     reader: impl std::io::Read,
     params: &snap_store::ChunkerParams,
-) -> Result<(Vec<BlobId>, u64), ReadError> {
+) -> Result<(Vec<BlobId>, u64), ChunkError> {
     let mut ids = Vec::new();
     let read = chunker::for_each_chunk(reader, params, |data| {
         let (id, _) = writer
             .put(BlobKind::Data, data)
-            .map_err(|e| ReadError::Repo(e.into()))?;
+            .map_err(|e| ChunkError::Repo(e.into()))?;
         ids.push(id);
-        Ok::<(), ReadError>(())
+        Ok::<(), ChunkError>(())
     })?;
     Ok((ids, read))
 }
@@ -589,8 +578,8 @@ fn read_file(
                 }
                 last = Some(content(&a, None));
             }
-            Err(ReadError::Repo(e)) => return Err(e),
-            Err(ReadError::File(e)) => {
+            Err(ChunkError::Repo(e)) => return Err(e),
+            Err(ChunkError::Read(e)) => {
                 return Ok((
                     None,
                     total,
@@ -611,7 +600,7 @@ fn read_once(
     writer: &BlobWriter<'_>,
     path: &Path,
     cached: Option<&Cached>,
-) -> Result<Attempt, ReadError> {
+) -> Result<Attempt, ChunkError> {
     let params = repo.store().config().chunker;
     let mut f = File::open(path)?;
     let before = Stat::of(&f.metadata()?);
@@ -633,15 +622,15 @@ fn read_once(
     let captured = if sqlite::is_wal(&header) {
         capture_wal(repo, writer, path, &params)
     } else {
-        let mut inner = Err(ReadError::File(std::io::Error::other("not read")));
+        let mut inner = Err(ChunkError::Read(std::io::Error::other("not read")));
         match sqlite::with_shared_lock(path, |file| {
             inner = chunk_into(writer, &mut *file, &params);
             Ok(())
         }) {
             Ok(()) => inner,
             Err(msg) => match inner {
-                Err(ReadError::Repo(e)) => Err(ReadError::Repo(e)),
-                _ => Err(ReadError::File(std::io::Error::other(msg))),
+                Err(ChunkError::Repo(e)) => Err(ChunkError::Repo(e)),
+                _ => Err(ChunkError::Read(std::io::Error::other(msg))),
             },
         }
     };
@@ -654,7 +643,7 @@ fn read_once(
             sqlite_wal: Some(wal),
             note: None,
         }),
-        Err(ReadError::File(e)) => match cached {
+        Err(ChunkError::Read(e)) => match cached {
             Some(c) => Ok(Attempt {
                 ids: c.content.clone(),
                 read: 0,
@@ -666,7 +655,7 @@ fn read_once(
                     path.display()
                 )),
             }),
-            None => Err(ReadError::File(std::io::Error::other(format!(
+            None => Err(ChunkError::Read(std::io::Error::other(format!(
                 "database is busy or locked: {e}"
             )))),
         },
@@ -679,13 +668,13 @@ fn capture_wal(
     writer: &BlobWriter<'_>,
     path: &Path,
     params: &snap_store::ChunkerParams,
-) -> Result<(Vec<BlobId>, u64), ReadError> {
+) -> Result<(Vec<BlobId>, u64), ChunkError> {
     let tmp = tempfile::Builder::new()
         .prefix("sqlite-copy-")
         .tempfile_in(repo.store().scratch_dir())
-        .map_err(|e| ReadError::Repo(Error::io(repo.store().scratch_dir(), e)))?;
-    sqlite::backup_to(path, tmp.path()).map_err(|m| ReadError::File(std::io::Error::other(m)))?;
-    let f = File::open(tmp.path()).map_err(|e| ReadError::Repo(Error::io(tmp.path(), e)))?;
+        .map_err(|e| ChunkError::Repo(Error::io(repo.store().scratch_dir(), e)))?;
+    sqlite::backup_to(path, tmp.path()).map_err(|m| ChunkError::Read(std::io::Error::other(m)))?;
+    let f = File::open(tmp.path()).map_err(|e| ChunkError::Repo(Error::io(tmp.path(), e)))?;
     chunk_into(writer, f, params)
 }
 

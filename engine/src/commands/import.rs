@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use snap_store::{BlobId, BlobKind, BlobWriter, LockGuard, LockMode, SnapshotId};
 
+use crate::chunker::ChunkError;
 use crate::commands::commit::{self, Counts, NewSnapshot};
 use crate::export::{self, Archive, ArchiveEntry, ExportKind};
 use crate::repo::Repo;
@@ -40,7 +41,7 @@ pub const TAG_IMPORT: &str = "import";
 #[derive(Debug, Clone, Default)]
 pub struct ImportOptions {
     /// Limits of the archive validator, and `force` for newer manifests.
-    pub archive: export::ImportOptions,
+    pub archive: export::ArchiveOptions,
     /// Tags besides `import`.
     pub tags: Vec<String>,
     /// The snapshot time; `None` means now.
@@ -83,7 +84,7 @@ pub struct ImportOutcome {
 pub fn open(
     path: &Path,
     password: Option<&str>,
-    options: &export::ImportOptions,
+    options: &export::ArchiveOptions,
 ) -> Result<Archive> {
     if export::is_vault_file(path)? {
         let password = password.ok_or_else(|| Error::Invalid {
@@ -247,17 +248,6 @@ fn clash(path: &[u8]) -> Error {
         what: "archive entry",
         value: String::from_utf8_lossy(path).into_owned(),
         reason: "its parent is not a directory".into(),
-    }
-}
-
-enum ChunkErr {
-    Read(std::io::Error),
-    Repo(Error),
-}
-
-impl From<std::io::Error> for ChunkErr {
-    fn from(e: std::io::Error) -> Self {
-        ChunkErr::Read(e)
     }
 }
 
@@ -475,14 +465,14 @@ fn chunk_file(
     let r = chunker::for_each_chunk(archive.read_file(entry), params, |data| {
         let (id, _) = writer
             .put(BlobKind::Data, data)
-            .map_err(|e| ChunkErr::Repo(e.into()))?;
+            .map_err(|e| ChunkError::Repo(e.into()))?;
         ids.push(id);
-        Ok::<(), ChunkErr>(())
+        Ok::<(), ChunkError>(())
     });
     match r {
         Ok(size) => Ok((ids, size)),
-        Err(ChunkErr::Read(e)) => Err(archive.map_read_error(entry, e)),
-        Err(ChunkErr::Repo(e)) => Err(e),
+        Err(ChunkError::Read(e)) => Err(archive.map_read_error(entry, e)),
+        Err(ChunkError::Repo(e)) => Err(e),
     }
 }
 

@@ -40,7 +40,7 @@ pub(crate) struct RawEntry {
 }
 
 /// Limits on declared sizes (no compression-ratio limit: see
-/// [`super::ImportOptions`]).
+/// [`super::ArchiveOptions`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Limits {
     pub max_total: u64,

@@ -15,7 +15,7 @@ pub const FORMAT_VERSION_PLAIN: u32 = 1;
 
 /// The root document of `manifest.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct ArchiveManifest {
     /// Format version (1, or 2 with escaped names).
     pub format_version: u32,
     /// Tool that wrote the file (`snap`).

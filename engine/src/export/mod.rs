@@ -16,33 +16,27 @@
 
 mod cdir;
 pub mod history;
-mod import;
 mod manifest;
 pub mod names;
+mod read;
 mod redact;
 mod snapshot_view;
 pub mod staktrakr;
-#[doc(hidden)]
+/// Raw-ZIP builders for tests (cargo feature `testing`; never in a release).
+#[cfg(feature = "testing")]
 pub mod testing;
 mod vault;
 mod zip;
 
-#[cfg(test)]
-mod tests_corpus;
-#[cfg(test)]
-mod tests_rules;
-#[cfg(test)]
-mod tests_vault;
-#[cfg(test)]
-mod tests_views;
-
 use std::io::Read;
 
-pub use self::import::{
-    extract_to, open_archive, open_vault_archive, Archive, ArchiveEntry, FileReader, ImportOptions,
-    Payload, DEFAULT_MAX_TOTAL,
+pub use self::manifest::{
+    ArchiveManifest, ManifestEntry, ManifestSnapshot, ManifestSummary, Redaction,
 };
-pub use self::manifest::{Manifest, ManifestEntry, ManifestSnapshot, ManifestSummary, Redaction};
+pub use self::read::{
+    extract_to, open_archive, open_vault_archive, Archive, ArchiveEntry, ArchiveOptions,
+    FileReader, Payload, DEFAULT_MAX_TOTAL,
+};
 pub use self::snapshot_view::{
     export_snapshot_to_file, export_snapshot_to_file_with, export_snapshot_vault,
     export_snapshot_zip, FileExport, FileFormat, SnapshotView, VaultSummary,
@@ -109,7 +103,7 @@ pub trait ContentSource {
 
 /// The snapshot an export is made of, as recorded in the manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SnapshotInfo {
+pub struct ExportedSnapshot {
     /// The snapshot's id (hex).
     pub id: String,
     /// The snapshot's name (`backup-…`).

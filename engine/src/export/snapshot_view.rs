@@ -12,7 +12,7 @@ use snap_store::{fault, BlobId};
 
 use super::vault::{encrypt_vault, VaultVersion, DEFAULT_ITERATIONS};
 use super::zip::{export_zip, ExportSummary};
-use super::{ContentSource, ExportEntry, ExportKind, ExportOptions, SnapshotInfo};
+use super::{ContentSource, ExportEntry, ExportKind, ExportOptions, ExportedSnapshot};
 use crate::repo::Repo;
 use crate::snapshot;
 use crate::tree::NodeKind;
@@ -21,7 +21,7 @@ use crate::{Error, Result};
 /// A snapshot seen as a list of entries plus their content.
 pub struct SnapshotView<'r> {
     repo: &'r Repo,
-    info: SnapshotInfo,
+    info: ExportedSnapshot,
     entries: Vec<ExportEntry>,
     chunks: HashMap<Vec<u8>, Vec<BlobId>>,
 }
@@ -35,7 +35,7 @@ impl<'r> SnapshotView<'r> {
     pub fn new(repo: &'r Repo, snap: &snapshot::SnapshotInfo) -> Result<Self> {
         let mut view = SnapshotView {
             repo,
-            info: SnapshotInfo {
+            info: ExportedSnapshot {
                 id: snap.id.to_hex(),
                 name: snap.manifest.name.clone(),
                 profile: snap.manifest.profile.clone(),
@@ -88,7 +88,7 @@ impl<'r> SnapshotView<'r> {
     }
 
     /// The snapshot as the manifest records it.
-    pub fn info(&self) -> &SnapshotInfo {
+    pub fn info(&self) -> &ExportedSnapshot {
         &self.info
     }
 

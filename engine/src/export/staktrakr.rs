@@ -18,7 +18,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use serde_json::{Map, Value};
 
 use super::manifest::format_time;
-use super::{names, ContentSource, ExportEntry, ExportKind, SnapshotInfo};
+use super::{names, ContentSource, ExportEntry, ExportKind, ExportedSnapshot};
 use crate::{Error, Result};
 
 /// The file that keeps a StakTrakr payload's `_meta` object.
@@ -136,16 +136,24 @@ fn format_err(path: &std::path::Path, detail: String) -> Error {
 
 /// A StakTrakr payload as snapshot entries with their bytes, plus
 /// warnings (a `checksum` that does not match the data).
-pub(crate) struct Decoded {
+pub struct Decoded {
+    /// One entry per file.
     pub entries: Vec<ExportEntry>,
+    /// Each entry's bytes, in the same order.
     pub contents: Vec<Vec<u8>>,
+    /// What did not stop the decoding.
     pub warnings: Vec<String>,
+    /// The payload's time, milliseconds since the Unix epoch.
     pub time_ms: i64,
 }
 
 /// Parses the JSON payload read from `input` (at most [`MAX_PAYLOAD`]
 /// bytes). `path` names the vault in errors.
-pub(crate) fn decode(mut input: impl Read, path: &std::path::Path) -> Result<Decoded> {
+///
+/// # Errors
+/// [`Error`] naming `path` for a payload that is too large or not
+/// StakTrakr's JSON.
+pub fn decode(mut input: impl Read, path: &std::path::Path) -> Result<Decoded> {
     let mut bytes = Vec::new();
     input
         .by_ref()
@@ -254,7 +262,7 @@ impl Decoded {
 
     /// Writes the entries as a snap ZIP into `out` (from its start).
     pub(crate) fn write_zip(&self, out: &mut std::fs::File) -> Result<()> {
-        let info = SnapshotInfo {
+        let info = ExportedSnapshot {
             id: String::new(),
             name: "staktrakr".into(),
             profile: String::new(),
@@ -299,7 +307,7 @@ fn refuse(path: &[u8], reason: &str) -> Error {
 /// not a key, two names giving one key, a [`META_FILE`] that is not a JSON
 /// object, more than [`MAX_PAYLOAD`] bytes; errors of `source`.
 pub fn encode(
-    info: &SnapshotInfo,
+    info: &ExportedSnapshot,
     entries: &[ExportEntry],
     source: &dyn ContentSource,
 ) -> Result<Vec<u8>> {

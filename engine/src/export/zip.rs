@@ -22,12 +22,12 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use super::manifest::{
-    format_time, Manifest, ManifestEntry, ManifestSnapshot, ManifestSummary, Redaction,
+    format_time, ArchiveManifest, ManifestEntry, ManifestSnapshot, ManifestSummary, Redaction,
     FORMAT_VERSION, FORMAT_VERSION_PLAIN,
 };
 use super::names;
 use super::redact::{redact_json, MAX_REDACT_BYTES};
-use super::{build_globs, ContentSource, ExportEntry, ExportKind, ExportOptions, SnapshotInfo};
+use super::{build_globs, ContentSource, ExportEntry, ExportKind, ExportOptions, ExportedSnapshot};
 use crate::{Error, Result};
 
 /// Files at least this big are written with ZIP64 sizes.
@@ -63,7 +63,7 @@ pub struct ExportSummary {
 /// have its declared size; errors of `source`; [`Error::Io`] (with path
 /// `<zip>`) when writing fails.
 pub fn export_zip<W: Write + Seek>(
-    info: &SnapshotInfo,
+    info: &ExportedSnapshot,
     entries: &[ExportEntry],
     source: &dyn ContentSource,
     options: &ExportOptions,
@@ -150,7 +150,7 @@ pub fn export_zip<W: Write + Seek>(
     let escaped = files
         .iter()
         .any(|f| f.path_hex.is_some() || f.target_hex.is_some());
-    let manifest = Manifest {
+    let manifest = ArchiveManifest {
         format_version: if escaped {
             FORMAT_VERSION
         } else {
@@ -402,4 +402,16 @@ fn zerr(e: zip::result::ZipError) -> Error {
 
 fn werr(e: io::Error) -> Error {
     Error::io("<zip>", e)
+}
+
+#[cfg(test)]
+mod tests {
+    /// DOS times clamp to the DOS range.
+    #[test]
+    fn dos_time_clamps() {
+        let dos = |ns: i64| -> (u16, u16) { super::dos_time(ns).into() };
+        assert_eq!(dos(-5), dos(0));
+        assert_eq!(dos(0), dos(315_532_800 * 1_000_000_000));
+        assert_eq!(dos(i64::MAX), dos(4_354_819_198 * 1_000_000_000));
+    }
 }

@@ -8,8 +8,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::*;
-use crate::Error;
+use snap_engine::export::*;
+use snap_engine::Error;
 
 pub(crate) const PW: &str = "correct horse battery";
 pub(crate) const IT: u32 = MIN_ITERATIONS;
@@ -18,7 +18,7 @@ pub(crate) const IT: u32 = MIN_ITERATIONS;
 pub(crate) struct DirSource(pub PathBuf);
 
 impl ContentSource for DirSource {
-    fn open(&self, entry: &ExportEntry) -> crate::Result<Box<dyn Read + '_>> {
+    fn open(&self, entry: &ExportEntry) -> snap_engine::Result<Box<dyn Read + '_>> {
         let p = self.0.join(std::ffi::OsStr::from_bytes(&entry.path));
         Ok(Box::new(fs::File::open(&p).map_err(|e| Error::io(&p, e))?))
     }
@@ -107,8 +107,8 @@ pub(crate) fn make_profile(root: &Path) {
     }
 }
 
-fn info() -> SnapshotInfo {
-    SnapshotInfo {
+fn info() -> ExportedSnapshot {
+    ExportedSnapshot {
         id: "ab".repeat(32),
         name: "backup-2024-01-01T00-00-00-000Z".into(),
         profile: "prof".into(),
@@ -145,7 +145,7 @@ fn export_zip_round_trip_and_determinism() {
     assert_eq!(s.summary.symlinks, 1);
     assert_eq!(s.summary.dirs, 3);
 
-    let a = open_archive(&z1, &ImportOptions::default()).unwrap();
+    let a = open_archive(&z1, &ArchiveOptions::default()).unwrap();
     assert_eq!(a.manifest().unwrap().format_version, 1);
     let mut want = scan(&src);
     want.sort_by(|x, y| x.path.cmp(&y.path));
@@ -172,7 +172,7 @@ fn export_zip_round_trip_and_determinism() {
     got.sort_by(|x, y| x.path.cmp(&y.path));
     assert_eq!(got, want);
     // The ZIP's own times are DOS times (2 s precision, UTC).
-    let raw = ::zip::ZipArchive::new(fs::File::open(&z1).unwrap()).unwrap();
+    let raw = zip::ZipArchive::new(fs::File::open(&z1).unwrap()).unwrap();
     assert_eq!(raw.name_for_index(0).unwrap().unwrap(), "manifest.json");
 }
 
@@ -195,7 +195,7 @@ fn export_zip_scopes_exclude_and_redact() {
             .collect::<Vec<_>>(),
         vec!["fal_api_key", "sync/oauth_token"]
     );
-    let a = open_archive(&z, &ImportOptions::default()).unwrap();
+    let a = open_archive(&z, &ArchiveOptions::default()).unwrap();
     let m = a.manifest().unwrap();
     assert_eq!(m.excluded, s.excluded);
     assert_eq!(m.redacted, s.redacted);
@@ -241,7 +241,7 @@ fn export_zip_escapes_names_and_refuses_unclean_paths() {
     let t = tempfile::tempdir().unwrap();
     let z = t.path().join("n.zip");
     fs::write(&z, out.into_inner()).unwrap();
-    let a = open_archive(&z, &ImportOptions::default()).unwrap();
+    let a = open_archive(&z, &ArchiveOptions::default()).unwrap();
     let m = a.manifest().unwrap();
     assert_eq!(m.format_version, 2, "escaped names need format 2");
     let names: Vec<(&str, Option<&str>)> = m
@@ -341,8 +341,8 @@ fn import_foreign_zip_and_newer_manifest() {
     // A foreign ZIP (files at the root, like the seeds' app backups).
     let z = t.path().join("app.zip");
     {
-        let mut w = ::zip::ZipWriter::new(fs::File::create(&z).unwrap());
-        let o = ::zip::write::SimpleFileOptions::default();
+        let mut w = zip::ZipWriter::new(fs::File::create(&z).unwrap());
+        let o = zip::write::SimpleFileOptions::default();
         w.start_file("inventory_data.json", o).unwrap();
         std::io::Write::write_all(&mut w, b"[1,2,3]").unwrap();
         w.add_directory("user_images/", o).unwrap();
@@ -350,7 +350,7 @@ fn import_foreign_zip_and_newer_manifest() {
         std::io::Write::write_all(&mut w, b"PNG").unwrap();
         w.finish().unwrap();
     }
-    let a = open_archive(&z, &ImportOptions::default()).unwrap();
+    let a = open_archive(&z, &ArchiveOptions::default()).unwrap();
     assert!(a.manifest().is_none());
     let paths: Vec<_> = a.entries().iter().map(|e| e.path.clone()).collect();
     assert_eq!(
@@ -365,22 +365,22 @@ fn import_foreign_zip_and_newer_manifest() {
     // A manifest from the future.
     let z2 = t.path().join("future.zip");
     {
-        let mut w = ::zip::ZipWriter::new(fs::File::create(&z2).unwrap());
-        let o = ::zip::write::SimpleFileOptions::default();
+        let mut w = zip::ZipWriter::new(fs::File::create(&z2).unwrap());
+        let o = zip::write::SimpleFileOptions::default();
         w.start_file("manifest.json", o).unwrap();
         let m = r#"{"format_version":3,"tool":"snap","tool_version":"9","platform":"linux","snapshot":{"id":"x","name":"n","profile":"p","time":"t","time_ms":0},"summary":{"files":0,"dirs":0,"symlinks":0,"bytes":0},"files":[],"new_stuff":[1]}"#;
         std::io::Write::write_all(&mut w, m.as_bytes()).unwrap();
         w.start_file("extra/thing", o).unwrap();
         w.finish().unwrap();
     }
-    let err = open_archive(&z2, &ImportOptions::default()).unwrap_err();
+    let err = open_archive(&z2, &ArchiveOptions::default()).unwrap_err();
     assert!(
         matches!(&err, Error::Format { detail, .. } if detail.contains("format_version 3 is newer")),
         "{err}"
     );
     let a = open_archive(
         &z2,
-        &ImportOptions {
+        &ArchiveOptions {
             force: true,
             ..Default::default()
         },
@@ -396,26 +396,21 @@ fn export_zip_methods_times_and_no_clock() {
     make_profile(&src);
     let z = t.path().join("m.zip");
     export_to(&src, &ExportOptions::default(), &z);
-    let mut raw = ::zip::ZipArchive::new(fs::File::open(&z).unwrap()).unwrap();
+    let mut raw = zip::ZipArchive::new(fs::File::open(&z).unwrap()).unwrap();
     let method =
-        |raw: &mut ::zip::ZipArchive<fs::File>, n: &str| raw.by_name(n).unwrap().compression();
+        |raw: &mut zip::ZipArchive<fs::File>, n: &str| raw.by_name(n).unwrap().compression();
     assert_eq!(
         method(&mut raw, "files/notes.txt"),
-        ::zip::CompressionMethod::Deflated
+        zip::CompressionMethod::Deflated
     );
     assert_eq!(
         method(&mut raw, "files/user_images/a.bin"),
-        ::zip::CompressionMethod::Stored
+        zip::CompressionMethod::Stored
     );
     assert_eq!(
         method(&mut raw, "files/link"),
-        ::zip::CompressionMethod::Stored
+        zip::CompressionMethod::Stored
     );
-    // DOS time clamping.
-    let dos = |ns: i64| -> (u16, u16) { super::zip::dos_time(ns).into() };
-    assert_eq!(dos(-5), dos(0));
-    assert_eq!(dos(0), dos(315_532_800 * 1_000_000_000));
-    assert_eq!(dos(i64::MAX), dos(4_354_819_198 * 1_000_000_000));
 }
 
 /// No extra fields (no extended timestamps that could carry a clock), as
@@ -480,7 +475,7 @@ fn import_zips_made_by_other_tools() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     made.push(z2);
     for z in made {
-        let a = open_archive(&z, &ImportOptions::default()).unwrap();
+        let a = open_archive(&z, &ArchiveOptions::default()).unwrap();
         let png = a
             .entries()
             .iter()
@@ -507,7 +502,7 @@ fn import_zips_made_by_other_tools() {
 struct Empty;
 
 impl ContentSource for Empty {
-    fn open(&self, _: &ExportEntry) -> crate::Result<Box<dyn Read + '_>> {
+    fn open(&self, _: &ExportEntry) -> snap_engine::Result<Box<dyn Read + '_>> {
         Ok(Box::new(std::io::empty()))
     }
 }
@@ -541,20 +536,20 @@ fn import_reads_zip64_records() {
         &[0xff, 0xff],
         "ZIP64 end record used"
     );
-    let a = open_archive(&z, &ImportOptions::default()).unwrap();
+    let a = open_archive(&z, &ArchiveOptions::default()).unwrap();
     assert_eq!(a.entries().len(), 70_000);
     assert_eq!(a.entries()[69_999].path, b"d/69999");
     // ZIP64 extra fields on a small file (what a >= 4 GiB file gets).
     let z2 = t.path().join("z64.zip");
-    let mut w = ::zip::ZipWriter::new(fs::File::create(&z2).unwrap());
+    let mut w = zip::ZipWriter::new(fs::File::create(&z2).unwrap());
     w.start_file(
         "f",
-        ::zip::write::SimpleFileOptions::default().large_file(true),
+        zip::write::SimpleFileOptions::default().large_file(true),
     )
     .unwrap();
     std::io::Write::write_all(&mut w, b"zip64 sizes").unwrap();
     w.finish().unwrap();
-    let a = open_archive(&z2, &ImportOptions::default()).unwrap();
+    let a = open_archive(&z2, &ArchiveOptions::default()).unwrap();
     assert_eq!(read_all(&a, &a.entries()[0]), b"zip64 sizes");
 }
 
@@ -563,8 +558,8 @@ fn import_verifies_files_against_manifest() {
     let t = tempfile::tempdir().unwrap();
     let make = |name: &str, hash: &str, size: u64, extra: Option<&str>| {
         let z = t.path().join(name);
-        let mut w = ::zip::ZipWriter::new(fs::File::create(&z).unwrap());
-        let o = ::zip::write::SimpleFileOptions::default();
+        let mut w = zip::ZipWriter::new(fs::File::create(&z).unwrap());
+        let o = zip::write::SimpleFileOptions::default();
         let m = format!(
             r#"{{"format_version":1,"tool":"snap","tool_version":"0","platform":"linux","snapshot":{{"id":"x","name":"n","profile":"p","time":"t","time_ms":0}},"summary":{{"files":1,"dirs":0,"symlinks":0,"bytes":{size}}},"files":[{{"path":"a","kind":"file","mode":420,"mtime_ns":5,"size":{size},"blake3":"{hash}"}}{}]}}"#,
             extra.unwrap_or("")
@@ -577,13 +572,13 @@ fn import_verifies_files_against_manifest() {
         z
     };
     let good = blake3::hash(b"hello").to_hex().to_string();
-    let a = open_archive(&make("ok.zip", &good, 5, None), &ImportOptions::default()).unwrap();
+    let a = open_archive(&make("ok.zip", &good, 5, None), &ArchiveOptions::default()).unwrap();
     assert_eq!(a.entries()[0].mtime_ns, 5);
     assert_eq!(read_all(&a, &a.entries()[0]), b"hello");
     // Wrong blake3: refused at the end of the stream, and by extract_to.
     let a = open_archive(
         &make("bad.zip", &blake3::hash(b"x").to_hex(), 5, None),
-        &ImportOptions::default(),
+        &ArchiveOptions::default(),
     )
     .unwrap();
     let err = a
@@ -597,8 +592,11 @@ fn import_verifies_files_against_manifest() {
     assert!(matches!(extract_to(&a, &dst), Err(Error::Unsafe { .. })));
     assert!(!dst.exists());
     // Size disagreeing with the manifest; listed file missing from the ZIP.
-    let err =
-        open_archive(&make("size.zip", &good, 6, None), &ImportOptions::default()).unwrap_err();
+    let err = open_archive(
+        &make("size.zip", &good, 6, None),
+        &ArchiveOptions::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&err, Error::Unsafe { entry, .. } if entry == "files/a"),
         "{err}"
@@ -606,7 +604,7 @@ fn import_verifies_files_against_manifest() {
     let missing = r#",{"path":"b","kind":"file","mode":420,"mtime_ns":0,"size":1,"blake3":"00"}"#;
     let err = open_archive(
         &make("missing.zip", &good, 5, Some(missing)),
-        &ImportOptions::default(),
+        &ArchiveOptions::default(),
     )
     .unwrap_err();
     assert!(

@@ -5,17 +5,17 @@
 use std::fs;
 use std::path::Path;
 
-use super::testing::*;
-use super::*;
-use crate::Error;
+use snap_engine::export::testing::*;
+use snap_engine::export::*;
+use snap_engine::Error;
 
 /// Writes `bytes`, opens and extracts into a fresh target; returns the error
 /// and checks the target was left absent.
 fn refuse(bytes: &[u8]) -> Error {
-    refuse_with(bytes, &ImportOptions::default())
+    refuse_with(bytes, &ArchiveOptions::default())
 }
 
-fn refuse_with(bytes: &[u8], opts: &ImportOptions) -> Error {
+fn refuse_with(bytes: &[u8], opts: &ArchiveOptions) -> Error {
     let t = tempfile::tempdir().unwrap();
     let z = t.path().join("evil.zip");
     fs::write(&z, bytes).unwrap();
@@ -163,7 +163,7 @@ fn import_refuses_bombs_and_size_lies() {
     };
     assert_unsafe(refuse(&build(&[huge])), "huge", "total uncompressed size");
     // Total over a configured limit.
-    let opts = ImportOptions {
+    let opts = ArchiveOptions {
         max_total: 1000,
         ..Default::default()
     };
@@ -287,7 +287,7 @@ fn import_extract_refuses_non_empty_target() {
     let t = tempfile::tempdir().unwrap();
     let z = t.path().join("a.zip");
     fs::write(&z, build(&[file(b"f", b"x")])).unwrap();
-    let a = open_archive(&z, &ImportOptions::default()).unwrap();
+    let a = open_archive(&z, &ArchiveOptions::default()).unwrap();
     let dst = t.path().join("dst");
     fs::create_dir(&dst).unwrap();
     fs::write(dst.join("keep"), b"mine").unwrap();
@@ -307,7 +307,7 @@ fn import_extract_refuses_non_empty_target() {
         ]),
     )
     .unwrap();
-    let a = open_archive(&bad, &ImportOptions::default()).unwrap();
+    let a = open_archive(&bad, &ArchiveOptions::default()).unwrap();
     assert!(matches!(extract_to(&a, &dst), Err(Error::Unsafe { .. })));
     assert!(dst.exists() && fs::read_dir(&dst).unwrap().count() == 0);
     let _ = Path::new("");

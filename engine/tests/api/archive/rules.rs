@@ -7,14 +7,14 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use super::testing::*;
-use super::*;
-use crate::Error;
+use snap_engine::export::testing::*;
+use snap_engine::export::*;
+use snap_engine::Error;
 
-fn open(t: &Path, name: &str, bytes: &[u8]) -> crate::Result<Archive> {
+fn open(t: &Path, name: &str, bytes: &[u8]) -> snap_engine::Result<Archive> {
     let z = t.join(name);
     fs::write(&z, bytes).unwrap();
-    open_archive(&z, &ImportOptions::default())
+    open_archive(&z, &ArchiveOptions::default())
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn honest_ratios_pass_and_overlaps_still_refuse() {
     );
     // The total limit can be raised or lowered.
     let z = t.path().join("zeros.zip");
-    let small = ImportOptions {
+    let small = ArchiveOptions {
         max_total: 1 << 20,
         ..Default::default()
     };
@@ -200,7 +200,7 @@ fn hostile_manifest_names_refuse() {
 
 #[test]
 fn profile_names_lose_their_date_stamps() {
-    use crate::import::strip_date_stamp as s;
+    use snap_engine::import::strip_date_stamp as s;
     for (stem, want) in [
         ("mahpastes-backup-2026-02-04", "mahpastes-backup"),
         ("precious_metals_backup_20260204", "precious_metals_backup"),
@@ -242,7 +242,7 @@ fn staktrakr_payload_decodes_and_encodes() {
         "{:?}",
         d.warnings
     );
-    let out = staktrakr::encode(&SnapshotInfo::default(), &d.entries, &d).unwrap();
+    let out = staktrakr::encode(&ExportedSnapshot::default(), &d.entries, &d).unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let data = staktrakr::data_json(&[
         ("..".into(), "dots".into()),
@@ -280,6 +280,6 @@ fn staktrakr_payload_decodes_and_encodes() {
         size: 0,
         link_target: None,
     };
-    let err = staktrakr::encode(&SnapshotInfo::default(), &[dir], &d).unwrap_err();
+    let err = staktrakr::encode(&ExportedSnapshot::default(), &[dir], &d).unwrap_err();
     assert!(err.to_string().contains("directory"), "{err}");
 }

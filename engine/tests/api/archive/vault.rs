@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use super::tests_views::{export_to, make_profile, scan, IT, PW};
-use super::*;
-use crate::Error;
+use super::views::{export_to, make_profile, scan, IT, PW};
+use snap_engine::export::*;
+use snap_engine::Error;
 
 fn vault_round_trip(payload: &[u8], version: VaultVersion) -> Vec<u8> {
     let mut v = Vec::new();
@@ -258,9 +258,9 @@ fn export_vault_archive_round_trip() {
             IT,
         )
         .unwrap();
-        let a = open_vault_archive(&v, PW, &ImportOptions::default()).unwrap();
+        let a = open_vault_archive(&v, PW, &ArchiveOptions::default()).unwrap();
         assert_eq!(a.entries().len(), scan(&src).len());
-        let err = open_vault_archive(&v, "wrong password", &ImportOptions::default()).unwrap_err();
+        let err = open_vault_archive(&v, "wrong password", &ArchiveOptions::default()).unwrap_err();
         assert!(
             matches!(&err, Error::WrongPasswordOrDamaged { path } if path == &v),
             "{err}"

@@ -22,18 +22,18 @@ use std::path::{Path, PathBuf};
 use snap_store::fault;
 
 use super::cdir::{link_note, read_directory, unsafe_err, Limits, RawEntry};
-use super::manifest::{Manifest, FORMAT_VERSION};
+use super::manifest::{ArchiveManifest, FORMAT_VERSION};
 use super::names;
 use super::staktrakr;
 use super::vault::decrypt_vault;
-use super::ExportKind;
+use super::{ExportEntry, ExportKind};
 use crate::{Error, Result};
 
 /// Largest `manifest.json` or symlink target read into memory.
 const MAX_MANIFEST: u64 = 64 << 20;
 const MAX_LINK: u64 = 16 << 10;
 
-/// Default of [`ImportOptions::max_total`]: 64 GiB.
+/// Default of [`ArchiveOptions::max_total`]: 64 GiB.
 pub const DEFAULT_MAX_TOTAL: u64 = 64 << 30;
 
 /// Limits and switches of an import.
@@ -46,7 +46,7 @@ pub const DEFAULT_MAX_TOTAL: u64 = 64 << 30;
 /// than `max_total` bytes ever come out. Extraction also checks the free
 /// space of the target first.
 #[derive(Debug, Clone, Copy)]
-pub struct ImportOptions {
+pub struct ArchiveOptions {
     /// Largest total uncompressed size of the archive's entries (default
     /// [`DEFAULT_MAX_TOTAL`], 64 GiB; `snap import --max-size`).
     pub max_total: u64,
@@ -55,32 +55,32 @@ pub struct ImportOptions {
     pub force: bool,
 }
 
-impl Default for ImportOptions {
+impl Default for ArchiveOptions {
     fn default() -> Self {
-        ImportOptions {
+        ArchiveOptions {
             max_total: DEFAULT_MAX_TOTAL,
             force: false,
         }
     }
 }
 
-/// One entry of an opened archive.
+/// One entry of an opened archive: the same description an export writes
+/// ([`ExportEntry`]: path bytes without `files/` for snap ZIPs, kind, mode,
+/// mtime, size, link target; read through `Deref`), and where its bytes
+/// are in the archive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchiveEntry {
-    /// Relative path bytes (without `files/` for snap ZIPs).
-    pub path: Vec<u8>,
-    /// File, directory or symlink.
-    pub kind: ExportKind,
-    /// Unix permission bits.
-    pub mode: u32,
-    /// Modification time, ns since the epoch.
-    pub mtime_ns: i64,
-    /// Uncompressed size (files).
-    pub size: u64,
-    /// Symlink target.
-    pub link_target: Option<Vec<u8>>,
+    entry: ExportEntry,
     index: usize,
     blake3: Option<[u8; 32]>,
+}
+
+impl std::ops::Deref for ArchiveEntry {
+    type Target = ExportEntry;
+
+    fn deref(&self) -> &ExportEntry {
+        &self.entry
+    }
 }
 
 /// A validated archive, ready to be read.
@@ -90,7 +90,7 @@ pub struct Archive {
     path: PathBuf,
     raw: Vec<RawEntry>,
     entries: Vec<ArchiveEntry>,
-    manifest: Option<Manifest>,
+    manifest: Option<ArchiveManifest>,
     skipped: Vec<String>,
     warnings: Vec<String>,
     payload: Payload,
@@ -112,7 +112,7 @@ pub enum Payload {
 /// [`Error::Format`] for a file that is not a well-formed ZIP or a manifest
 /// that does not parse or is newer than format 1 (without `force`);
 /// [`Error::Unsafe`] naming the entry for anything hostile.
-pub fn open_archive(path: &Path, options: &ImportOptions) -> Result<Archive> {
+pub fn open_archive(path: &Path, options: &ArchiveOptions) -> Result<Archive> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     Archive::new(file, path.to_path_buf(), options)
 }
@@ -126,7 +126,11 @@ pub fn open_archive(path: &Path, options: &ImportOptions) -> Result<Archive> {
 /// Those of [`super::decrypt_vault`] (with `path` in them) and of
 /// [`open_archive`]; [`Error::Format`] for a JSON payload that is not
 /// StakTrakr's (no `data` object, a value that is not a string).
-pub fn open_vault_archive(path: &Path, password: &str, options: &ImportOptions) -> Result<Archive> {
+pub fn open_vault_archive(
+    path: &Path,
+    password: &str,
+    options: &ArchiveOptions,
+) -> Result<Archive> {
     let input = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut tmp = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
     decrypt_vault(
@@ -158,7 +162,7 @@ pub fn open_vault_archive(path: &Path, password: &str, options: &ImportOptions) 
 }
 
 impl Archive {
-    fn new(file: File, path: PathBuf, options: &ImportOptions) -> Result<Archive> {
+    fn new(file: File, path: PathBuf, options: &ArchiveOptions) -> Result<Archive> {
         let limits = Limits {
             max_total: options.max_total,
         };
@@ -204,7 +208,7 @@ impl Archive {
         Ok(())
     }
 
-    fn build(&mut self, options: &ImportOptions) -> Result<()> {
+    fn build(&mut self, options: &ArchiveOptions) -> Result<()> {
         let mi = self
             .raw
             .iter()
@@ -244,17 +248,19 @@ impl Archive {
                 0o644
             };
             let mut e = ArchiveEntry {
-                path: rel.to_vec(),
-                kind,
-                mode: r.unix_mode.map_or(default_mode, |m| m & 0o7777),
-                mtime_ns: dos_to_ns(r.dos),
-                size: if kind == ExportKind::File { r.usize } else { 0 },
-                link_target: None,
+                entry: ExportEntry {
+                    path: rel.to_vec(),
+                    kind,
+                    mode: r.unix_mode.map_or(default_mode, |m| m & 0o7777),
+                    mtime_ns: dos_to_ns(r.dos),
+                    size: if kind == ExportKind::File { r.usize } else { 0 },
+                    link_target: None,
+                },
                 index: i,
                 blake3: None,
             };
             if kind == ExportKind::Symlink {
-                e.link_target = Some(self.read_small(i, MAX_LINK)?);
+                e.entry.link_target = Some(self.read_small(i, MAX_LINK)?);
             }
             if let Some(m) = manifest.as_ref() {
                 let me = by_path.get(rel).ok_or_else(|| {
@@ -279,7 +285,7 @@ impl Archive {
                     e.mode
                 ));
             }
-            e.mode &= 0o777;
+            e.entry.mode &= 0o777;
             entries.push(e);
         }
         if let Some(m) = manifest.as_ref() {
@@ -359,17 +365,17 @@ impl Archive {
             {
                 return Err(refuse("path_hex is not a clean relative path"));
             }
-            e.path = bytes;
+            e.entry.path = bytes;
         }
         if let (Some(data), Some(h)) = (e.link_target.as_ref(), &me.target_hex) {
             let bytes = hex::decode(h)
                 .ok()
                 .filter(|b| names::escape(b).as_bytes() == data.as_slice())
                 .ok_or_else(|| refuse("target_hex disagrees with the symlink's data"))?;
-            e.link_target = Some(bytes);
+            e.entry.link_target = Some(bytes);
         }
-        e.mode = me.mode & 0o7777;
-        e.mtime_ns = me.mtime_ns;
+        e.entry.mode = me.mode & 0o7777;
+        e.entry.mtime_ns = me.mtime_ns;
         if e.kind == ExportKind::File {
             if me.size != Some(e.size) {
                 return Err(refuse("size disagrees with manifest.json"));
@@ -390,7 +396,11 @@ impl Archive {
     /// Parses a root `manifest.json` written by snap (`"tool": "snap"`).
     /// Any other `manifest.json` (e.g. another app's backup, seed 003) is
     /// not ours: `None`, and the ZIP is imported as a foreign one.
-    fn parse_manifest(&self, i: usize, options: &ImportOptions) -> Result<Option<Manifest>> {
+    fn parse_manifest(
+        &self,
+        i: usize,
+        options: &ArchiveOptions,
+    ) -> Result<Option<ArchiveManifest>> {
         if self.raw[i].usize > MAX_MANIFEST {
             return Ok(None);
         }
@@ -472,7 +482,7 @@ impl Archive {
     }
 
     /// The parsed `manifest.json`, if the archive has one.
-    pub fn manifest(&self) -> Option<&Manifest> {
+    pub fn manifest(&self) -> Option<&ArchiveManifest> {
         self.manifest.as_ref()
     }
 
