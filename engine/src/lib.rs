@@ -54,8 +54,11 @@
 //! // reclaim what no snapshot references.
 //! let policy = Policy { keep_last: Some(1), ..Policy::default() };
 //! forget(&repo, &ForgetOptions { policy: Some(policy), ..Default::default() })?;
-//! gc(&repo, &GcOptions::default())?;
 //! assert_eq!(repo.snapshots()?.len(), 2);
+//! // gc needs the repository to itself: the exclusive lock.
+//! drop(repo);
+//! let repo = Repo::open(&dir.path().join("repo"), &OpenOptions::exclusive("example gc"))?;
+//! gc(&repo, &GcOptions::default())?;
 //! # Ok(()) }
 //! ```
 //!

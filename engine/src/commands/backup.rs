@@ -229,8 +229,9 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
         scan_started_ns,
         &mut stats,
     );
+    let bytes_total = make_room(store, &to_read, opts)?;
     let writer = store.writer();
-    let read = read_changed(repo, &writer, &to_read, opts)?;
+    let read = read_all(repo, &writer, &to_read, bytes_total, opts)?;
     stats.bytes_read = read.bytes_read;
     let mut warnings = notes.warnings;
     warnings.extend(read.warnings);
@@ -401,19 +402,17 @@ fn mark_files<'e, 'c>(
         .collect()
 }
 
-/// Reads the files to read into chunks, after making sure they can fit.
-fn read_changed<'e>(
-    repo: &Repo,
-    writer: &BlobWriter<'_>,
-    to_read: &[(&'e ScanEntry, Option<&Cached>)],
+/// Makes sure the files to read can fit (putting back a space reserve that
+/// `forget` or `gc` used, when it fits); returns their total size.
+fn make_room(
+    store: &snap_store::Repository,
+    to_read: &[(&ScanEntry, Option<&Cached>)],
     opts: &CreateOptions,
-) -> Result<ReadResult<'e>> {
-    let store = repo.store();
+) -> Result<u64> {
     let bytes_total: u64 = to_read.iter().map(|(f, _)| f.stat.size).sum();
-    // Put back a space reserve that `forget` or `gc` used (when it fits).
     store.replenish_reserve()?;
     crate::space::check_space(store.root(), bytes_total, opts.free_space_limit)?;
-    read_all(repo, writer, to_read, bytes_total, opts)
+    Ok(bytes_total)
 }
 
 fn collect_files<'e>(entries: &'e [ScanEntry], out: &mut Vec<&'e ScanEntry>) {

@@ -1,6 +1,7 @@
 //! Operations, one module per command: create (`backup`), restore, forget,
 //! gc, check, repair, browse and diff, auto, import, and the profile
-//! registry protocol every front end goes through.
+//! registry protocol every front end goes through. Every new snapshot,
+//! whichever command makes it, is described and committed by `commit`.
 
 pub mod auto;
 pub mod backup;
