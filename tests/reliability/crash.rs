@@ -17,7 +17,8 @@
 //!
 //! The same loops run on an encrypted repository (`create` and `restore`,
 //! `SNAP_CRASH_ENC_POINTS` each, default 20, on a smaller tree): the
-//! oracle then opens with the password, and the index lives in the cache.
+//! oracle then opens with the password, and the index lives in the world's
+//! cache folder ([`oracle::cache_of`]).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -108,6 +109,10 @@ fn fresh(shape: &Shape, seed: u64) -> (World, Vec<Acked>, Duration) {
             &[
                 ("SNAP_PASSWORD", oracle::PASSWORD),
                 ("SNAP_ARGON2", "8192,1,1"),
+                (
+                    "XDG_CACHE_HOME",
+                    oracle::cache_of(&w.repo).to_str().expect("utf-8"),
+                ),
             ],
         );
         assert_eq!(init.code, 0, "init --encrypt\n{}", init.dump());
@@ -195,7 +200,7 @@ fn crash_loop(op: Op, shape: &Shape) -> Figures {
                 // After the reopen the profile is the old state or the snapshot.
                 let reopen = snap_engine::Repo::open(
                     &w.repo,
-                    &oracle::unlocking(snap_store::OpenOptions::shared("crash-oracle")),
+                    &oracle::unlocking(&w.repo, snap_store::OpenOptions::shared("crash-oracle")),
                 );
                 drop(reopen);
                 let now = tree_image(&w.profile);

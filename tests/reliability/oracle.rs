@@ -45,22 +45,32 @@ fn encrypted(repo: &Path) -> bool {
         .is_some_and(|c| c.get("encryption").is_some())
 }
 
-/// A `snap --repo REPO args` command, with [`PASSWORD`] when the
-/// repository is encrypted and no fault injection.
+/// The cache directory (`XDG_CACHE_HOME`) of the world holding `repo`,
+/// beside it: an encrypted repository's index lives there, inside the
+/// world, so that resetting a world resets its index too.
+pub fn cache_of(repo: &Path) -> PathBuf {
+    repo.with_file_name("cache")
+}
+
+/// A `snap --repo REPO args` command, with [`PASSWORD`] and the world's
+/// cache when the repository is encrypted, and no fault injection.
 fn snap_command(repo: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(snap_bin());
     cmd.arg("--repo").arg(repo).args(args);
     cmd.env_remove("SNAP_FAULT").env_remove("SNAP_FAULT_COUNTS");
     if encrypted(repo) {
-        cmd.env("SNAP_PASSWORD", PASSWORD);
+        cmd.env("SNAP_PASSWORD", PASSWORD)
+            .env("XDG_CACHE_HOME", cache_of(repo));
     }
     cmd
 }
 
-/// `options` unlocking with [`PASSWORD`] (ignored by a plain repository).
-pub fn unlocking(options: OpenOptions) -> OpenOptions {
+/// `options` for `repo`, unlocking with [`PASSWORD`] and using the world's
+/// cache ([`cache_of`]); a plain repository ignores both.
+pub fn unlocking(repo: &Path, options: OpenOptions) -> OpenOptions {
     OpenOptions {
         unlock: Some(Unlock::with_password(PASSWORD)),
+        cache_dir: Some(cache_of(repo).join("snap")),
         ..options
     }
 }
@@ -167,13 +177,16 @@ pub fn check_with(
     // (e) + reopen: the exclusive lock within 1 s; the open sweeps tmp/ and
     // finishes interrupted restores.
     {
-        let opts = unlocking(OpenOptions {
-            lock: LockMode::Exclusive,
-            command: "oracle".into(),
-            wait: Duration::from_secs(1),
-            frees_space: false,
-            ..OpenOptions::default()
-        });
+        let opts = unlocking(
+            repo,
+            OpenOptions {
+                lock: LockMode::Exclusive,
+                command: "oracle".into(),
+                wait: Duration::from_secs(1),
+                frees_space: false,
+                ..OpenOptions::default()
+            },
+        );
         let r = Repo::open(repo, &opts).map_err(|e| format!("(e) reopen/lock: {e}"))?;
         drop(r);
     }
@@ -205,7 +218,7 @@ pub fn check_with(
         return Err(format!("(a) check --read-data failed\n{}", run.dump()));
     }
     // (b), (c): every listed snapshot restores; acknowledged ones exactly.
-    let r = Repo::open(repo, &unlocking(OpenOptions::shared("oracle")))
+    let r = Repo::open(repo, &unlocking(repo, OpenOptions::shared("oracle")))
         .map_err(|e| format!("open: {e}"))?;
     let listed = r.snapshots().map_err(|e| format!("list: {e}"))?;
     let walk = snap_engine::check::check_snapshots(&r).map_err(|e| format!("walk: {e}"))?;
@@ -257,7 +270,7 @@ pub fn check_with(
     remove_tree(&copy_cache);
     let copy_opts = OpenOptions {
         cache_dir: Some(copy_cache.clone()),
-        ..unlocking(OpenOptions::exclusive("oracle"))
+        ..unlocking(&copy, OpenOptions::exclusive("oracle"))
     };
     let mut c = Repository::open(&copy, &copy_opts).map_err(|e| format!("(f) open copy: {e}"))?;
     c.rebuild_index().map_err(|e| format!("(f) rebuild: {e}"))?;
