@@ -101,8 +101,11 @@ fn every_command_works_on_an_encrypted_repository() {
     env.snap(["repair"]).ok();
     // Losing the cache loses nothing: it is rebuilt.
     fs::remove_dir_all(env.path("cache")).unwrap();
+    // s1 kept by --keep-last 1, s2 as the undo point of the in-place
+    // restore (tagged pre-restore: rotation by count never removes it),
+    // and the two imports.
     let list = env.snap(["--json", "list"]).ok().json();
-    assert_eq!(list.as_array().map(Vec::len), Some(3), "{list}");
+    assert_eq!(list.as_array().map(Vec::len), Some(4), "{list}");
     env.snap(["check", "--read-data"]).ok();
 
     // auto, unattended from a password file.
@@ -113,8 +116,9 @@ fn every_command_works_on_an_encrypted_repository() {
     c.env_remove("SNAP_PASSWORD");
     let run = env.run(c, &[]);
     assert_eq!(run.code, 0, "{}", run.dump());
+    // s1, the undo point and the automatic snapshot.
     let list = env.snap(["--json", "list", "--profile", "app"]).ok().json();
-    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    assert_eq!(list.as_array().map(Vec::len), Some(3), "{list}");
 }
 
 /// `snap` without `$SNAP_PASSWORD`, the cheap KDF set.

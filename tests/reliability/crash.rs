@@ -14,6 +14,11 @@
 //! `SNAP_CRASH_FILES` (default 2 000), `SNAP_CRASH_BYTES` (default 200 MB),
 //! `SNAP_CRASH_PER_REPO` (points per fresh repository, default 10),
 //! `SNAP_CRASH_SEED`. `tests/soak.sh N` runs N points per operation.
+//!
+//! The same loops run on an encrypted repository (`create` and `restore`,
+//! `SNAP_CRASH_ENC_POINTS` each, default 20, on a smaller tree): the
+//! oracle then opens with the password, and the index lives in the world's
+//! cache folder ([`oracle::cache_of`]).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -92,10 +97,26 @@ fn as_run(code: i32, stdout: String) -> crate::util::Run {
 
 /// A fresh world with a profile and one acknowledged snapshot; returns it and
 /// the duration of a clean create.
-fn fresh(files: usize, bytes: usize, per_world: u64, seed: u64) -> (World, Vec<Acked>, Duration) {
+fn fresh(shape: &Shape, seed: u64) -> (World, Vec<Acked>, Duration) {
+    let (files, bytes, per_world) = (shape.files, shape.bytes, shape.per_world);
     // The profile, the repository growing by ~30% a point, a restore and
     // the rebuild copy's index.
     let w = World::in_ram(bytes as u64 * (per_world * 4 / 10 + 4));
+    if shape.encrypted {
+        let init = snap_env(
+            &w.repo,
+            &["init", "--encrypt"],
+            &[
+                ("SNAP_PASSWORD", oracle::PASSWORD),
+                ("SNAP_ARGON2", "8192,1,1"),
+                (
+                    "XDG_CACHE_HOME",
+                    oracle::cache_of(&w.repo).to_str().expect("utf-8"),
+                ),
+            ],
+        );
+        assert_eq!(init.code, 0, "init --encrypt\n{}", init.dump());
+    }
     make_profile(&w.profile, files, bytes, seed);
     let p = w.profile.to_str().expect("utf-8").to_string();
     let t = Instant::now();
@@ -117,19 +138,51 @@ enum Op {
     Import,
 }
 
-fn crash_loop(op: Op) -> Figures {
-    let points = env_or("SNAP_CRASH_POINTS", 100);
-    let files = env_or("SNAP_CRASH_FILES", 2_000) as usize;
-    let bytes = env_or("SNAP_CRASH_BYTES", 200_000_000) as usize;
-    let per_world = env_or("SNAP_CRASH_PER_REPO", 10).max(1);
-    let mut g = Gen(env_or("SNAP_CRASH_SEED", 0x5eed) ^ op as u64);
+/// The worlds of one loop.
+struct Shape {
+    points: u64,
+    files: usize,
+    bytes: usize,
+    per_world: u64,
+    encrypted: bool,
+}
+
+impl Shape {
+    /// The loop on a plain repository, as the environment sets it.
+    fn plain() -> Self {
+        Self {
+            points: env_or("SNAP_CRASH_POINTS", 100),
+            files: env_or("SNAP_CRASH_FILES", 2_000) as usize,
+            bytes: env_or("SNAP_CRASH_BYTES", 200_000_000) as usize,
+            per_world: env_or("SNAP_CRASH_PER_REPO", 10).max(1),
+            encrypted: false,
+        }
+    }
+
+    /// The loop on an encrypted repository: a quarter of the tree.
+    fn encrypted() -> Self {
+        let plain = Self::plain();
+        Self {
+            points: env_or("SNAP_CRASH_ENC_POINTS", 20),
+            files: plain.files / 4,
+            bytes: plain.bytes / 4,
+            encrypted: true,
+            ..plain
+        }
+    }
+}
+
+fn crash_loop(op: Op, shape: &Shape) -> Figures {
+    let points = shape.points;
+    let per_world = shape.per_world;
+    let mut g = Gen(env_or("SNAP_CRASH_SEED", 0x5eed) ^ op as u64 ^ shape.encrypted as u64);
     let mut f = Figures::default();
-    let (mut w, mut acked, mut took) = fresh(files, bytes, per_world, g.next_u64());
+    let (mut w, mut acked, mut took) = fresh(shape, g.next_u64());
     // Acknowledged snapshots already restored and compared once.
     let mut verified: Vec<String> = Vec::new();
     for point in 0..points {
         if point > 0 && point % per_world == 0 {
-            (w, acked, took) = fresh(files, bytes, per_world, g.next_u64());
+            (w, acked, took) = fresh(shape, g.next_u64());
             verified.clear();
         }
         // Kill anywhere from the start to a little past a clean run's time.
@@ -147,7 +200,7 @@ fn crash_loop(op: Op) -> Figures {
                 // After the reopen the profile is the old state or the snapshot.
                 let reopen = snap_engine::Repo::open(
                     &w.repo,
-                    &snap_store::OpenOptions::shared("crash-oracle"),
+                    &oracle::unlocking(&w.repo, snap_store::OpenOptions::shared("crash-oracle")),
                 );
                 drop(reopen);
                 let now = tree_image(&w.profile);
@@ -248,20 +301,39 @@ fn report(op: &str, f: &Figures) {
 
 #[test]
 fn crash_loop_create() {
-    report("create", &crash_loop(Op::Create));
+    report("create", &crash_loop(Op::Create, &Shape::plain()));
 }
 
 #[test]
 fn crash_loop_restore_in_place() {
-    report("restore in place", &crash_loop(Op::Restore));
+    report(
+        "restore in place",
+        &crash_loop(Op::Restore, &Shape::plain()),
+    );
 }
 
 #[test]
 fn crash_loop_import() {
-    report("import", &crash_loop(Op::Import));
+    report("import", &crash_loop(Op::Import, &Shape::plain()));
 }
 
 #[test]
 fn crash_loop_gc() {
-    report("gc", &crash_loop(Op::Gc));
+    report("gc", &crash_loop(Op::Gc, &Shape::plain()));
+}
+
+#[test]
+fn crash_loop_create_encrypted() {
+    report(
+        "create (encrypted)",
+        &crash_loop(Op::Create, &Shape::encrypted()),
+    );
+}
+
+#[test]
+fn crash_loop_restore_in_place_encrypted() {
+    report(
+        "restore in place (encrypted)",
+        &crash_loop(Op::Restore, &Shape::encrypted()),
+    );
 }

@@ -60,8 +60,9 @@ enum Action {
     ImportStakTrakr,
 }
 
-/// The vault password (`SNAP_PASSWORD`) of the sweep's runs.
-const PASSWORD: &str = "fault-sweep-password";
+/// The vault password (`SNAP_PASSWORD`) of the sweep's runs, and the
+/// repository's in the encrypted sweep.
+const PASSWORD: &str = oracle::PASSWORD;
 
 impl Action {
     fn name(self) -> &'static str {
@@ -106,7 +107,7 @@ struct Base {
     staktrakr: TreeImage,
 }
 
-fn build_base() -> Base {
+fn build_base(encrypted: bool) -> Base {
     let world = World::in_ram(64 << 20);
     // 16 KiB packs: each create writes several, so faults land between
     // packs of one session too, not only in its single pack.
@@ -115,6 +116,11 @@ fn build_base() -> Base {
         &snap_store::InitOptions {
             chunker: snap_engine::chunker::DEFAULT_PARAMS,
             pack_target_size: Some(16 << 10),
+            encryption: encrypted.then(|| snap_store::InitEncryption {
+                password: PASSWORD.into(),
+                kdf: snap_store::KdfParams::MIN,
+            }),
+            cache_dir: Some(oracle::cache_of(&world.repo).join("snap")),
             ..snap_store::InitOptions::default()
         },
     )
@@ -165,6 +171,10 @@ fn build_base() -> Base {
     let (staktrakr_vault, staktrakr) = staktrakr_vault(&world, saved.path());
     copy_into(&world.repo, &saved.path().join("repo"));
     copy_into(&world.profile, &saved.path().join("profile"));
+    let cache = oracle::cache_of(&world.repo);
+    if cache.exists() {
+        copy_into(&cache, &saved.path().join("cache"));
+    }
     Base {
         world,
         saved,
@@ -247,8 +257,11 @@ fn archive_problem(w: &World, file: &Path, want: &TreeImage) -> Option<String> {
 
 /// The ids of the listed snapshots, sorted.
 fn snapshot_ids(repo: &Path) -> Result<Vec<String>, String> {
-    let r = snap_engine::Repo::open(repo, &snap_store::OpenOptions::shared("sweep"))
-        .map_err(|e| format!("open: {e}"))?;
+    let r = snap_engine::Repo::open(
+        repo,
+        &oracle::unlocking(repo, snap_store::OpenOptions::shared("sweep")),
+    )
+    .map_err(|e| format!("open: {e}"))?;
     let mut ids: Vec<String> = r
         .snapshots()
         .map_err(|e| format!("list: {e}"))?
@@ -273,6 +286,11 @@ fn reset(base: &Base, w: &World) {
     fs::create_dir_all(out_dir(w)).expect("scratch/out");
     copy_into(&base.saved.path().join("repo"), &w.repo);
     copy_into(&base.saved.path().join("profile"), &w.profile);
+    let cache = oracle::cache_of(&w.repo);
+    remove_tree(&cache);
+    if base.saved.path().join("cache").exists() {
+        copy_into(&base.saved.path().join("cache"), &cache);
+    }
     let _ = fs::remove_file(w.repo.join("lock"));
 }
 
@@ -552,34 +570,61 @@ fn kind_for(op: Op, k: u64) -> Kind {
 
 #[test]
 fn fault_sweep() {
-    let base = build_base();
+    sweep(
+        &build_base(false),
+        &[
+            Action::Create,
+            Action::RestoreInPlace,
+            Action::RestoreTarget,
+            Action::IndexRebuild,
+            Action::Forget,
+            Action::Gc,
+            Action::GcRepack,
+            Action::ExportZip,
+            Action::ExportVault,
+            Action::Import,
+            Action::ImportVault,
+            Action::ImportStakTrakr,
+        ],
+        std::env::var_os("SNAP_FAULT_QUICK").is_none(),
+    );
+}
+
+/// The sweep on an encrypted repository (index in the world's cache): the
+/// operations that write the repository, at 12 points per I/O kind (every
+/// point with `SNAP_FAULT_FULL_ENCRYPTED=1`).
+#[test]
+fn fault_sweep_encrypted() {
+    sweep(
+        &build_base(true),
+        &[
+            Action::Create,
+            Action::RestoreInPlace,
+            Action::IndexRebuild,
+            Action::Forget,
+            Action::Gc,
+            Action::GcRepack,
+            Action::Import,
+        ],
+        std::env::var_os("SNAP_FAULT_FULL_ENCRYPTED").is_some(),
+    );
+}
+
+/// Injects every fault of `actions` (every k when `full`, else 12 points
+/// per I/O kind) and checks each run.
+fn sweep(base: &Base, actions: &[Action], full: bool) {
     let w = &base.world;
-    let full = std::env::var_os("SNAP_FAULT_QUICK").is_none();
-    let actions = [
-        Action::Create,
-        Action::RestoreInPlace,
-        Action::RestoreTarget,
-        Action::IndexRebuild,
-        Action::Forget,
-        Action::Gc,
-        Action::GcRepack,
-        Action::ExportZip,
-        Action::ExportVault,
-        Action::Import,
-        Action::ImportVault,
-        Action::ImportStakTrakr,
-    ];
     let only = std::env::var("SNAP_FAULT_ONLY").unwrap_or_default();
     let mut all_failures = Vec::new();
     let mut total = Figures::default();
     eprintln!("| operation | calls w/f/r/d/u/rd/sql | runs | injections | of which in post-commit cleanup | panics | false successes | oracle failures | retries ok |");
-    for a in actions {
+    for &a in actions {
         if !selected(&only, a, None) {
             continue;
         }
         let started = std::time::Instant::now();
         let mut f = Figures::default();
-        run_once(&base, w, a, None, &mut f);
+        run_once(base, w, a, None, &mut f);
         let clean = f.calls;
         for (i, op) in Op::ALL.into_iter().enumerate() {
             if !selected(&only, a, Some(op)) {
@@ -589,7 +634,7 @@ fn fault_sweep() {
                 for mode in [Mode::Once, Mode::Persistent] {
                     let kind = kind_for(op, k);
                     run_once(
-                        &base,
+                        base,
                         w,
                         a,
                         Some(Spec {
@@ -646,7 +691,7 @@ fn fault_sweep() {
 /// prove; the power-cut tests would prove the effect.
 #[test]
 fn durability_protocol() {
-    let base = build_base();
+    let base = build_base(false);
     let w = &base.world;
     for a in [
         Action::Create,

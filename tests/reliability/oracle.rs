@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use snap_engine::restore::{restore, RestoreOptions};
 use snap_engine::Repo;
-use snap_store::{LockMode, OpenOptions, Repository};
+use snap_store::{LockMode, OpenOptions, Repository, Unlock};
 
 use crate::util::{copy_into, image_diff, remove_tree, snap_bin, tree_image, Run, TreeImage};
 
@@ -33,11 +33,51 @@ pub struct Acked {
     pub image: TreeImage,
 }
 
-/// Runs `snap --repo REPO args` with extra environment.
-pub fn snap_env(repo: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+/// The password of the encrypted worlds ([`World::init_encrypted`]).
+pub const PASSWORD: &str = "crash-loop password";
+
+/// Whether `repo` is an encrypted repository (its `config.json` has key
+/// slots): commands on it get [`PASSWORD`] in `SNAP_PASSWORD`.
+fn encrypted(repo: &Path) -> bool {
+    fs::read(repo.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|c| c.get("encryption").is_some())
+}
+
+/// The cache directory (`XDG_CACHE_HOME`) of the world holding `repo`,
+/// beside it: an encrypted repository's index lives there, inside the
+/// world, so that resetting a world resets its index too.
+pub fn cache_of(repo: &Path) -> PathBuf {
+    repo.with_file_name("cache")
+}
+
+/// A `snap --repo REPO args` command, with [`PASSWORD`] and the world's
+/// cache when the repository is encrypted, and no fault injection.
+fn snap_command(repo: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(snap_bin());
     cmd.arg("--repo").arg(repo).args(args);
     cmd.env_remove("SNAP_FAULT").env_remove("SNAP_FAULT_COUNTS");
+    if encrypted(repo) {
+        cmd.env("SNAP_PASSWORD", PASSWORD)
+            .env("XDG_CACHE_HOME", cache_of(repo));
+    }
+    cmd
+}
+
+/// `options` for `repo`, unlocking with [`PASSWORD`] and using the world's
+/// cache ([`cache_of`]); a plain repository ignores both.
+pub fn unlocking(repo: &Path, options: OpenOptions) -> OpenOptions {
+    OpenOptions {
+        unlock: Some(Unlock::with_password(PASSWORD)),
+        cache_dir: Some(cache_of(repo).join("snap")),
+        ..options
+    }
+}
+
+/// Runs `snap --repo REPO args` with extra environment.
+pub fn snap_env(repo: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = snap_command(repo, args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -54,11 +94,7 @@ pub fn run_interrupted(
     delay: Duration,
     interrupt: impl FnOnce(&mut Child),
 ) -> (i32, String, Option<Duration>) {
-    let mut child = Command::new(snap_bin())
-        .arg("--repo")
-        .arg(repo)
-        .args(args)
-        .env_remove("SNAP_FAULT")
+    let mut child = snap_command(repo, args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -141,13 +177,16 @@ pub fn check_with(
     // (e) + reopen: the exclusive lock within 1 s; the open sweeps tmp/ and
     // finishes interrupted restores.
     {
-        let opts = OpenOptions {
-            lock: LockMode::Exclusive,
-            command: "oracle".into(),
-            wait: Duration::from_secs(1),
-            frees_space: false,
-            ..OpenOptions::default()
-        };
+        let opts = unlocking(
+            repo,
+            OpenOptions {
+                lock: LockMode::Exclusive,
+                command: "oracle".into(),
+                wait: Duration::from_secs(1),
+                frees_space: false,
+                ..OpenOptions::default()
+            },
+        );
         let r = Repo::open(repo, &opts).map_err(|e| format!("(e) reopen/lock: {e}"))?;
         drop(r);
     }
@@ -179,7 +218,8 @@ pub fn check_with(
         return Err(format!("(a) check --read-data failed\n{}", run.dump()));
     }
     // (b), (c): every listed snapshot restores; acknowledged ones exactly.
-    let r = Repo::open(repo, &OpenOptions::shared("oracle")).map_err(|e| format!("open: {e}"))?;
+    let r = Repo::open(repo, &unlocking(repo, OpenOptions::shared("oracle")))
+        .map_err(|e| format!("open: {e}"))?;
     let listed = r.snapshots().map_err(|e| format!("list: {e}"))?;
     let walk = snap_engine::check::check_snapshots(&r).map_err(|e| format!("walk: {e}"))?;
     if !walk.problems.is_empty() {
@@ -224,8 +264,15 @@ pub fn check_with(
     remove_tree(&copy);
     link_or_copy(repo, &copy);
     let _ = fs::remove_file(copy.join("lock"));
-    let mut c = Repository::open(&copy, &OpenOptions::exclusive("oracle"))
-        .map_err(|e| format!("(f) open copy: {e}"))?;
+    // An encrypted copy has the live repository's id: its index is rebuilt
+    // in a cache of its own, not over the live one.
+    let copy_cache = scratch.join("rebuild-copy-cache");
+    remove_tree(&copy_cache);
+    let copy_opts = OpenOptions {
+        cache_dir: Some(copy_cache.clone()),
+        ..unlocking(&copy, OpenOptions::exclusive("oracle"))
+    };
+    let mut c = Repository::open(&copy, &copy_opts).map_err(|e| format!("(f) open copy: {e}"))?;
     c.rebuild_index().map_err(|e| format!("(f) rebuild: {e}"))?;
     let rebuilt = c.stats().map_err(|e| format!("(f) stats: {e}"))?;
     let mut snaps: Vec<_> = c
@@ -237,6 +284,7 @@ pub fn check_with(
     snaps.sort();
     drop(c);
     remove_tree(&copy);
+    remove_tree(&copy_cache);
     if (rebuilt.blobs, rebuilt.packs) != (live.blobs, live.packs) || snaps != live_snaps {
         return Err(format!(
             "(f) rebuild differs: {} blobs/{} packs/{} snapshots live, {}/{}/{} rebuilt",
