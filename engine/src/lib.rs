@@ -45,6 +45,7 @@ pub mod live;
 mod materialize;
 pub mod profile;
 pub mod registry;
+mod remote;
 pub mod repair;
 pub mod repo;
 pub mod restore;

@@ -490,6 +490,9 @@ impl Repository {
     /// # Errors
     /// [`Error::Io`] naming the reserve.
     pub fn replenish_reserve(&self) -> Result<bool> {
+        if !self.is_local() {
+            return Ok(false); // an object store has no disk to fill
+        }
         reserve::replenish(&self.root, &self.root.join(layout::TMP), layout::RESERVE)
     }
 

@@ -218,3 +218,91 @@ impl Storage {
 fn name_of(o: &ObjectInfo) -> &str {
     o.key.rsplit('/').next().unwrap_or(&o.key)
 }
+
+impl crate::Repository {
+    /// The key of the repository file at `path` (under [`root`](crate::Repository::root)).
+    fn key_of(&self, path: &Path) -> Result<String> {
+        path.strip_prefix(self.root())
+            .ok()
+            .and_then(|k| k.to_str())
+            .map(|k| k.replace(std::path::MAIN_SEPARATOR, "/"))
+            .ok_or_else(|| Error::Invalid {
+                what: "repository file",
+                detail: format!("{} is not inside the repository", path.display()),
+            })
+    }
+
+    /// Reads the repository file at `path`, a path under
+    /// [`root`](crate::Repository::root) (`root/profiles.json`,
+    /// `root/tags/<id>`): from the directory of a local repository, else
+    /// the object with the same key on the backend. The engine's own files
+    /// go through this and the three functions below, so they live
+    /// wherever the repository does.
+    ///
+    /// # Errors
+    /// An error of kind `NotFound` when there is no such file; others
+    /// naming it.
+    pub fn read_repo_file(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        if self.is_local() {
+            return std::fs::read(path);
+        }
+        let key = self.key_of(path).map_err(std::io::Error::other)?;
+        match self.storage().backend().read(&key) {
+            Ok(b) => Ok(b),
+            Err(Error::NotFound { .. }) => Err(std::io::ErrorKind::NotFound.into()),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
+    /// Replaces the repository file at `path` atomically and durably
+    /// (locally through `tmp/`, [`fsutil::atomic_write`]).
+    ///
+    /// # Errors
+    /// I/O or remote errors naming the file.
+    pub fn write_repo_file(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        if self.is_local() {
+            return fsutil::atomic_write(&self.tmp_dir(), path, bytes);
+        }
+        self.storage().write(&self.key_of(path)?, bytes)
+    }
+
+    /// Removes the repository file at `path` durably; a missing one is no error.
+    ///
+    /// # Errors
+    /// I/O or remote errors naming the file.
+    pub fn remove_repo_file(&self, path: &Path) -> Result<()> {
+        if self.is_local() {
+            if std::fs::symlink_metadata(path).is_ok() {
+                fsutil::remove_durable(path)?;
+            }
+            return Ok(());
+        }
+        self.storage().backend().delete(&self.key_of(path)?)
+    }
+
+    /// The names of the files in the repository folder `dir`.
+    ///
+    /// # Errors
+    /// I/O or remote errors naming the folder; a missing folder is empty.
+    pub fn list_repo_dir(&self, dir: &Path) -> Result<Vec<String>> {
+        if self.is_local() {
+            let rd = match std::fs::read_dir(dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(Error::io(dir, e)),
+            };
+            return Ok(rd
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect());
+        }
+        let prefix = format!("{}/", self.key_of(dir)?);
+        Ok(self
+            .storage()
+            .backend()
+            .list(&prefix)?
+            .iter()
+            .map(|o| name_of(o).to_string())
+            .collect())
+    }
+}
