@@ -7,8 +7,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::util::Env;
 use crate::util::listing;
+use crate::util::Env;
 
 /// `s3://BUCKET/<name>-<pid>-<random>`, on a fresh prefix, after checking
 /// that the test's object store is configured.

@@ -97,15 +97,12 @@ impl Repository {
                 path: PathBuf::from(storage.location()),
             })?;
         let config = Config::parse(&cfg_path, &bytes)?;
-        let mut warnings = Vec::new();
-        let (keys, unlocked_slot) = if config.encryption.is_some() {
-            let at = Path::new(storage.location());
-            let u = unlock::unlock(at, &cfg_path, &config, opts.unlock.as_ref())?;
-            warnings.extend(u.warnings);
-            (Some(u.keys), u.slot)
-        } else {
-            (None, None)
-        };
+        let (keys, unlocked_slot, mut warnings) = unlock::unlock_if_encrypted(
+            Path::new(storage.location()),
+            &cfg_path,
+            &config,
+            opts.unlock.as_ref(),
+        )?;
         let (root, places) = state_dir(opts.cache_dir.as_deref(), &config)?;
         // Processes on this machine meet at the state directory's lock
         // file; processes anywhere meet at the lock objects.

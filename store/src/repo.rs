@@ -227,14 +227,8 @@ impl Repository {
             Err(e) => return Err(Error::io(&cfg_path, e)),
         };
         let config = Config::parse(&cfg_path, &bytes)?;
-        let mut warnings = Vec::new();
-        let (keys, unlocked_slot) = if config.encryption.is_some() {
-            let u = unlock::unlock(path, &cfg_path, &config, opts.unlock.as_ref())?;
-            warnings.extend(u.warnings);
-            (Some(u.keys), u.slot)
-        } else {
-            (None, None)
-        };
+        let (keys, unlocked_slot, mut warnings) =
+            unlock::unlock_if_encrypted(path, &cfg_path, &config, opts.unlock.as_ref())?;
         let places = Places::of(path, &config, opts.cache_dir.as_deref())?;
         for d in [layout::PACKS, layout::SNAPSHOTS, layout::TMP, layout::LOCKS] {
             fsutil::create_dir_durable(&path.join(d))?;
@@ -276,17 +270,8 @@ impl Repository {
     /// Opens the index of an opened repository (rebuilding it when it is
     /// missing or unusable) and makes it agree with the files.
     pub(crate) fn assemble(o: Opened) -> Result<Self> {
-        let Opened {
-            root,
-            storage,
-            config,
-            keys,
-            unlocked_slot,
-            places,
-            wait,
-            mut warnings,
-            lock,
-        } = o;
+        let (root, places, keys) = (o.root, o.places, o.keys);
+        let mut warnings = o.warnings;
         let index_path = places.index.clone();
         let index = match Index::open(&index_path) {
             Ok(i) => i,
@@ -301,23 +286,23 @@ impl Repository {
                     "index was missing; rebuilt it from packs and snapshots".to_string()
                 });
                 let report =
-                    crate::index::rebuild::rebuild_into_place(&storage, &places, keys.as_ref())?;
+                    crate::index::rebuild::rebuild_into_place(&o.storage, &places, keys.as_ref())?;
                 warnings.extend(report.skipped.iter().cloned());
                 Index::open(&index_path)?
             }
         };
         let repo = Self {
             root,
-            storage,
-            config,
+            storage: o.storage,
+            config: o.config,
             keys,
-            unlocked_slot,
+            unlocked_slot: o.unlocked_slot,
             places,
-            wait,
+            wait: o.wait,
             index: Mutex::new(index),
             files: Mutex::new(HashMap::new()),
             warnings,
-            lock,
+            lock: o.lock,
         };
         let mut repo = repo;
         repo.index()?.begin_session();

@@ -72,6 +72,21 @@ pub(crate) struct Unlocked {
     pub warnings: Vec<String>,
 }
 
+/// The keys and key slot of `config` (`None` for an unencrypted
+/// repository), with the warnings of unlocking it ([`unlock`]).
+pub(crate) fn unlock_if_encrypted(
+    repo: &Path,
+    cfg_path: &Path,
+    config: &Config,
+    how: Option<&Unlock>,
+) -> Result<(Option<Keys>, Option<String>, Vec<String>)> {
+    if config.encryption.is_none() {
+        return Ok((None, None, Vec::new()));
+    }
+    let u = unlock(repo, cfg_path, config, how)?;
+    Ok((Some(u.keys), u.slot, u.warnings))
+}
+
 /// Unlocks `config` (already parsed from `cfg_path`) and verifies its MAC.
 pub(crate) fn unlock(
     repo: &Path,
