@@ -97,7 +97,7 @@ impl Repository {
                 path: PathBuf::from(storage.location()),
             })?;
         let config = Config::parse(&cfg_path, &bytes)?;
-        let (keys, unlocked_slot, mut warnings) = unlock::unlock_if_encrypted(
+        let (keys, unlocked_slot, warnings) = unlock::unlock_if_encrypted(
             Path::new(storage.location()),
             &cfg_path,
             &config,
