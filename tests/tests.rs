@@ -8,6 +8,7 @@ mod cli_basics;
 mod encryption;
 mod lifecycle;
 mod reliability;
+mod remote_repo;
 mod snapshot;
 mod store_crash;
 mod store_damage;

@@ -20,10 +20,19 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Debug, Args)]
 pub struct Global {
-    /// The repository [default: $SNAP_REPO, else the platform data
-    /// directory, ~/.local/share/snap on Linux].
-    #[arg(long, global = true, value_name = "DIR")]
+    /// The repository: a directory, or s3://BUCKET/PREFIX on an
+    /// S3-compatible object store [default: $SNAP_REPO, else the platform
+    /// data directory, ~/.local/share/snap on Linux].
+    #[arg(long, global = true, value_name = "DIR|s3://BUCKET/PREFIX")]
     pub repo: Option<PathBuf>,
+    /// The object store's endpoint for an s3:// repository
+    /// [default: $AWS_ENDPOINT_URL, else AWS S3].
+    #[arg(long, global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// Address the bucket as BUCKET.ENDPOINT (virtual-host style) instead
+    /// of ENDPOINT/BUCKET (path style, what self-hosted stores expect).
+    #[arg(long, global = true)]
+    pub s3_virtual_host_style: bool,
     /// Print one JSON document on stdout instead of human output.
     #[arg(long, global = true)]
     pub json: bool,

@@ -94,6 +94,7 @@ pub mod error;
 pub mod export;
 pub mod model;
 mod recovery;
+mod remote;
 pub mod repo;
 pub mod source;
 pub mod space;

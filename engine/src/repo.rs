@@ -53,12 +53,16 @@ impl Repo {
     /// # Errors
     /// As [`Repository::open`].
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self> {
-        let store = Repository::open(path, opts)?;
+        Ok(Self::with_store(Repository::open(path, opts)?))
+    }
+
+    /// The engine's handle on an opened store (interrupted restores finished).
+    pub(crate) fn with_store(store: Repository) -> Self {
         crate::recovery::journal::finish_interrupted(&store);
-        Ok(Self {
+        Self {
             store,
             trees: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// Opens the repository at `path`, creating it first when `path` does not exist.

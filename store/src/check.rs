@@ -9,7 +9,8 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::id::PackId;
 use crate::pack::{reader, PackEntry};
-use crate::repo::{list_pack_files, list_snapshot_files, Repository};
+use crate::repo::Repository;
+use crate::storage::pack_key;
 
 /// What to check.
 #[derive(Debug, Clone, Copy, Default)]
@@ -74,12 +75,14 @@ pub fn check(repo: &Repository, opts: CheckOptions) -> Result<CheckReport> {
             "key-slot-damaged",
             format!(
                 "{}: key slot {} is damaged (its checksum does not match)",
-                repo.root().join(crate::repo::layout::CONFIG).display(),
+                repo.storage()
+                    .display_path(crate::repo::layout::CONFIG)
+                    .display(),
                 slot.id
             ),
         ));
     }
-    let on_disk = list_pack_files(repo.root())?;
+    let on_disk = repo.storage().list_packs()?;
     let indexed: Vec<(PackId, u64)> = repo.index()?.packs()?;
     let indexed_ids: HashSet<PackId> = indexed.iter().map(|(p, _)| *p).collect();
     for (id, _) in &indexed {
@@ -94,23 +97,28 @@ pub fn check(repo: &Repository, opts: CheckOptions) -> Result<CheckReport> {
     }
     let mut packs: Vec<_> = on_disk.into_iter().collect();
     packs.sort();
-    for (id, path) in packs {
+    for (id, size) in packs {
         report.packs += 1;
+        let path = repo.pack_path(&id);
         let named = |kind: &str, detail: String| {
             let mut p = Problem::new(kind, detail);
             p.pack = Some(id.to_hex());
             p
         };
-        let file = match fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) => {
-                report
-                    .problems
-                    .push(named("pack-damaged", format!("{}: {e}", path.display())));
-                continue;
+        let file = if repo.is_local() {
+            match fs::File::open(&path) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    report
+                        .problems
+                        .push(named("pack-damaged", format!("{}: {e}", path.display())));
+                    continue;
+                }
             }
+        } else {
+            None
         };
-        let header = match reader::read_header_with(&file, &path, repo.keys()) {
+        let header = match repo.storage().pack_header(&id, size, repo.keys()) {
             Ok(h) => h,
             Err(e) => {
                 report.problems.push(named("pack-damaged", e.to_string()));
@@ -149,7 +157,15 @@ pub fn check(repo: &Repository, opts: CheckOptions) -> Result<CheckReport> {
             }
         }
         if opts.read_data {
-            match fs::read(&path) {
+            let whole = match &file {
+                Some(_) => fs::read(&path).map_err(|e| e.to_string()),
+                None => repo
+                    .storage()
+                    .backend()
+                    .read(&pack_key(&id))
+                    .map_err(|e| e.to_string()),
+            };
+            match whole {
                 Ok(bytes) if PackId::of(&bytes) != id => {
                     report.problems.push(named(
                         "pack-damaged",
@@ -163,7 +179,11 @@ pub fn check(repo: &Repository, opts: CheckOptions) -> Result<CheckReport> {
             }
             for e in &header {
                 report.blobs_read += 1;
-                if let Err(err) = reader::read_blob_with(&file, &path, &id, e, repo.keys()) {
+                let read = repo
+                    .storage()
+                    .pack_range(&id, file.as_ref(), e.offset, e.stored_len as usize)
+                    .and_then(|stored| reader::decode_blob(&stored, &id, e, repo.keys()));
+                if let Err(err) = read {
                     let mut p = named("blob-damaged", err.to_string());
                     p.blob = Some(e.id.to_hex());
                     report.problems.push(p);
@@ -171,7 +191,7 @@ pub fn check(repo: &Repository, opts: CheckOptions) -> Result<CheckReport> {
             }
         }
     }
-    let files = list_snapshot_files(repo.root())?;
+    let files = repo.storage().list_snapshots()?;
     let indexed_snaps: HashSet<_> = repo.snapshots()?.into_iter().map(|(id, _)| id).collect();
     let mut snaps: Vec<_> = files.iter().copied().collect();
     snaps.sort();

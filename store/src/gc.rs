@@ -44,7 +44,6 @@ use std::fs::File;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::fsutil;
 use crate::id::{BlobId, PackId};
 use crate::lock::LockMode;
 use crate::pack::{format, reader, PackEntry};
@@ -254,7 +253,11 @@ pub fn execute(repo: &Repository, plan: &GcPlan) -> Result<GcReport> {
     remove_packs(repo, &dead)?;
     report.blobs_removed += plan.delete.iter().map(|u| u.dead_blobs).sum::<u64>();
     let copy_bytes: u64 = plan.repack.iter().map(|u| u.live_bytes).sum();
-    let free = crate::reserve::free_bytes(repo.root()).unwrap_or(u64::MAX);
+    let free = if repo.is_local() {
+        crate::reserve::free_bytes(repo.root()).unwrap_or(u64::MAX)
+    } else {
+        u64::MAX // an object store has no disk to fill
+    };
     let repack: &[PackUsage] = if free < copy_bytes + copy_bytes / 64 + crate::reserve::RESERVE_LEN
     {
         report.packs_repack_skipped = plan.repack.len() as u64;
@@ -281,9 +284,17 @@ pub fn execute(repo: &Repository, plan: &GcPlan) -> Result<GcReport> {
     };
     for u in repack {
         let path = repo.pack_path(&u.pack);
-        let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let file = match repo.is_local() {
+            true => Some(File::open(&path).map_err(|e| Error::io(&path, e))?),
+            false => None,
+        };
         for e in &u.live {
-            let stored = reader::read_at(&file, &path, e.offset, e.stored_len as usize)?;
+            let stored = repo.storage().pack_range(
+                &u.pack,
+                file.as_ref(),
+                e.offset,
+                e.stored_len as usize,
+            )?;
             reader::decode_blob(&stored, &u.pack, e, repo.keys())?;
             let offset = open.buf.len() as u64;
             open.buf.extend_from_slice(&stored);
@@ -328,7 +339,7 @@ fn remove_packs(repo: &Repository, packs: &[PackId]) -> Result<()> {
         return Ok(());
     }
     for p in packs {
-        fsutil::remove_durable(&repo.pack_path(p))?;
+        repo.storage().remove(&crate::storage::pack_key(p))?;
     }
     repo.forget_open_packs();
     repo.index()?.remove_packs(packs)

@@ -35,9 +35,12 @@ pub mod id;
 pub mod index;
 pub mod keyslot;
 pub mod lock;
+pub mod lock_object;
 pub mod pack;
+pub mod remote;
 pub mod repo;
 pub mod reserve;
+pub mod storage;
 pub mod unlock;
 
 pub use check::{check, CheckOptions, CheckReport, Problem};

@@ -27,6 +27,9 @@ pub struct LockGuard {
     file: File,
     path: PathBuf,
     mode: LockMode,
+    /// For a repository on an object store, its lock object
+    /// ([`crate::lock_object`]), held as long as the file lock.
+    object: Option<crate::lock_object::ObjectLock>,
 }
 
 impl LockGuard {
@@ -70,6 +73,7 @@ impl LockGuard {
             file,
             path: path.to_path_buf(),
             mode,
+            object: None,
         };
         guard.record(command);
         // Negative control (tests/negative-controls.sh): the lock is let go
@@ -77,6 +81,11 @@ impl LockGuard {
         #[cfg(snap_broken = "lock_released_early")]
         let _ = guard.file.unlock();
         Ok(guard)
+    }
+
+    /// Holds `object` too, until this guard is dropped.
+    pub fn attach(&mut self, object: crate::lock_object::ObjectLock) {
+        self.object = Some(object);
     }
 
     /// The mode held.

@@ -16,6 +16,7 @@ use crate::index::{BlobLocation, Index};
 use crate::lock::{LockGuard, LockMode};
 use crate::pack::{reader, BlobWriter, PackEntry};
 use crate::reserve;
+use crate::storage::{snapshot_key, Storage};
 use crate::unlock::{self, Unlock};
 
 /// File and folder names inside a repository (FORMAT.md, "Layout").
@@ -113,16 +114,19 @@ impl OpenOptions {
 
 /// An open repository, holding its lock until dropped.
 pub struct Repository {
-    root: PathBuf,
-    config: Config,
-    keys: Option<Keys>,
-    unlocked_slot: Option<String>,
-    places: Places,
-    wait: Duration,
-    index: Mutex<Index>,
-    files: Mutex<HashMap<PackId, Arc<File>>>,
-    warnings: Vec<String>,
-    lock: LockGuard,
+    /// The repository's directory; for a repository on another backend,
+    /// its local state directory in the cache ([`crate::remote`]).
+    pub(crate) root: PathBuf,
+    pub(crate) storage: Storage,
+    pub(crate) config: Config,
+    pub(crate) keys: Option<Keys>,
+    pub(crate) unlocked_slot: Option<String>,
+    pub(crate) places: Places,
+    pub(crate) wait: Duration,
+    pub(crate) index: Mutex<Index>,
+    pub(crate) files: Mutex<HashMap<PackId, Arc<File>>>,
+    pub(crate) warnings: Vec<String>,
+    pub(crate) lock: LockGuard,
 }
 
 const MAX_OPEN_PACKS: usize = 64;
@@ -137,7 +141,7 @@ pub(crate) struct Places {
 }
 
 impl Places {
-    fn of(root: &Path, config: &Config, cache_dir: Option<&Path>) -> Result<Self> {
+    pub(crate) fn of(root: &Path, config: &Config, cache_dir: Option<&Path>) -> Result<Self> {
         if config.encryption.is_none() {
             return Ok(Self {
                 index: root.join(layout::INDEX),
@@ -194,7 +198,7 @@ impl Repository {
         let bytes = config.to_bytes();
         // An empty index, so that the first open has nothing to repair.
         let places = Places::of(path, &config, opts.cache_dir.as_deref())?;
-        crate::index::rebuild::rebuild_into_place(path, &places, keys.as_ref())?;
+        crate::index::rebuild::rebuild_into_place(&Storage::local(path), &places, keys.as_ref())?;
         reserve::replenish(path, &path.join(layout::TMP), layout::RESERVE)?;
         // config.json last: its presence is what makes this a repository.
         atomic_write(&path.join(layout::TMP), &path.join(layout::CONFIG), &bytes)?;
@@ -223,14 +227,8 @@ impl Repository {
             Err(e) => return Err(Error::io(&cfg_path, e)),
         };
         let config = Config::parse(&cfg_path, &bytes)?;
-        let mut warnings = Vec::new();
-        let (keys, unlocked_slot) = if config.encryption.is_some() {
-            let u = unlock::unlock(path, &cfg_path, &config, opts.unlock.as_ref())?;
-            warnings.extend(u.warnings);
-            (Some(u.keys), u.slot)
-        } else {
-            (None, None)
-        };
+        let (keys, unlocked_slot, mut warnings) =
+            unlock::unlock_if_encrypted(path, &cfg_path, &config, opts.unlock.as_ref())?;
         let places = Places::of(path, &config, opts.cache_dir.as_deref())?;
         for d in [layout::PACKS, layout::SNAPSHOTS, layout::TMP, layout::LOCKS] {
             fsutil::create_dir_durable(&path.join(d))?;
@@ -256,11 +254,29 @@ impl Repository {
                 ));
             }
         }
+        Self::assemble(Opened {
+            root: path.to_path_buf(),
+            storage: Storage::local(path),
+            config,
+            keys,
+            unlocked_slot,
+            places,
+            wait: opts.wait,
+            warnings,
+            lock,
+        })
+    }
+
+    /// Opens the index of an opened repository (rebuilding it when it is
+    /// missing or unusable) and makes it agree with the files.
+    pub(crate) fn assemble(o: Opened) -> Result<Self> {
+        let (root, places, keys) = (o.root, o.places, o.keys);
+        let mut warnings = o.warnings;
         let index_path = places.index.clone();
         let index = match Index::open(&index_path) {
             Ok(i) => i,
             // Rebuilding cannot help on a full disk, and the file is fine.
-            Err(_) if reserve::free_bytes(path).is_some_and(|f| f < reserve::RESERVE_LEN / 4) => {
+            Err(_) if reserve::free_bytes(&root).is_some_and(|f| f < reserve::RESERVE_LEN / 4) => {
                 return Err(reserve::index_disk_full(&index_path));
             }
             Err(e) => {
@@ -270,22 +286,23 @@ impl Repository {
                     "index was missing; rebuilt it from packs and snapshots".to_string()
                 });
                 let report =
-                    crate::index::rebuild::rebuild_into_place(path, &places, keys.as_ref())?;
+                    crate::index::rebuild::rebuild_into_place(&o.storage, &places, keys.as_ref())?;
                 warnings.extend(report.skipped.iter().cloned());
                 Index::open(&index_path)?
             }
         };
         let repo = Self {
-            root: path.to_path_buf(),
-            config,
+            root,
+            storage: o.storage,
+            config: o.config,
             keys,
-            unlocked_slot,
+            unlocked_slot: o.unlocked_slot,
             places,
-            wait: opts.wait,
+            wait: o.wait,
             index: Mutex::new(index),
             files: Mutex::new(HashMap::new()),
             warnings,
-            lock,
+            lock: o.lock,
         };
         let mut repo = repo;
         repo.index()?.begin_session();
@@ -311,7 +328,7 @@ impl Repository {
 
     /// Makes the index agree with `packs/` and `snapshots/` on disk.
     fn reconcile(&mut self) -> Result<()> {
-        let on_disk = list_pack_files(&self.root)?;
+        let on_disk = self.storage.list_packs()?;
         let indexed: HashMap<PackId, u64> = self.index()?.packs()?.into_iter().collect();
         let missing: Vec<PackId> = indexed
             .keys()
@@ -328,16 +345,12 @@ impl Repository {
             return Ok(());
         }
         let mut added = Vec::new();
-        for (id, path) in &on_disk {
+        for (id, size) in &on_disk {
             if indexed.contains_key(id) {
                 continue;
             }
-            let f = fsutil::open_read(path)?;
-            match reader::read_header_with(&f, path, self.keys.as_ref()) {
-                Ok(entries) => {
-                    let size = f.metadata().map_err(|e| Error::io(path, e))?.len();
-                    added.push((*id, size, entries));
-                }
+            match self.storage.pack_header(id, *size, self.keys.as_ref()) {
+                Ok(entries) => added.push((*id, *size, entries)),
                 Err(e @ Error::Io { .. }) => return Err(e),
                 Err(e) => self.warnings.push(format!("pack not indexed: {e}")),
             }
@@ -349,7 +362,7 @@ impl Repository {
             ));
             self.index()?.add_packs(&added)?;
         }
-        let snap_files = list_snapshot_files(&self.root)?;
+        let snap_files = self.storage.list_snapshots()?;
         let indexed_snaps: HashSet<SnapshotId> = self
             .index()?
             .snapshots()?
@@ -368,9 +381,22 @@ impl Repository {
         Ok(())
     }
 
-    /// The repository's root directory.
+    /// The repository's root directory; for a repository on another
+    /// backend, its local state directory (index, temporaries, journals)
+    /// in the cache.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Where the repository's files live.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Whether the repository is a local directory (its files are under
+    /// [`root`](Self::root)).
+    pub fn is_local(&self) -> bool {
+        self.storage.dir().is_some()
     }
 
     /// The parsed `config.json`.
@@ -449,6 +475,9 @@ impl Repository {
     /// # Errors
     /// [`Error::Io`] naming the reserve.
     pub fn replenish_reserve(&self) -> Result<bool> {
+        if !self.is_local() {
+            return Ok(false); // an object store has no disk to fill
+        }
         reserve::replenish(&self.root, &self.root.join(layout::TMP), layout::RESERVE)
     }
 
@@ -560,12 +589,27 @@ impl Repository {
             what: "blob",
             id: id.to_hex(),
         })?;
+        if self.storage.dir().is_none() {
+            let e = &loc.entry;
+            let stored = self
+                .storage
+                .pack_range(&loc.pack, None, e.offset, e.stored_len as usize)
+                .map_err(|err| match err {
+                    Error::Corrupt { detail, .. } => Error::BlobDamaged {
+                        blob: e.id.to_hex(),
+                        pack: loc.pack.to_hex(),
+                        detail,
+                    },
+                    other => other,
+                })?;
+            return reader::decode_blob(&stored, &loc.pack, e, self.keys.as_ref());
+        }
         let path = self.pack_path(&loc.pack);
         let file = self.pack_file(&loc.pack, &path)?;
         reader::read_blob_with(&file, &path, &loc.pack, &loc.entry, self.keys.as_ref())
     }
 
-    fn pack_file(&self, id: &PackId, path: &Path) -> Result<Arc<File>> {
+    pub(crate) fn pack_file(&self, id: &PackId, path: &Path) -> Result<Arc<File>> {
         let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = files.get(id) {
             return Ok(f.clone());
@@ -578,18 +622,16 @@ impl Repository {
         Ok(f)
     }
 
-    /// The path of a pack file.
+    /// The path of a pack file (for a repository on another backend,
+    /// `location/key`, for messages).
     pub fn pack_path(&self, id: &PackId) -> PathBuf {
-        let hex = id.to_hex();
-        self.root.join(layout::PACKS).join(&hex[..2]).join(hex)
+        self.storage.pack_path(id)
     }
 
     /// Writes a sealed pack durably and returns its id (blake3 of its bytes).
     pub(crate) fn write_pack(&self, bytes: &[u8]) -> Result<PackId> {
         let id = PackId::of(bytes);
-        let path = self.pack_path(&id);
-        fsutil::create_dir_durable(path.parent().expect("pack path has a parent"))?;
-        atomic_write(&self.tmp_dir(), &path, bytes)?;
+        self.storage.put_pack(&id, bytes)?;
         Ok(id)
     }
 
@@ -625,6 +667,11 @@ impl Repository {
     pub fn commit_snapshot(&self, record: &[u8]) -> Result<(SnapshotId, Option<String>)> {
         let sealed = crypto::seal_file(self.keys.as_ref(), SNAPSHOT_KIND, record);
         let id = SnapshotId::of(&sealed);
+        if self.storage.dir().is_none() {
+            // A conditional create: the object appears whole or not at all.
+            self.storage.put_once(&snapshot_key(&id), &sealed)?;
+            return Ok(self.index_new_snapshot(id, record));
+        }
         let path = self.snapshot_path(&id);
         let existed = path.exists();
         if let Err(e) = atomic_write(&self.tmp_dir(), &path, &sealed) {
@@ -634,18 +681,24 @@ impl Repository {
             }
             return Err(e);
         }
+        Ok(self.index_new_snapshot(id, record))
+    }
+
+    /// Records a committed snapshot in the index; a failure is a warning.
+    fn index_new_snapshot(&self, id: SnapshotId, record: &[u8]) -> (SnapshotId, Option<String>) {
         let indexed = crate::fault::in_cleanup(|| self.index()?.add_snapshot(&id, record));
-        Ok((
+        (
             id,
             indexed.err().map(|e| {
                 format!("snapshot {} is committed but the index could not record it ({e}); the next command adds it", id.short())
             }),
-        ))
+        )
     }
 
-    /// The path of a snapshot file.
+    /// The path of a snapshot file (for a repository on another backend,
+    /// `location/key`, for messages).
     pub fn snapshot_path(&self, id: &SnapshotId) -> PathBuf {
-        self.root.join(layout::SNAPSHOTS).join(id.to_hex())
+        self.storage.display_path(&snapshot_key(id))
     }
 
     /// Reads a snapshot record from its file, verifying it against its id.
@@ -654,16 +707,13 @@ impl Repository {
     /// [`Error::NotFound`], [`Error::Corrupt`] when the bytes do not match the name.
     pub fn read_snapshot(&self, id: &SnapshotId) -> Result<Vec<u8>> {
         let path = self.snapshot_path(id);
-        let bytes = fs::read(&path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                Error::NotFound {
-                    what: "snapshot",
-                    id: id.to_hex(),
-                }
-            } else {
-                Error::io(&path, e)
-            }
-        })?;
+        let bytes = self
+            .storage
+            .read_opt(&snapshot_key(id))?
+            .ok_or_else(|| Error::NotFound {
+                what: "snapshot",
+                id: id.to_hex(),
+            })?;
         open_snapshot(self.keys.as_ref(), &path, id, &bytes)
     }
 
@@ -674,7 +724,12 @@ impl Repository {
     /// [`Error::Index`].
     pub fn snapshots(&self) -> Result<Vec<(SnapshotId, Vec<u8>)>> {
         let mut all = self.index()?.snapshots()?;
-        all.retain(|(id, _)| self.snapshot_path(id).exists());
+        if self.storage.dir().is_some() {
+            all.retain(|(id, _)| self.snapshot_path(id).exists());
+        } else {
+            let listed = self.storage.list_snapshots()?;
+            all.retain(|(id, _)| listed.contains(id));
+        }
         Ok(all)
     }
 
@@ -686,7 +741,7 @@ impl Repository {
     /// # Errors
     /// I/O errors removing the file.
     pub fn delete_snapshot(&self, id: &SnapshotId) -> Result<()> {
-        fsutil::remove_durable(&self.snapshot_path(id))?;
+        self.storage.remove(&snapshot_key(id))?;
         let _ = crate::fault::in_cleanup(|| self.index()?.remove_snapshot(id));
         Ok(())
     }
@@ -704,7 +759,7 @@ impl Repository {
         let first = gone.len();
         let mut failed = None;
         for id in ids {
-            match fsutil::remove_durable(&self.snapshot_path(id)) {
+            match self.storage.remove(&snapshot_key(id)) {
                 Ok(()) => gone.push(*id),
                 Err(e) => {
                     failed = Some(e);
@@ -784,7 +839,7 @@ impl Repository {
         let mut guard = self.index.lock().unwrap_or_else(|p| p.into_inner());
         let depth = guard.session_depth();
         let report = crate::index::rebuild::rebuild_into_place(
-            &self.root,
+            &self.storage,
             &self.places,
             self.keys.as_ref(),
         )?;
@@ -832,6 +887,20 @@ impl Drop for ReadSession<'_> {
     }
 }
 
+/// The parts of a repository found while opening it, before its index
+/// is opened ([`Repository::assemble`]).
+pub(crate) struct Opened {
+    pub root: PathBuf,
+    pub storage: Storage,
+    pub config: Config,
+    pub keys: Option<Keys>,
+    pub unlocked_slot: Option<String>,
+    pub places: Places,
+    pub wait: Duration,
+    pub warnings: Vec<String>,
+    pub lock: LockGuard,
+}
+
 /// Repository totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
@@ -869,7 +938,7 @@ pub(crate) fn open_snapshot(
     crypto::open_file(keys, SNAPSHOT_KIND, path, bytes)
 }
 
-fn sweep_tmp(dir: &Path) -> Result<()> {
+pub(crate) fn sweep_tmp(dir: &Path) -> Result<()> {
     for f in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let p = f.map_err(|e| Error::io(dir, e))?.path();
         let r = if p.is_dir() {
@@ -880,44 +949,4 @@ fn sweep_tmp(dir: &Path) -> Result<()> {
         r.map_err(|e| Error::io(&p, e))?;
     }
     Ok(())
-}
-
-/// Every pack file on disk, by id.
-pub(crate) fn list_pack_files(root: &Path) -> Result<HashMap<PackId, PathBuf>> {
-    let dir = root.join(layout::PACKS);
-    let mut out = HashMap::new();
-    for fan in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let fan = fan.map_err(|e| Error::io(&dir, e))?.path();
-        if !fan.is_dir() {
-            continue;
-        }
-        for f in fs::read_dir(&fan).map_err(|e| Error::io(&fan, e))? {
-            let p = f.map_err(|e| Error::io(&fan, e))?.path();
-            if let Some(id) = p
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| PackId::from_hex(n).ok())
-            {
-                out.insert(id, p);
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Every snapshot file on disk.
-pub(crate) fn list_snapshot_files(root: &Path) -> Result<HashSet<SnapshotId>> {
-    let dir = root.join(layout::SNAPSHOTS);
-    let mut out = HashSet::new();
-    for f in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let p = f.map_err(|e| Error::io(&dir, e))?.path();
-        if let Some(id) = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| SnapshotId::from_hex(n).ok())
-        {
-            out.insert(id);
-        }
-    }
-    Ok(out)
 }

@@ -8,6 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::backend::Precondition;
 use crate::config::Config;
 use crate::crypto::Keys;
 use crate::error::{Error, Result};
@@ -69,6 +70,21 @@ pub(crate) struct Unlocked {
     pub keys: Keys,
     pub slot: Option<String>,
     pub warnings: Vec<String>,
+}
+
+/// The keys and key slot of `config` (`None` for an unencrypted
+/// repository), with the warnings of unlocking it ([`unlock`]).
+pub(crate) fn unlock_if_encrypted(
+    repo: &Path,
+    cfg_path: &Path,
+    config: &Config,
+    how: Option<&Unlock>,
+) -> Result<(Option<Keys>, Option<String>, Vec<String>)> {
+    if config.encryption.is_none() {
+        return Ok((None, None, Vec::new()));
+    }
+    let u = unlock(repo, cfg_path, config, how)?;
+    Ok((Some(u.keys), u.slot, u.warnings))
 }
 
 /// Unlocks `config` (already parsed from `cfg_path`) and verifies its MAC.
@@ -283,8 +299,16 @@ impl Repository {
     /// file as `config.json.bak`, and writes the new one atomically.
     fn change_slots(&mut self, change: impl FnOnce(&mut Vec<KeySlot>) -> Result<()>) -> Result<()> {
         let _lock = self.lock_named("keys", LockMode::Exclusive, "key", self.lock_wait())?;
-        let cfg_path = self.root().join(layout::CONFIG);
-        let bytes = fs::read(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+        let cfg_path = self.storage().display_path(layout::CONFIG);
+        let backend = self.storage().backend().clone();
+        let version = match self.is_local() {
+            true => None,
+            false => backend.version(layout::CONFIG)?,
+        };
+        let bytes = match self.is_local() {
+            true => fs::read(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?,
+            false => backend.read(layout::CONFIG)?,
+        };
         let mut config = Config::parse(&cfg_path, &bytes)?;
         let keys = self.require_keys()?;
         let mac = hex::encode(keys.mac(&config.mac_input()));
@@ -303,9 +327,17 @@ impl Repository {
             ));
         }
         change(&mut enc.slots)?;
-        let tmp = self.tmp_dir();
-        atomic_write(&tmp, &self.root().join(layout::CONFIG_BAK), &bytes)?;
-        atomic_write(&tmp, &cfg_path, &config.to_bytes())?;
+        if self.is_local() {
+            let tmp = self.tmp_dir();
+            atomic_write(&tmp, &self.root().join(layout::CONFIG_BAK), &bytes)?;
+            atomic_write(&tmp, &cfg_path, &config.to_bytes())?;
+        } else {
+            // No lock spans machines: the new config replaces only the one
+            // read above (a conditional write), else the change fails.
+            backend.write(layout::CONFIG_BAK, &bytes, Precondition::None)?;
+            let when = version.map_or(Precondition::Absent, Precondition::Matches);
+            backend.write(layout::CONFIG, &config.to_bytes(), when)?;
+        }
         self.set_config(config);
         Ok(())
     }

@@ -204,7 +204,7 @@ pub fn names_archive(ctx: &Context, id: &SnapshotArg) -> bool {
     if !Path::new(&id.id).is_file() {
         return false;
     }
-    match snap_engine::Repo::open(&ctx.repo, &ctx.open_options(OpenOptions::shared("restore"))) {
+    match ctx.open_repo(OpenOptions::shared("restore")) {
         Ok(repo) => repo.resolve(&id.id, id.profile.as_deref()).is_err(),
         Err(_) => true,
     }

@@ -17,12 +17,15 @@ struct Created<'a> {
 /// Creates the repository at `--repo`; fails when one (or anything) is there.
 pub fn run(ctx: &Context, args: &InitArgs) -> anyhow::Result<()> {
     let path = ctx.repo_path();
-    if path.join(snap_store::layout::CONFIG).exists() {
+    if ctx.repo_exists()? {
         anyhow::bail!("a repository already exists at {}", path.display());
     }
     let encryption = ctx.init_encryption(args.encrypt)?;
-    let config = snap_engine::Repo::init_with(path, encryption)
-        .with_context(|| format!("cannot create a repository at {}", path.display()))?;
+    let config = match &ctx.remote {
+        Some(b) => snap_engine::Repo::init_in(b.clone(), encryption, None),
+        None => snap_engine::Repo::init_with(path, encryption),
+    }
+    .with_context(|| format!("cannot create a repository at {}", path.display()))?;
     let created = Created {
         path,
         id: &config.id,

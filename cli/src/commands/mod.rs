@@ -38,6 +38,8 @@ use crate::render::Output;
 pub struct Context {
     /// The repository path (`--repo`, `$SNAP_REPO` or the data directory).
     pub repo: PathBuf,
+    /// The object store holding the repository, for `--repo s3://…`.
+    pub remote: Option<Arc<dyn snap_store::backend::Backend>>,
     /// How to print.
     pub out: Output,
     /// How long to wait for the repository lock.
@@ -62,6 +64,7 @@ impl Context {
                     .join("snap"),
             },
         };
+        let remote = remote_backend(&repo, global)?;
         if !global.lock_wait.is_finite() || global.lock_wait < 0.0 {
             bail!(
                 "--lock-wait must be a number of seconds, got {}",
@@ -77,6 +80,7 @@ impl Context {
         }
         Ok(Self {
             repo,
+            remote,
             out: Output {
                 json: global.json,
                 quiet: global.quiet,
@@ -157,7 +161,10 @@ impl Context {
     /// Opens the repository with `opts` (its wait replaced by `--lock-wait`)
     /// and prints the repairs made while opening as warnings.
     pub fn open(&self, opts: OpenOptions) -> anyhow::Result<Repository> {
-        let repo = Repository::open(&self.repo, &self.open_options(opts))?;
+        let repo = match &self.remote {
+            Some(b) => Repository::open_in(b.clone(), &self.open_options(opts))?,
+            None => Repository::open(&self.repo, &self.open_options(opts))?,
+        };
         self.remember(&repo);
         for w in repo.warnings() {
             self.out.warn(w);
@@ -167,20 +174,39 @@ impl Context {
 
     /// Opens the repository for the engine (warnings printed).
     pub fn open_engine(&self, opts: OpenOptions) -> anyhow::Result<Repo> {
-        let repo = Repo::open(&self.repo, &self.open_options(opts))?;
+        let repo = self.open_repo(opts)?;
         self.print_warnings(&repo);
         Ok(repo)
+    }
+
+    /// Opens the repository for the engine, printing nothing.
+    pub fn open_repo(&self, opts: OpenOptions) -> anyhow::Result<Repo> {
+        Ok(match &self.remote {
+            Some(b) => Repo::open_in(b.clone(), &self.open_options(opts))?,
+            None => Repo::open(&self.repo, &self.open_options(opts))?,
+        })
+    }
+
+    /// Whether a repository exists at `--repo` (its `config.json`).
+    pub fn repo_exists(&self) -> anyhow::Result<bool> {
+        Ok(match &self.remote {
+            Some(b) => b.version(snap_store::layout::CONFIG)?.is_some(),
+            None => self.repo.join(snap_store::layout::CONFIG).exists(),
+        })
     }
 
     /// Like [`open_engine`](Self::open_engine), creating the repository
     /// first when its path does not exist (for `create` and `import`).
     pub fn open_or_init_engine(&self, opts: OpenOptions, encrypt: bool) -> anyhow::Result<Repo> {
-        let encryption = if self.repo.join(snap_store::layout::CONFIG).exists() {
+        let encryption = if self.repo_exists()? {
             None
         } else {
             self.init_encryption(encrypt)?
         };
-        let repo = Repo::open_or_init_with(&self.repo, &self.open_options(opts), encryption)?;
+        let repo = match &self.remote {
+            Some(b) => Repo::open_or_init_in(b.clone(), &self.open_options(opts), encryption)?,
+            None => Repo::open_or_init_with(&self.repo, &self.open_options(opts), encryption)?,
+        };
         self.print_warnings(&repo);
         Ok(repo)
     }
@@ -233,6 +259,24 @@ impl Context {
     pub fn repo_path(&self) -> &Path {
         &self.repo
     }
+}
+
+/// The S3 backend for `--repo s3://BUCKET/PREFIX` (endpoint from
+/// `--s3-endpoint`, else `AWS_ENDPOINT_URL`); `None` for a directory.
+fn remote_backend(
+    repo: &Path,
+    global: &Global,
+) -> anyhow::Result<Option<Arc<dyn snap_store::backend::Backend>>> {
+    use snap_store::backend::s3::{S3Backend, S3Location};
+    let Some(url) = repo.to_str().filter(|r| S3Location::is_s3_url(r)) else {
+        return Ok(None);
+    };
+    let mut loc = S3Location::parse(url)?;
+    if let Some(e) = &global.s3_endpoint {
+        loc.endpoint = Some(e.clone());
+    }
+    loc.virtual_host_style = global.s3_virtual_host_style;
+    Ok(Some(Arc::new(S3Backend::new(&loc)?)))
 }
 
 /// Reads the password from `src` once; later calls get the same one.

@@ -72,7 +72,13 @@ pub fn check_files(repo: &Repo) -> Result<Vec<Problem>> {
     }
     let mut out = Vec::new();
     for (path, kind) in files {
-        let bytes = match std::fs::read(&path) {
+        // Journals are local to this machine; the other files live
+        // wherever the repository does.
+        let read = match kind == crate::restore::JOURNAL_KIND {
+            true => std::fs::read(&path),
+            false => repo.store().read_repo_file(&path),
+        };
+        let bytes = match read {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(crate::Error::io(&path, e)),

@@ -460,12 +460,14 @@ fn undo_point(
 /// `snap --repo REPO restore ID`, quoted for a POSIX shell.
 fn undo_command(repo: &Repo, id: &SnapshotId) -> String {
     let root = repo.store().root();
-    let root = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
-    format!(
-        "snap --repo {} restore {}",
-        shell_quote(&root.to_string_lossy()),
-        id.short()
-    )
+    let root = match repo.store().is_local() {
+        true => fs::canonicalize(root)
+            .unwrap_or_else(|_| root.to_path_buf())
+            .to_string_lossy()
+            .into_owned(),
+        false => repo.store().storage().location().to_string(),
+    };
+    format!("snap --repo {} restore {}", shell_quote(&root), id.short())
 }
 
 fn shell_quote(s: &str) -> String {

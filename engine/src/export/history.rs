@@ -68,7 +68,8 @@ pub const EXPORTS_KIND: &str = "exports";
 
 fn load(store: &snap_store::Repository) -> Vec<ExportRecord> {
     let path = store.root().join(EXPORTS_FILE);
-    std::fs::read(&path)
+    store
+        .read_repo_file(&path)
         .ok()
         .and_then(|b| store.open_file(EXPORTS_KIND, &path, &b).ok())
         .and_then(|b| serde_json::from_slice::<File>(&b).ok())
@@ -139,7 +140,7 @@ fn update(repo: &Repo, dest: &str, scope: &str, rec: Option<ExportRecord>) -> Re
         detail: e.to_string(),
     })?;
     let bytes = store.seal_file(EXPORTS_KIND, &bytes);
-    snap_store::fsutil::atomic_write(&store.tmp_dir(), &root.join(EXPORTS_FILE), &bytes)?;
+    store.write_repo_file(&root.join(EXPORTS_FILE), &bytes)?;
     Ok(())
 }
 

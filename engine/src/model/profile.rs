@@ -287,8 +287,16 @@ impl Profiles {
 
     /// Reads `path`. `Err` only for what must stop the caller: a version
     /// this build does not know, or a file that exists but cannot be read.
-    fn read_file(path: &Path, keys: Option<&snap_store::Keys>) -> Result<Read> {
-        let bytes = match fs::read(path) {
+    fn read_file(
+        store: Option<&snap_store::Repository>,
+        path: &Path,
+        keys: Option<&snap_store::Keys>,
+    ) -> Result<Read> {
+        let read = match store {
+            Some(s) => s.read_repo_file(path),
+            None => fs::read(path),
+        };
+        let bytes = match read {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Read::Missing),
             Err(e) => return Err(Error::io(path, e)),
@@ -332,7 +340,7 @@ impl Profiles {
     /// [`Error::Format`] when either file has a version this build does not
     /// know; [`Error::Io`] when a file exists but cannot be read.
     pub fn load(repo_dir: &Path) -> Result<(Profiles, Vec<String>)> {
-        Self::load_with(repo_dir, None)
+        Self::load_with(None, repo_dir, None)
     }
 
     /// [`load`](Self::load) from an open repository: decrypts the files of
@@ -341,22 +349,23 @@ impl Profiles {
     /// # Errors
     /// As [`load`](Self::load).
     pub fn load_in(store: &snap_store::Repository) -> Result<(Profiles, Vec<String>)> {
-        Self::load_with(store.root(), store.keys())
+        Self::load_with(Some(store), store.root(), store.keys())
     }
 
     fn load_with(
+        store: Option<&snap_store::Repository>,
         repo_dir: &Path,
         keys: Option<&snap_store::Keys>,
     ) -> Result<(Profiles, Vec<String>)> {
         let main = repo_dir.join(PROFILES_FILE);
         let bak = repo_dir.join(PROFILES_BAK);
         let mut warnings = Vec::new();
-        let (main_missing, main_problem) = match Self::read_file(&main, keys)? {
+        let (main_missing, main_problem) = match Self::read_file(store, &main, keys)? {
             Read::Good(p) => return Ok((p, warnings)),
             Read::Missing => (true, "is missing".to_string()),
             Read::Unusable(why) => (false, why),
         };
-        match Self::read_file(&bak, keys)? {
+        match Self::read_file(store, &bak, keys)? {
             Read::Good(p) => {
                 warnings.push(format!(
                     "{} {main_problem}; recovered {} profile(s) from {}",
@@ -391,7 +400,7 @@ impl Profiles {
     /// [`Error::Format`] when the current file has a version this build does
     /// not know (saving would destroy it); I/O errors naming the file.
     pub fn save(&self, repo_dir: &Path) -> Result<()> {
-        self.save_with(repo_dir, None)
+        self.save_with(None, repo_dir, None)
     }
 
     /// [`save`](Self::save) into an open repository: encrypted in an
@@ -400,17 +409,26 @@ impl Profiles {
     /// # Errors
     /// As [`save`](Self::save).
     pub fn save_in(&self, store: &snap_store::Repository) -> Result<()> {
-        self.save_with(store.root(), store.keys())
+        self.save_with(Some(store), store.root(), store.keys())
     }
 
-    fn save_with(&self, repo_dir: &Path, keys: Option<&snap_store::Keys>) -> Result<()> {
+    fn save_with(
+        &self,
+        store: Option<&snap_store::Repository>,
+        repo_dir: &Path,
+        keys: Option<&snap_store::Keys>,
+    ) -> Result<()> {
         let main = repo_dir.join(PROFILES_FILE);
         let bak = repo_dir.join(PROFILES_BAK);
         let tmp = repo_dir.join("tmp");
         snap_store::fsutil::create_dir_durable(&tmp)?;
-        if let Read::Good(_) = Self::read_file(&main, keys)? {
-            let current = fs::read(&main).map_err(|e| Error::io(&main, e))?;
-            snap_store::fsutil::atomic_write(&tmp, &bak, &current)?;
+        if let Read::Good(_) = Self::read_file(store, &main, keys)? {
+            let current = match store {
+                Some(s) => s.read_repo_file(&main),
+                None => fs::read(&main),
+            }
+            .map_err(|e| Error::io(&main, e))?;
+            write(store, &tmp, &bak, &current)?;
         }
         let file = FileV1 {
             version: PROFILES_VERSION,
@@ -422,7 +440,7 @@ impl Profiles {
         })?;
         bytes.push(b'\n');
         let bytes = snap_store::crypto::seal_file(keys, PROFILES_KIND, &bytes);
-        snap_store::fsutil::atomic_write(&tmp, &main, &bytes)?;
+        write(store, &tmp, &main, &bytes)?;
         Ok(())
     }
 
@@ -561,6 +579,21 @@ impl Profiles {
         self.by_name.insert(new_name.clone(), p);
         Ok(&self.by_name[&new_name])
     }
+}
+
+/// Writes a profiles file atomically: into the open repository `store`
+/// wherever it lives, else into the directory through `tmp`.
+fn write(
+    store: Option<&snap_store::Repository>,
+    tmp: &Path,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<()> {
+    match store {
+        Some(s) => s.write_repo_file(path, bytes)?,
+        None => snap_store::fsutil::atomic_write(tmp, path, bytes)?,
+    }
+    Ok(())
 }
 
 #[cfg(test)]

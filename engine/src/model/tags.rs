@@ -12,7 +12,6 @@
 //! layout is in FORMAT.md ("Tag records").
 
 use std::collections::HashMap;
-use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -54,8 +53,7 @@ pub fn add(store: &Repository, id: &SnapshotId, tag: &str) -> Result<()> {
         snapshot: id.to_hex(),
         tags,
     };
-    fsutil::atomic_write(
-        &store.tmp_dir(),
+    store.write_repo_file(
         &dir.join(id.to_hex()),
         &store.seal_file(
             TAGS_KIND,
@@ -73,7 +71,7 @@ fn load(store: &Repository, id: &SnapshotId) -> Vec<String> {
 /// The tags of the record at `path` for snapshot `id`: `None` when it is
 /// unreadable, does not authenticate, or belongs to another snapshot or version.
 fn read(store: &Repository, path: &Path, id: &SnapshotId) -> Option<Vec<String>> {
-    let bytes = fs::read(path).ok()?;
+    let bytes = store.read_repo_file(path).ok()?;
     let plain = store.open_file(TAGS_KIND, path, &bytes).ok()?;
     serde_json::from_slice::<Record>(&plain)
         .ok()
@@ -85,15 +83,15 @@ fn read(store: &Repository, path: &Path, id: &SnapshotId) -> Option<Vec<String>>
 /// unknown version are left out (their snapshots keep their own tags).
 pub fn load_all(store: &Repository) -> HashMap<SnapshotId, Vec<String>> {
     let mut out = HashMap::new();
-    let Ok(rd) = fs::read_dir(store.root().join(TAGS_DIR)) else {
+    let dir = store.root().join(TAGS_DIR);
+    let Ok(names) = store.list_repo_dir(&dir) else {
         return out;
     };
-    for ent in rd.flatten() {
-        let name = ent.file_name();
-        let Some(id) = name.to_str().and_then(|n| SnapshotId::from_hex(n).ok()) else {
+    for name in names {
+        let Ok(id) = SnapshotId::from_hex(&name) else {
             continue;
         };
-        if let Some(tags) = read(store, &ent.path(), &id) {
+        if let Some(tags) = read(store, &dir.join(&name), &id) {
             out.insert(id, tags);
         }
     }
@@ -106,9 +104,7 @@ pub fn load_all(store: &Repository) -> HashMap<SnapshotId, Vec<String>> {
 /// I/O errors removing the record.
 pub fn remove(store: &Repository, id: &SnapshotId) -> Result<()> {
     let path = store.root().join(TAGS_DIR).join(id.to_hex());
-    if fs::symlink_metadata(&path).is_ok() {
-        fsutil::remove_durable(&path)?;
-    }
+    store.remove_repo_file(&path)?;
     Ok(())
 }
 
@@ -116,6 +112,7 @@ pub fn remove(store: &Repository, id: &SnapshotId) -> Result<()> {
 mod tests {
     use super::*;
     use snap_store::{InitOptions, OpenOptions};
+    use std::fs;
 
     #[test]
     fn records_add_merge_and_are_ignored_when_foreign_or_unknown() {

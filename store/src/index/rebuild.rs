@@ -1,15 +1,14 @@
 //! Recreating the index from `packs/` and `snapshots/` alone.
 
 use std::fs;
-use std::path::Path;
 
 use super::Index;
 use crate::crypto::Keys;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::id::SnapshotId;
-use crate::pack::reader;
-use crate::repo::{layout, list_pack_files, list_snapshot_files, open_snapshot, Places};
+use crate::repo::{open_snapshot, Places};
+use crate::storage::{snapshot_key, Storage};
 
 /// What a rebuild found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -24,14 +23,15 @@ pub struct RebuildReport {
     pub skipped: Vec<String>,
 }
 
-/// Builds a fresh index of the repository at `root` in `tmp/`, then renames
+/// Builds a fresh index of the repository in `storage` in the scratch
+/// folder, then renames
 /// it over `index.sqlite` (after removing the old WAL files, which belong to
 /// the old index).
 ///
 /// # Errors
 /// I/O or index errors; the old index is untouched unless the rename happened.
 pub(crate) fn rebuild_into_place(
-    root: &Path,
+    storage: &Storage,
     places: &Places,
     keys: Option<&Keys>,
 ) -> Result<RebuildReport> {
@@ -45,13 +45,11 @@ pub(crate) fn rebuild_into_place(
     let mut idx = Index::create(&tmp)?;
     let mut report = RebuildReport::default();
     let mut batch = Vec::new();
-    let mut packs: Vec<_> = list_pack_files(root)?.into_iter().collect();
+    let mut packs: Vec<_> = storage.list_packs()?.into_iter().collect();
     packs.sort();
-    for (id, path) in packs {
-        let f = fsutil::open_read(&path)?;
-        match reader::read_header_with(&f, &path, keys) {
+    for (id, size) in packs {
+        match storage.pack_header(&id, size, keys) {
             Ok(entries) => {
-                let size = f.metadata().map_err(|e| Error::io(&path, e))?.len();
                 report.packs += 1;
                 report.blobs += entries.len() as u64;
                 batch.push((id, size, entries));
@@ -69,11 +67,14 @@ pub(crate) fn rebuild_into_place(
         }
     }
     idx.add_packs(&batch)?;
-    let mut snaps: Vec<SnapshotId> = list_snapshot_files(root)?.into_iter().collect();
+    let mut snaps: Vec<SnapshotId> = storage.list_snapshots()?.into_iter().collect();
     snaps.sort();
     for id in snaps {
-        let path = root.join(layout::SNAPSHOTS).join(id.to_hex());
-        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+        let key = snapshot_key(&id);
+        let path = storage.display_path(&key);
+        let Some(bytes) = storage.read_opt(&key)? else {
+            continue; // deleted since it was listed
+        };
         let record = match open_snapshot(keys, &path, &id, &bytes) {
             Ok(r) => r,
             Err(e) => {
@@ -102,6 +103,6 @@ pub(crate) fn rebuild_into_place(
     crate::fault::sync_all(&f).map_err(|e| Error::io(&tmp, e))?;
     crate::fault::rename(&tmp, &dest).map_err(|e| Error::io(&dest, e))?;
     tmp.keep().map_err(|e| Error::io(&dest, e.error))?;
-    fsutil::sync_dir(dest.parent().unwrap_or(root))?;
+    fsutil::sync_dir(fsutil::parent_dir(&dest))?;
     Ok(report)
 }

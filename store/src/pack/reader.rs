@@ -45,6 +45,21 @@ pub fn read_header(file: &File, path: &Path) -> Result<Vec<PackEntry>> {
 /// As [`read_header`].
 pub fn read_header_with(file: &File, path: &Path, keys: Option<&Keys>) -> Result<Vec<PackEntry>> {
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    read_header_via(len, path, keys, &|offset, n| read_at(file, path, offset, n))
+}
+
+/// [`read_header_with`] for a pack of `len` bytes read through `read_at`
+/// (`offset`, `len`): a file's positioned reads, or an object's ranged
+/// reads on a backend (`crate::backend`).
+///
+/// # Errors
+/// As [`read_header`].
+pub fn read_header_via(
+    len: u64,
+    path: &Path,
+    keys: Option<&Keys>,
+    read_at: &dyn Fn(u64, usize) -> Result<Vec<u8>>,
+) -> Result<Vec<PackEntry>> {
     if len < (PREFIX_LEN + 4 + TRAILER_LEN) as u64 {
         return Err(Error::corrupt(
             path,
@@ -52,7 +67,7 @@ pub fn read_header_with(file: &File, path: &Path, keys: Option<&Keys>) -> Result
             format!("pack is too short ({len} bytes)"),
         ));
     }
-    let encrypted = format::prefix_encrypted(path, &read_at(file, path, 0, PREFIX_LEN)?)?;
+    let encrypted = format::prefix_encrypted(path, &read_at(0, PREFIX_LEN)?)?;
     if encrypted != keys.is_some() {
         return Err(Error::corrupt(
             path,
@@ -64,10 +79,10 @@ pub fn read_header_with(file: &File, path: &Path, keys: Option<&Keys>) -> Result
             },
         ));
     }
-    let t = read_at(file, path, len - TRAILER_LEN as u64, TRAILER_LEN)?;
+    let t = read_at(len - TRAILER_LEN as u64, TRAILER_LEN)?;
     let (header_len, sum) = format::parse_trailer_with(path, len, &t, encrypted)?;
     let header_start = len - TRAILER_LEN as u64 - header_len as u64;
-    let h = read_at(file, path, header_start, header_len as usize)?;
+    let h = read_at(header_start, header_len as usize)?;
     format::parse_header_with(path, header_start, &h, &sum, keys)
 }
 

@@ -213,8 +213,14 @@ impl<'r> BlobWriter<'r> {
         let id = PackId(*open.hasher.finalize().as_bytes());
         let file = open.file.take().expect("a pack with entries has a file");
         let path = self.repo.pack_path(&id);
-        fsutil::create_dir_durable(fsutil::parent_dir(&path))?;
-        fsutil::persist_durable(file, &path)?;
+        if self.repo.is_local() {
+            fsutil::create_dir_durable(fsutil::parent_dir(&path))?;
+            fsutil::persist_durable(file, &path)?;
+        } else {
+            // Elsewhere the sealed pack is uploaded with a conditional create.
+            let bytes = std::fs::read(file.path()).map_err(|e| Error::io(file.path(), e))?;
+            self.repo.write_pack(&bytes)?;
+        }
         let mut st = self.lock();
         st.stats.packs += 1;
         st.sealed.push((id, open.len, open.entries));
