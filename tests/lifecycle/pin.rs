@@ -152,3 +152,67 @@ fn a_pin_in_an_encrypted_repository_is_sealed_and_honoured() {
     env.snap(["tag", &first, "--remove", "keep"]).ok();
     env.snap(["forget", &first]).ok();
 }
+
+/// `snap check` records when it ran and what it found; `snap stats` shows
+/// it; in an encrypted repository the record is sealed.
+#[test]
+fn check_records_its_outcome_for_stats_and_the_page() {
+    let env = crate::encryption::enc_env();
+    env.snap(["init", "--encrypt"]).ok();
+    let src = env.path("app");
+    write_profile(&src, 0, 1000);
+    env.create(&src, &[]).id();
+    let stats = env.snap(["--json", "stats"]).ok().json();
+    assert_eq!(stats["last_check"], serde_json::Value::Null, "{stats}");
+    env.snap(["stats"]).ok().expect_contains(true, "never");
+    let mut c = env.cmd(["--json", "check", "--read-data"]);
+    c.env("SNAP_NOW", "2026-03-04T05:06:07Z");
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checked: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(checked["last_check"]["ok"], true, "{checked}");
+    assert_eq!(checked["last_check"]["read_data"], true);
+    assert!(checked["problems"].is_array(), "the report is still there");
+    let stats = env.snap(["--json", "stats"]).ok().json();
+    assert_eq!(
+        stats["last_check"]["time_ms"], 1_772_600_767_000i64,
+        "{stats}"
+    );
+    assert_eq!(stats["last_check"]["problems"], 0);
+    env.snap(["stats"])
+        .ok()
+        .expect_contains(true, "with --read-data: no problems");
+    let raw = std::fs::read(env.repo.join("last-check.json")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("read_data"),
+        "sealed"
+    );
+    // A problem found is recorded as such.
+    let pack = walk_files(&env.repo.join("packs"))[0].clone();
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&pack, bytes).unwrap();
+    env.snap(["check", "--read-data"]).code(1);
+    let stats = env.snap(["--json", "stats"]).ok().json();
+    assert_eq!(stats["last_check"]["ok"], false, "{stats}");
+    assert!(stats["last_check"]["problems"].as_u64().unwrap() >= 1);
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,5 +1,5 @@
 //! kill -9 crash loops (issue 6, part 2) for `create`, `restore` in place,
-//! `gc` and `import`, on a profile-like tree (2 000 files, 200 MB) with 30%
+//! `gc`, `import` and `tag` (pin/unpin, on a 100-file profile), on a profile-like tree (2 000 files, 200 MB) with 30%
 //! of the files changed per round, killed after a random delay, then the
 //! oracle.
 //!
@@ -10,7 +10,8 @@
 //! walked and its blobs read and hashed ([`oracle::Verify`] says why that
 //! is enough).
 //!
-//! Knobs (environment): `SNAP_CRASH_POINTS` per operation (default 100),
+//! Knobs (environment): `SNAP_CRASH_POINTS` per operation (default 100;
+//! 30 for `tag`),
 //! `SNAP_CRASH_FILES` (default 2 000), `SNAP_CRASH_BYTES` (default 200 MB),
 //! `SNAP_CRASH_PER_REPO` (points per fresh repository, default 10),
 //! `SNAP_CRASH_SEED`. `tests/soak.sh N` runs N points per operation.
@@ -115,12 +116,21 @@ enum Op {
     Restore,
     Gc,
     Import,
+    /// `tag ID --add keep` / `--remove keep` on an acknowledged snapshot.
+    Pin,
 }
 
 fn crash_loop(op: Op) -> Figures {
-    let points = env_or("SNAP_CRASH_POINTS", 100);
-    let files = env_or("SNAP_CRASH_FILES", 2_000) as usize;
-    let bytes = env_or("SNAP_CRASH_BYTES", 200_000_000) as usize;
+    // A tag change is one small atomic write: 30 points by default.
+    let points = env_or("SNAP_CRASH_POINTS", if op == Op::Pin { 30 } else { 100 });
+    let mut files = env_or("SNAP_CRASH_FILES", 2_000) as usize;
+    let mut bytes = env_or("SNAP_CRASH_BYTES", 200_000_000) as usize;
+    if op == Op::Pin {
+        // A tag change writes one small record: the profile's size does
+        // not matter, and a small one keeps the loop fast.
+        files = files.min(100);
+        bytes = bytes.min(1_000_000);
+    }
     let per_world = env_or("SNAP_CRASH_PER_REPO", 10).max(1);
     let mut g = Gen(env_or("SNAP_CRASH_SEED", 0x5eed) ^ op as u64);
     let mut f = Figures::default();
@@ -162,6 +172,29 @@ fn crash_loop(op: Op) -> Figures {
                         &what,
                         Err("(g) restore succeeded but the profile differs".into()),
                     );
+                }
+                r
+            }
+            Op::Pin => {
+                let target = acked[g.below(acked.len() as u64) as usize].id.clone();
+                let was = oracle_tags(&w.repo, &target);
+                let (flag, now) = if was.iter().any(|t| t == "keep") {
+                    ("--remove", Vec::new())
+                } else {
+                    ("--add", vec!["keep".to_string()])
+                };
+                let r = run_and_kill(&w.repo, &["tag", &target, flag, "keep"], delay);
+                let after = oracle_tags(&w.repo, &target);
+                if after != was && after != now {
+                    f.record(
+                        &what,
+                        Err(format!(
+                            "(g) tags are {after:?}, neither {was:?} nor {now:?}"
+                        )),
+                    );
+                }
+                if r.1 == 0 && after != now {
+                    f.record(&what, Err("(g) tag succeeded but did not change".into()));
                 }
                 r
             }
@@ -235,6 +268,18 @@ fn crash_loop(op: Op) -> Figures {
     f
 }
 
+/// The tags of snapshot `id` as listed (its tag record applied).
+fn oracle_tags(repo: &std::path::Path, id: &str) -> Vec<String> {
+    let r = snap_engine::Repo::open(repo, &snap_store::OpenOptions::shared("crash-oracle"))
+        .expect("open");
+    r.snapshots()
+        .expect("list")
+        .into_iter()
+        .find(|s| s.id.to_hex() == id)
+        .map(|s| s.manifest.tags)
+        .unwrap_or_default()
+}
+
 fn report(op: &str, f: &Figures) {
     eprintln!("| operation | crash points | killed mid-run | oracle failures | acked lost | partial visible | stale locks |");
     eprintln!("{}", f.line(op));
@@ -264,4 +309,9 @@ fn crash_loop_import() {
 #[test]
 fn crash_loop_gc() {
     report("gc", &crash_loop(Op::Gc));
+}
+
+#[test]
+fn crash_loop_pin() {
+    report("tag (pin/unpin)", &crash_loop(Op::Pin));
 }
