@@ -96,8 +96,10 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let repo = Repo::open_or_init(&t.path().join("r"), &OpenOptions::shared("t")).unwrap();
         assert_eq!(load(&repo), None);
-        let mut report = CheckReport::default();
-        report.packs = 3;
+        let report = CheckReport {
+            packs: 3,
+            ..Default::default()
+        };
         let c = LastCheck::of(&report, true, 42);
         record(&repo, &c).unwrap();
         assert_eq!(load(&repo), Some(c.clone()));

@@ -13,12 +13,16 @@ use crate::util::*;
 fn run(
     repo: &Repo,
     s: &snap_engine::snapshot::SnapshotInfo,
-    mut opts: RestoreOptions,
+    base: RestoreOptions<'static>,
 ) -> Vec<RestoreProgress> {
     let seen = Mutex::new(Vec::new());
     let cb = |p: RestoreProgress| seen.lock().unwrap().push(p);
-    opts.progress = Some(&cb);
+    let opts = RestoreOptions {
+        progress: Some(&cb),
+        ..base
+    };
     restore(repo, s, &opts).unwrap();
+    drop(opts);
     seen.into_inner().unwrap()
 }
 
