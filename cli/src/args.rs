@@ -94,6 +94,9 @@ pub enum Command {
     List(ListArgs),
     /// Show a snapshot's manifest.
     Show(SnapshotArg),
+    /// Add or remove a snapshot's tags (`--add keep` pins it: forget and
+    /// retention never remove it; `--remove keep` unpins it).
+    Tag(TagArgs),
     /// List the entries of a snapshot.
     Ls(LsArgs),
     /// Print a file from a snapshot.
@@ -220,6 +223,20 @@ pub struct SnapshotArg {
     /// Resolve `latest` and names within this profile.
     #[arg(long)]
     pub profile: Option<String>,
+}
+
+/// `snap tag`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("change").required(true).multiple(true).args(["add", "remove"])))]
+pub struct TagArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArg,
+    /// Add this tag (repeatable); `keep` pins the snapshot.
+    #[arg(long, value_name = "TAG")]
+    pub add: Vec<String>,
+    /// Remove this tag (repeatable), also one written when it was created.
+    #[arg(long, value_name = "TAG")]
+    pub remove: Vec<String>,
 }
 
 /// `snap ls`.

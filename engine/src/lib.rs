@@ -104,8 +104,8 @@ pub mod space;
 // them.
 use commands::materialize;
 pub use commands::{
-    auto, backup, browse, check, diff, forget, gc, import, registry, repair, restore, textdiff,
-    versions,
+    auto, backup, browse, check, diff, forget, gc, import, last_check, registry, repair, restore,
+    tag, textdiff, versions,
 };
 pub use model::{duration, profile, retention, snapshot, tags, tree};
 pub use source::{filter, live, scan, sqlite};

@@ -113,8 +113,8 @@ impl Repo {
         &mut self.store
     }
 
-    /// Every snapshot, newest first, with the tags of its tag record
-    /// ([`crate::tags`]) added to the manifest's. Records that do not parse
+    /// Every snapshot, newest first, with its tag record ([`crate::tags`])
+    /// applied to the manifest's tags (tags added, pins removed). Records that do not parse
     /// are skipped (`check` reports them).
     ///
     /// # Errors
@@ -129,10 +129,8 @@ impl Repo {
                 Manifest::from_bytes(&id, &bytes)
                     .ok()
                     .map(|mut manifest| {
-                        for t in extra.remove(&id).unwrap_or_default() {
-                            if !manifest.tags.contains(&t) {
-                                manifest.tags.push(t);
-                            }
+                        if let Some(rec) = extra.remove(&id) {
+                            manifest.tags = rec.apply(&manifest.tags);
                         }
                         manifest
                     })
@@ -150,6 +148,15 @@ impl Repo {
                 .then(b.id.cmp(&a.id))
         });
         Ok(out)
+    }
+
+    /// The tags written in snapshot `id`'s own file, without its tag record.
+    ///
+    /// # Errors
+    /// A missing or damaged snapshot file.
+    pub fn manifest_tags(&self, id: &SnapshotId) -> Result<Vec<String>> {
+        let bytes = self.store.read_snapshot(id)?;
+        Ok(Manifest::from_bytes(id, &bytes)?.tags)
     }
 
     /// Resolves a user-typed id (see [`snapshot::resolve`]).

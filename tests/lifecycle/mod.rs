@@ -7,3 +7,4 @@ mod gc_concurrency;
 mod gc_kill;
 mod gc_shrink;
 mod low_space;
+mod pin;

@@ -1,5 +1,5 @@
 //! kill -9 crash loops (issue 6, part 2) for `create`, `restore` in place,
-//! `gc` and `import`, on a profile-like tree (2 000 files, 200 MB) with 30%
+//! `gc`, `import` and `tag` (pin/unpin, on a 100-file profile), on a profile-like tree (2 000 files, 200 MB) with 30%
 //! of the files changed per round, killed after a random delay, then the
 //! oracle.
 //!
@@ -10,7 +10,8 @@
 //! walked and its blobs read and hashed ([`oracle::Verify`] says why that
 //! is enough).
 //!
-//! Knobs (environment): `SNAP_CRASH_POINTS` per operation (default 100),
+//! Knobs (environment): `SNAP_CRASH_POINTS` per operation (default 100;
+//! 30 for `tag`),
 //! `SNAP_CRASH_FILES` (default 2 000), `SNAP_CRASH_BYTES` (default 200 MB),
 //! `SNAP_CRASH_PER_REPO` (points per fresh repository, default 10),
 //! `SNAP_CRASH_SEED`. `tests/soak.sh N` runs N points per operation.
@@ -136,6 +137,8 @@ enum Op {
     Restore,
     Gc,
     Import,
+    /// `tag ID --add keep` / `--remove keep` on an acknowledged snapshot.
+    Pin,
 }
 
 /// The worlds of one loop.
@@ -167,6 +170,18 @@ impl Shape {
             files: plain.files / 4,
             bytes: plain.bytes / 4,
             encrypted: true,
+            ..plain
+        }
+    }
+
+    /// The tag loop: a tag change writes one small record, so the
+    /// profile's size does not matter; 30 points on a small one.
+    fn pin() -> Self {
+        let plain = Self::plain();
+        Self {
+            points: env_or("SNAP_CRASH_POINTS", 30),
+            files: plain.files.min(100),
+            bytes: plain.bytes.min(1_000_000),
             ..plain
         }
     }
@@ -215,6 +230,29 @@ fn crash_loop(op: Op, shape: &Shape) -> Figures {
                         &what,
                         Err("(g) restore succeeded but the profile differs".into()),
                     );
+                }
+                r
+            }
+            Op::Pin => {
+                let target = acked[g.below(acked.len() as u64) as usize].id.clone();
+                let was = oracle_tags(&w.repo, &target);
+                let (flag, now) = if was.iter().any(|t| t == "keep") {
+                    ("--remove", Vec::new())
+                } else {
+                    ("--add", vec!["keep".to_string()])
+                };
+                let r = run_and_kill(&w.repo, &["tag", &target, flag, "keep"], delay);
+                let after = oracle_tags(&w.repo, &target);
+                if after != was && after != now {
+                    f.record(
+                        &what,
+                        Err(format!(
+                            "(g) tags are {after:?}, neither {was:?} nor {now:?}"
+                        )),
+                    );
+                }
+                if r.1 == 0 && after != now {
+                    f.record(&what, Err("(g) tag succeeded but did not change".into()));
                 }
                 r
             }
@@ -288,6 +326,18 @@ fn crash_loop(op: Op, shape: &Shape) -> Figures {
     f
 }
 
+/// The tags of snapshot `id` as listed (its tag record applied).
+fn oracle_tags(repo: &std::path::Path, id: &str) -> Vec<String> {
+    let r = snap_engine::Repo::open(repo, &snap_store::OpenOptions::shared("crash-oracle"))
+        .expect("open");
+    r.snapshots()
+        .expect("list")
+        .into_iter()
+        .find(|s| s.id.to_hex() == id)
+        .map(|s| s.manifest.tags)
+        .unwrap_or_default()
+}
+
 fn report(op: &str, f: &Figures) {
     eprintln!("| operation | crash points | killed mid-run | oracle failures | acked lost | partial visible | stale locks |");
     eprintln!("{}", f.line(op));
@@ -336,4 +386,9 @@ fn crash_loop_restore_in_place_encrypted() {
         "restore in place (encrypted)",
         &crash_loop(Op::Restore, &Shape::encrypted()),
     );
+}
+
+#[test]
+fn crash_loop_pin() {
+    report("tag (pin/unpin)", &crash_loop(Op::Pin, &Shape::pin()));
 }

@@ -25,6 +25,9 @@
 //! JSON payload (issue 10) the same way; its snapshot must restore to the
 //! tree `snap restore FILE --target` makes of that vault.
 //!
+//! `tag --add keep` pins s0 through its tag record: on failure s0 has no
+//! tags, on success exactly `keep` (the record is written whole or not).
+//!
 //! Every k is injected (about 2 200 runs, a minute: the worlds live in RAM,
 //! see [`oracle::ram_tempdir`]); `SNAP_FAULT_QUICK=1` injects only at 12
 //! points spread evenly over 1..=N (always including 1 and N) for a quick
@@ -58,6 +61,7 @@ enum Action {
     Import,
     ImportVault,
     ImportStakTrakr,
+    Pin,
 }
 
 /// The vault password (`SNAP_PASSWORD`) of the sweep's runs, and the
@@ -79,6 +83,7 @@ impl Action {
             Action::Import => "import",
             Action::ImportVault => "import vault",
             Action::ImportStakTrakr => "import staktrakr",
+            Action::Pin => "tag --add keep",
         }
     }
 }
@@ -255,6 +260,18 @@ fn archive_problem(w: &World, file: &Path, want: &TreeImage) -> Option<String> {
     problem
 }
 
+/// The tags of snapshot `id` as listed (tag records applied).
+fn snapshot_tags(repo: &Path, id: &str) -> Result<Vec<String>, String> {
+    let r = snap_engine::Repo::open(repo, &snap_store::OpenOptions::shared("sweep"))
+        .map_err(|e| format!("open: {e}"))?;
+    let snaps = r.snapshots().map_err(|e| format!("list: {e}"))?;
+    snaps
+        .into_iter()
+        .find(|s| s.id.to_hex() == id)
+        .map(|s| s.manifest.tags)
+        .ok_or_else(|| format!("{id} is not listed"))
+}
+
 /// The ids of the listed snapshots, sorted.
 fn snapshot_ids(repo: &Path) -> Result<Vec<String>, String> {
     let r = snap_engine::Repo::open(
@@ -308,6 +325,12 @@ fn args(a: Action, base: &Base, w: &World) -> Vec<String> {
         Action::IndexRebuild => vec!["index".into(), "rebuild".into()],
         Action::Forget => vec!["forget".into(), "--keep-last".into(), "1".into()],
         Action::Gc => vec!["gc".into()],
+        Action::Pin => vec![
+            "tag".into(),
+            base.s0.id.clone(),
+            "--add".into(),
+            "keep".into(),
+        ],
         Action::GcRepack => vec!["gc".into(), "--repack-threshold".into(), "100".into()],
         Action::ExportZip | Action::ExportVault => {
             let (flag, name) = match a {
@@ -356,6 +379,14 @@ fn outcome_problem(a: Action, base: &Base, w: &World, run: &Run) -> Option<Strin
                 } else if let Some(d) = archive_problem(w, &out, &base.s1.image) {
                     return Some(format!("the vault does not restore to s1: {d}"));
                 }
+            }
+        }
+        Action::Pin => {
+            // All or nothing: s0 pinned exactly when the command said so.
+            let tags = snapshot_tags(&w.repo, &base.s0.id);
+            let want: &[&str] = if run.code == 0 { &["keep"] } else { &[] };
+            if tags.as_deref() != Ok(&want.iter().map(|t| t.to_string()).collect::<Vec<_>>()) {
+                return Some(format!("s0's tags after tag (exit {}): {tags:?}", run.code));
             }
         }
         Action::Import | Action::ImportVault | Action::ImportStakTrakr | Action::Create => {
@@ -585,6 +616,7 @@ fn fault_sweep() {
             Action::Import,
             Action::ImportVault,
             Action::ImportStakTrakr,
+            Action::Pin,
         ],
         std::env::var_os("SNAP_FAULT_QUICK").is_none(),
     );

@@ -6,6 +6,7 @@ mod concurrency;
 mod hint;
 mod index_work;
 mod inspect;
+mod progress;
 mod restore_crash;
 mod roundtrip;
 mod sqlite;

@@ -32,6 +32,18 @@ def snap(*args):
     return out.stdout
 
 
+def listed():
+    return json.loads(snap("--json", "list"))
+
+
+def snap_name(sid):
+    return next(s["name"] for s in listed() if s["id"] == sid)
+
+
+def tags(sid):
+    return next(s["tags"] for s in listed() if s["id"] == sid)
+
+
 def shot(page, name):
     page.screenshot(path=os.path.join(SHOTS, name), full_page=name.startswith("narrow"))
 
@@ -43,6 +55,9 @@ def main():
         page = ctx.new_page()
         errors = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+
+        step("a check recorded before the page opens is shown")
+        snap("check")
 
         step("refused without the token")
         r = page.goto(BASE + "/")
@@ -60,7 +75,21 @@ def main():
         assert rows.nth(1).get_attribute("data-id") == FIRST
         expect(page.locator("#profiles")).to_contain_text("app")
         expect(page.locator("#profile-status")).to_contain_text("dedup")
+        expect(page.locator("#profile-status")).to_contain_text("Last check")
+        expect(page.locator("#profile-status")).to_contain_text("structure only, without --read-data: no problems")
+
+        step("pin a snapshot: the keep tag shows, and the CLI sees it")
+        first_tags = page.locator(f'#timeline tr[data-id="{FIRST}"] .tag-keep')
+        page.get_by_role("button", name=f"Pin {snap_name(FIRST)}", exact=True).click()
+        expect(first_tags).to_have_count(1)
+        assert "keep" in tags(FIRST), tags(FIRST)
+        out = subprocess.run([SNAP, "forget", FIRST], capture_output=True, text=True, check=False)
+        assert out.returncode == 1 and "pinned" in out.stderr, out
         shot(page, "timeline.png")
+        step("unpin it")
+        page.get_by_role("button", name=f"Unpin {snap_name(FIRST)}", exact=True).click()
+        expect(first_tags).to_have_count(0)
+        assert "keep" not in tags(FIRST), tags(FIRST)
 
         step("every control has a name (accessibility)")
         unnamed = page.evaluate("""() => [...document.querySelectorAll('button, input, select, textarea, a[href]')]
@@ -148,9 +177,31 @@ def main():
         with open(os.path.join(APP, "settings.json")) as f:
             assert f.read() == "{broken"
         shot(page, "restore-dialog.png")
-        page.locator("#restore-go").click()
-        result = page.locator("#restore-result")
-        expect(result).to_contain_text("Undo point: pre-restore-", timeout=30000)
+        step("another program has a profile file open: refused, then restore anyway")
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import sys, time; f = open(sys.argv[1], 'rb'); print('open', flush=True); time.sleep(600)",
+             os.path.join(APP, "notes.txt")], stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "open"
+            page.locator("#restore-go").click()
+            err = page.locator("#restore-error")
+            expect(err).to_contain_text(f"notes.txt is open in pid {holder.pid} (python", timeout=30000)
+            expect(err).to_contain_text("restore anyway")
+            expect(page.locator("#restore-anyway")).to_be_visible()
+            with open(os.path.join(APP, "settings.json")) as f:
+                assert f.read() == "{broken", "the refused restore changed the profile"
+            shot(page, "restore-in-use.png")
+            page.get_by_role("button", name="Restore anyway").click()
+            result = page.locator("#restore-result")
+            expect(result).to_contain_text("Undo point: pre-restore-", timeout=30000)
+            expect(result.locator(".warning")).to_contain_text(str(holder.pid))
+        finally:
+            holder.kill()
+            holder.wait()
+        step("the progress ran to 100% of the snapshot's files")
+        expect(page.locator("#restore-progress-text")).to_contain_text("3 of 3 files")
+        expect(page.locator("#restore-progress-text")).to_contain_text("(100%)")
+        assert page.evaluate("() => document.querySelector('#restore-progress').value") == 100
         undo_text = result.inner_text()
         with open(os.path.join(APP, "settings.json")) as f:
             assert f.read() == '{"theme":"dark","font":{"size":12,"family":"serif"}}'

@@ -1,13 +1,24 @@
 //! `snap check [--read-data]`: one line per problem, then a summary; exit 1
 //! when anything is wrong. The store checks packs, index and snapshot files;
 //! the engine then walks every snapshot's trees (`tree-missing`,
-//! `blob-missing`, ...).
+//! `blob-missing`, ...). The outcome is recorded (`last-check.json`) for
+//! `snap ui` and `snap stats`.
 
-use snap_store::{CheckOptions, OpenOptions, Problem};
+use serde::Serialize;
+use snap_engine::last_check::{self, LastCheck};
+use snap_store::{CheckOptions, CheckReport, OpenOptions, Problem};
 
 use super::Context;
 use crate::args::CheckArgs;
 use crate::render::count;
+
+/// `check --json`: the report, and the record written for `snap ui`.
+#[derive(Serialize)]
+struct Checked<'a> {
+    #[serde(flatten)]
+    report: &'a CheckReport,
+    last_check: &'a LastCheck,
+}
 
 /// Checks the repository; problems are printed (even with `--quiet`) and
 /// turned into an error so the exit code is 1.
@@ -25,7 +36,22 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<()> {
     report
         .problems
         .extend(snap_engine::check::check_files(&repo)?);
-    ctx.out.emit(&report, |w, quiet| {
+    // Recorded for `snap ui` and `snap stats`; not being able to write the
+    // record does not change what the check found.
+    let now = ctx
+        .now()?
+        .unwrap_or_else(chrono::Utc::now)
+        .timestamp_millis();
+    let last = LastCheck::of(&report, args.read_data, now);
+    if let Err(e) = last_check::record(&repo, &last) {
+        ctx.out
+            .warn(&format!("the time of this check was not recorded: {e}"));
+    }
+    let doc = Checked {
+        report: &report,
+        last_check: &last,
+    };
+    ctx.out.emit(&doc, |w, quiet| {
         for p in &report.problems {
             writeln!(w, "{}", line(p))?;
         }

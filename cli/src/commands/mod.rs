@@ -18,6 +18,7 @@ pub(crate) mod profile;
 mod repair;
 pub(crate) mod restore;
 mod stats;
+mod tag;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -362,6 +363,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Create(args) => create::run(&ctx, args),
         Command::List(args) => list::list(&ctx, args),
         Command::Show(args) => list::show(&ctx, args),
+        Command::Tag(args) => tag::run(&ctx, args),
         Command::Ls(args) => browse::ls(&ctx, args),
         Command::Cat(args) => browse::cat(&ctx, args),
         Command::Diff(args) => browse::diff(&ctx, args),

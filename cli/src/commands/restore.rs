@@ -1,13 +1,14 @@
 //! `snap restore ID [--target DIR] [--path P]... [--dry-run]`.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
-use snap_engine::restore::{restore, RestoreOptions};
+use snap_engine::restore::{restore, ProgressFn, RestoreOptions, RestoreProgress};
 use snap_store::OpenOptions;
 
 use super::Context;
 use crate::args::RestoreArgs;
-use crate::render::bytes;
+use crate::render::{bytes, progress_bar};
 
 /// Restores a snapshot in place (the profile's directory) or into `--target`.
 pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
@@ -21,6 +22,15 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
     let s = repo.resolve(&args.snapshot.id, args.snapshot.profile.as_deref())?;
     let profiles = ctx.profiles(&repo)?;
     let profile = profiles.get(&s.manifest.profile);
+    let bar = (!args.dry_run && !ctx.out.json && !ctx.out.quiet && std::io::stderr().is_terminal())
+        .then(progress_bar);
+    let show = |p: RestoreProgress| {
+        if let Some(b) = &bar {
+            b.set_length(p.bytes_total);
+            b.set_position(p.bytes_done);
+            b.set_message(format!("{}/{} files", p.files_done, p.files_total));
+        }
+    };
     let opts = RestoreOptions {
         target: args.target.clone(),
         profile_path: Some(
@@ -33,6 +43,7 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
         dry_run: args.dry_run,
         now: ctx.now()?,
         force: args.force,
+        progress: bar.is_some().then_some(&show as ProgressFn<'_>),
     };
     let dest = opts
         .target
@@ -40,7 +51,11 @@ pub fn run(ctx: &Context, args: &RestoreArgs) -> anyhow::Result<()> {
         .or(opts.profile_path.as_ref())
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let report = restore(&repo, &s, &opts).map_err(|e| restore_failure(e, &s.short_id, &dest))?;
+    let report = restore(&repo, &s, &opts).map_err(|e| restore_failure(e, &s.short_id, &dest));
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let report = report?;
     for w in &report.warnings {
         ctx.out.warn(w);
     }

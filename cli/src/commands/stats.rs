@@ -1,18 +1,56 @@
-//! `snap stats`: repository totals, per-profile usage and garbage.
+//! `snap stats`: repository totals, per-profile usage, garbage and the
+//! last check.
 
+use serde::Serialize;
+use snap_engine::gc::Usage;
+use snap_engine::last_check::LastCheck;
 use snap_store::OpenOptions;
 
 use super::gc::open_repo;
 use super::Context;
-use crate::render::bytes;
+use crate::render::{bytes, time};
+
+/// `stats --json`: the usage, and the repository's last check (null: never).
+#[derive(Serialize)]
+struct Stats<'a> {
+    #[serde(flatten)]
+    usage: &'a Usage,
+    last_check: Option<&'a LastCheck>,
+}
+
+/// "2026-01-02 10:00:00, with --read-data: no problems", or "never".
+fn describe_check(last: Option<&LastCheck>) -> String {
+    let Some(c) = last else {
+        return "never (run `snap check`)".into();
+    };
+    format!(
+        "{}{}: {}",
+        time(c.time_ms),
+        if c.read_data {
+            ", with --read-data"
+        } else {
+            ""
+        },
+        match c.problems {
+            0 => "no problems".to_string(),
+            1 => "1 problem".to_string(),
+            n => format!("{n} problems"),
+        }
+    )
+}
 
 /// Prints totals, then per profile: snapshots, logical and stored size and
 /// the deduplication ratio; then the reclaimable garbage.
 pub fn run(ctx: &Context) -> anyhow::Result<()> {
     let repo = open_repo(ctx, OpenOptions::shared("stats"))?;
     let u = snap_engine::gc::usage(&repo)?;
+    let last = snap_engine::last_check::load(&repo);
     let s = u.totals;
-    ctx.out.emit(&u, |w, quiet| {
+    let doc = Stats {
+        usage: &u,
+        last_check: last.as_ref(),
+    };
+    ctx.out.emit(&doc, |w, quiet| {
         if quiet {
             return Ok(());
         }
@@ -55,6 +93,7 @@ pub fn run(ctx: &Context) -> anyhow::Result<()> {
             bytes(u.garbage_bytes),
             u.garbage_fraction * 100.0
         )?;
+        writeln!(w, "checked    {}", describe_check(last.as_ref()))?;
         Ok(())
     })
 }

@@ -1,5 +1,5 @@
 //! What the page can change or take away: create a snapshot now, forget
-//! one, restore (preview first), the settings dialog, import an uploaded
+//! one, pin or unpin one, restore (preview first), the settings dialog, import an uploaded
 //! ZIP or vault, and export a snapshot as a ZIP or vault download. Every
 //! one goes through the engine's library API, as the matching command does.
 
@@ -12,7 +12,8 @@ use serde::Deserialize;
 use snap_engine::backup::{create as create_snapshot, CreateOptions};
 use snap_engine::export::{self, ExportOptions};
 use snap_engine::forget::{forget as forget_snapshots, now_from_env, ForgetOptions};
-use snap_engine::restore::{restore as restore_snapshot, RestoreOptions};
+use snap_engine::restore::{restore as restore_snapshot, ProgressFn, RestoreOptions};
+use snap_engine::snapshot::SnapshotInfo;
 
 use super::http::{safe_file_name, Reply};
 use super::routes::{bad, live_dir, open, param, snapshot};
@@ -72,6 +73,25 @@ pub fn forget(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
     Ok(Reply::json(&report))
 }
 
+/// The body of `POST /api/tag`.
+#[derive(Deserialize)]
+struct TagRequest {
+    snapshot: String,
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    remove: Vec<String>,
+}
+
+/// `POST /api/tag {"snapshot", "add", "remove"}`: pin (`add: ["keep"]`) or
+/// unpin (`remove: ["keep"]`) a snapshot, as `snap tag` does.
+pub fn tag(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
+    let r: TagRequest = parse(body)?;
+    let repo = open(ctx)?;
+    let report = snap_engine::tag::change(&repo, &r.snapshot, None, &r.add, &r.remove)?;
+    Ok(Reply::json(&report))
+}
+
 /// The body of `POST /api/restore`.
 #[derive(Deserialize)]
 struct RestoreRequest {
@@ -91,9 +111,20 @@ struct RestoreRequest {
     force: bool,
 }
 
-/// `POST /api/restore`: with `dry_run`, the changes a restore would make and
-/// the undo point it would take; without, the restore itself.
-pub fn restore(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
+/// A restore the page asked for, parsed and checked, ready to run (now for
+/// a preview, in the background otherwise: see `jobs`).
+pub struct PlannedRestore {
+    repo: snap_engine::Repo,
+    snap: SnapshotInfo,
+    opts: RestoreOptions<'static>,
+    dest: String,
+    /// Only report what would change.
+    pub dry_run: bool,
+}
+
+/// Parses and checks `POST /api/restore`'s body: the snapshot exists, the
+/// target is absolute, the paths are inside the snapshot's tree.
+pub fn plan_restore(ctx: &Context, body: &[u8]) -> anyhow::Result<PlannedRestore> {
     let r: RestoreRequest = parse(body)?;
     let repo = open(ctx)?;
     let s = repo.resolve(&r.snapshot, None)?;
@@ -109,40 +140,58 @@ pub fn restore(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
         .iter()
         .map(|p| snap_engine::browse::check_rel(p))
         .collect::<Result<Vec<_>, _>>()?;
-    let opts = RestoreOptions {
-        target: target.clone(),
-        profile_path: Some(profile_path.clone()),
-        excludes,
-        paths,
-        dry_run: r.dry_run,
-        now: ctx.now()?,
-        force: r.force,
-    };
     let dest = target
         .as_ref()
         .unwrap_or(&profile_path)
         .display()
         .to_string();
-    let report = restore_snapshot(&repo, &s, &opts)
-        .map_err(|e| crate::commands::restore::restore_failure(e, &s.short_id, &dest))?;
-    let undo = report
-        .pre_restore
-        .and_then(|id| repo.resolve(&id.to_hex(), None).ok())
-        .map(|u| serde_json::json!({ "id": u.id.to_hex(), "short_id": u.short_id, "name": u.manifest.name }));
-    Ok(Reply::json(&serde_json::json!({
-        "snapshot": s.id.to_hex(),
-        "short_id": s.short_id,
-        "target": report.target,
-        "in_place": report.in_place,
-        "dry_run": r.dry_run,
-        "changes": report.changes,
-        "files_written": report.files_written,
-        "files_reused": report.files_reused,
-        "bytes_written": report.bytes_written,
-        "undo": undo,
-        "undo_command": report.undo_command,
-        "warnings": report.warnings,
-    })))
+    let opts = RestoreOptions {
+        target,
+        profile_path: Some(profile_path),
+        excludes,
+        paths,
+        dry_run: r.dry_run,
+        now: ctx.now()?,
+        force: r.force,
+        progress: None,
+    };
+    Ok(PlannedRestore {
+        repo,
+        snap: s,
+        opts,
+        dest,
+        dry_run: r.dry_run,
+    })
+}
+
+impl PlannedRestore {
+    /// Runs the restore (or its dry run), reporting to `progress`; the
+    /// answer of `POST /api/restore` (a preview) or of its job (FORMAT.md §15).
+    pub fn run(self, progress: Option<ProgressFn<'_>>) -> anyhow::Result<serde_json::Value> {
+        let mut opts: RestoreOptions<'_> = self.opts;
+        opts.progress = progress;
+        let (repo, s) = (&self.repo, &self.snap);
+        let report = restore_snapshot(repo, s, &opts)
+            .map_err(|e| crate::commands::restore::restore_failure(e, &s.short_id, &self.dest))?;
+        let undo = report
+            .pre_restore
+            .and_then(|id| repo.resolve(&id.to_hex(), None).ok())
+            .map(|u| serde_json::json!({ "id": u.id.to_hex(), "short_id": u.short_id, "name": u.manifest.name }));
+        Ok(serde_json::json!({
+            "snapshot": s.id.to_hex(),
+            "short_id": s.short_id,
+            "target": report.target,
+            "in_place": report.in_place,
+            "dry_run": self.dry_run,
+            "changes": report.changes,
+            "files_written": report.files_written,
+            "files_reused": report.files_reused,
+            "bytes_written": report.bytes_written,
+            "undo": undo,
+            "undo_command": report.undo_command,
+            "warnings": report.warnings,
+        }))
+    }
 }
 
 /// The body of `POST /api/settings`: the seed's settings dialog.

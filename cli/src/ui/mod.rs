@@ -1,7 +1,8 @@
 //! `snap ui`: a local web page to see, compare and restore snapshots.
 //!
 //! A small synchronous server (tiny_http) answers one request at a time
-//! through the engine's library API; the page itself (HTML, CSS, JS) is
+//! through the engine's library API (a restore runs on a thread of its own,
+//! `jobs`, so the page can show its progress); the page itself (HTML, CSS, JS) is
 //! embedded in the binary (`assets`). Security lives in `auth`: loopback
 //! by default, a one-time token exchanged for a session cookie, the `Host`
 //! header checked on every request and the `Origin` on every POST.
@@ -10,6 +11,7 @@ mod actions;
 mod assets;
 mod auth;
 mod http;
+mod jobs;
 mod routes;
 
 use std::io::Write as _;
@@ -44,6 +46,7 @@ pub fn run(ctx: &Context, args: &UiArgs) -> anyhow::Result<()> {
         .to_ip()
         .ok_or_else(|| anyhow!("{addr} is not an IP address"))?;
     let mut gate = auth::Gate::new(bound);
+    let jobs = std::sync::Arc::new(jobs::Jobs::default());
     let url = format!("http://{}/?token={}", gate.host(), gate.token());
     {
         let mut out = std::io::stdout().lock();
@@ -65,7 +68,7 @@ pub fn run(ctx: &Context, args: &UiArgs) -> anyhow::Result<()> {
         let reply = match gate.admit(&request) {
             auth::Admission::Refused(reply) | auth::Admission::Exchanged(reply) => reply,
             auth::Admission::Admitted => match http::read_body(&mut request) {
-                Ok(body) => routes::dispatch(ctx, &request, &body),
+                Ok(body) => routes::dispatch(ctx, &jobs, &request, &body),
                 Err(reply) => reply,
             },
         };

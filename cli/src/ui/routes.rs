@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -19,11 +20,12 @@ use snap_engine::Repo;
 use snap_store::OpenOptions;
 
 use super::http::{split_url, Reply};
+use super::jobs::Jobs;
 use super::{actions, assets};
 use crate::commands::Context;
 
 /// Answers one admitted request.
-pub fn dispatch(ctx: &Context, req: &tiny_http::Request, body: &[u8]) -> Reply {
+pub fn dispatch(ctx: &Context, jobs: &Arc<Jobs>, req: &tiny_http::Request, body: &[u8]) -> Reply {
     let (path, q) = split_url(req.url());
     let get = matches!(
         req.method(),
@@ -48,7 +50,13 @@ pub fn dispatch(ctx: &Context, req: &tiny_http::Request, body: &[u8]) -> Reply {
         (true, "/api/export") => actions::export_zip(ctx, &q),
         (false, "/api/create") => actions::create(ctx, body),
         (false, "/api/forget") => actions::forget(ctx, body),
-        (false, "/api/restore") => actions::restore(ctx, body),
+        (false, "/api/tag") => actions::tag(ctx, body),
+        (true, "/api/job") => return jobs.get(q.get("id").map_or("", String::as_str)),
+        (false, "/api/restore") => match actions::plan_restore(ctx, body) {
+            Ok(plan) if plan.dry_run => plan.run(None).map(|v| Reply::json(&v)),
+            Ok(plan) => return jobs.start(plan),
+            Err(e) => Err(e),
+        },
         (false, "/api/settings") => actions::settings(ctx, body),
         (false, "/api/import") => {
             actions::import(ctx, &q, super::http::header(req, "X-Snap-Password"), body)
@@ -184,6 +192,7 @@ fn profiles(ctx: &Context) -> anyhow::Result<Reply> {
     Ok(Reply::json(&serde_json::json!({
         "repository": ctx.repo_path(),
         "stored_bytes": usage.totals.stored_bytes,
+        "last_check": snap_engine::last_check::load(&repo),
         "profiles": list,
     })))
 }

@@ -44,7 +44,7 @@ pub struct SnapshotCheck {
 }
 
 /// Checks the engine's own files in the repository (`profiles.json` and its
-/// `.bak`, `exports.json`, restore journals): each must open with the
+/// `.bak`, `exports.json`, `last-check.json`, restore journals): each must open with the
 /// repository's keys. One `file-damaged` problem per file that does not.
 ///
 /// # Errors
@@ -63,6 +63,10 @@ pub fn check_files(repo: &Repo) -> Result<Vec<Problem>> {
         (
             root.join(crate::export::history::EXPORTS_FILE),
             crate::export::history::EXPORTS_KIND,
+        ),
+        (
+            root.join(crate::commands::last_check::LAST_CHECK_FILE),
+            crate::commands::last_check::LAST_CHECK_KIND,
         ),
     ];
     if let Ok(rd) = std::fs::read_dir(root.join(crate::restore::JOURNAL_DIR)) {

@@ -25,6 +25,7 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use snap_store::{fault, BlobId};
 
+use crate::commands::restore_progress::Counter;
 use crate::error::{Error, Result};
 use crate::live::hash_file;
 use crate::repo::Repo;
@@ -105,6 +106,7 @@ struct Shared {
 
 struct Run<'a> {
     repo: &'a Repo,
+    progress: &'a Counter<'a>,
     work: Mutex<Shared>,
     wake: Condvar,
     stop: AtomicBool,
@@ -127,6 +129,7 @@ pub(crate) fn tree_into(
     tree: &BlobId,
     dir: &Path,
     live: Option<&Path>,
+    progress: &Counter<'_>,
 ) -> Result<Written> {
     let task = Task::Dir {
         tree: *tree,
@@ -134,7 +137,7 @@ pub(crate) fn tree_into(
         live: live.map(Path::to_path_buf),
         depth: 0,
     };
-    run(repo, vec![task], Vec::new(), Vec::new())
+    run(repo, vec![task], Vec::new(), Vec::new(), progress)
 }
 
 /// Writes each item (a file, directory or symlink of the snapshot) at its
@@ -142,7 +145,7 @@ pub(crate) fn tree_into(
 ///
 /// # Errors
 /// As [`tree_into`].
-pub(crate) fn items(repo: &Repo, items: Vec<Item>) -> Result<Written> {
+pub(crate) fn items(repo: &Repo, items: Vec<Item>, progress: &Counter<'_>) -> Result<Written> {
     let mut tasks = Vec::new();
     let mut symlinks = Vec::new();
     let mut dirs = Vec::new();
@@ -169,14 +172,21 @@ pub(crate) fn items(repo: &Repo, items: Vec<Item>) -> Result<Written> {
             }
         }
     }
-    run(repo, tasks, symlinks, dirs)
+    run(repo, tasks, symlinks, dirs, progress)
 }
 
-fn run(repo: &Repo, tasks: Vec<Task>, symlinks: Vec<Item>, dirs: Vec<DirMeta>) -> Result<Written> {
+fn run(
+    repo: &Repo,
+    tasks: Vec<Task>,
+    symlinks: Vec<Item>,
+    dirs: Vec<DirMeta>,
+    progress: &Counter<'_>,
+) -> Result<Written> {
     // Every chunk and tree lookup of the restore in one index transaction.
     let _session = repo.store().read_session();
     let r = Run {
         repo,
+        progress,
         work: Mutex::new(Shared {
             stack: tasks,
             active: 0,
@@ -324,6 +334,7 @@ impl Run<'_> {
             .is_some_and(|l| reuse_live(self.repo, &it.node, l, &it.dest))
         {
             self.files_reused.fetch_add(1, Ordering::Relaxed);
+            self.progress.file_done(it.node.size);
             return Ok(());
         }
         if it.node.content.len() > RANGE_CHUNKS {
@@ -333,6 +344,7 @@ impl Run<'_> {
         self.files_written.fetch_add(1, Ordering::Relaxed);
         self.bytes_written
             .fetch_add(it.node.size, Ordering::Relaxed);
+        self.progress.file_done(it.node.size);
         Ok(())
     }
 
@@ -408,6 +420,7 @@ impl Run<'_> {
             self.files_written.fetch_add(1, Ordering::Relaxed);
             self.bytes_written
                 .fetch_add(large.node.size, Ordering::Relaxed);
+            self.progress.file_done(large.node.size);
         }
         Ok(())
     }

@@ -24,6 +24,7 @@ use serde::Serialize;
 use snap_store::{fault, fsutil, LockMode, Repository, SnapshotId};
 
 use crate::backup::{create, CreateOptions, CreateStatus};
+use crate::commands::restore_progress::Counter;
 use crate::diff::{diff_trees, Change};
 use crate::error::{Error, Result};
 use crate::filter::Filter;
@@ -37,8 +38,8 @@ use crate::snapshot::SnapshotInfo;
 use crate::tree::Node;
 
 /// How to restore.
-#[derive(Debug, Clone, Default)]
-pub struct RestoreOptions {
+#[derive(Clone, Default)]
+pub struct RestoreOptions<'a> {
     /// Restore into this new or empty directory; `None` restores in place.
     pub target: Option<PathBuf>,
     /// The profile's directory, for an in-place restore (default: the
@@ -56,6 +57,24 @@ pub struct RestoreOptions {
     /// Restore in place even when another process has a file of the
     /// profile open ([`open_by_others`]); the report warns about each.
     pub force: bool,
+    /// Called as files are put in place (from several threads, once per
+    /// file, and once with nothing done yet); not called by a dry run.
+    pub progress: Option<ProgressFn<'a>>,
+}
+
+impl std::fmt::Debug for RestoreOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RestoreOptions")
+            .field("target", &self.target)
+            .field("profile_path", &self.profile_path)
+            .field("excludes", &self.excludes)
+            .field("paths", &self.paths)
+            .field("dry_run", &self.dry_run)
+            .field("now", &self.now)
+            .field("force", &self.force)
+            .field("progress", &self.progress.map(|_| "callback"))
+            .finish()
+    }
 }
 
 /// What a restore did (or, with `dry_run`, would do).
@@ -86,6 +105,7 @@ pub struct RestoreReport {
     pub changes: Vec<Change>,
 }
 
+pub use crate::commands::restore_progress::{ProgressFn, RestoreProgress};
 pub use crate::in_use::{open_by_others, open_by_others_excluding, sqlite_lock_holder, OpenFile};
 pub use crate::recovery::journal::{finish_interrupted, JOURNAL_DIR, JOURNAL_KIND};
 
@@ -203,7 +223,7 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
     let result = (|| -> Result<()> {
         fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
         let live = if in_place { Some(dest.as_path()) } else { None };
-        materialise_selected(repo, &root, &staging, live, &mut report)?;
+        materialise_selected(repo, snap, &root, &staging, live, opts, &mut report)?;
         if in_place {
             carry_over_excluded(&dest, &staging, &filter, b"")?;
             let perm = fs::metadata(&dest)
@@ -278,13 +298,22 @@ fn select_root(repo: &Repo, root: &snap_store::BlobId, paths: &[String]) -> Resu
 
 fn materialise_selected(
     repo: &Repo,
+    snap: &SnapshotInfo,
     sel: &Selection,
     staging: &Path,
     live: Option<&Path>,
+    opts: &RestoreOptions,
     report: &mut RestoreReport,
 ) -> Result<()> {
+    let (files, bytes) = match sel {
+        Selection::Whole(_) => (snap.manifest.summary.files, snap.manifest.summary.bytes),
+        Selection::Paths(nodes) => {
+            crate::commands::restore_progress::totals(repo, nodes.iter().map(|(_, n)| n))?
+        }
+    };
+    let progress = Counter::new(opts.progress, files, bytes);
     let written = match sel {
-        Selection::Whole(id) => crate::materialize::tree_into(repo, id, staging, live)?,
+        Selection::Whole(id) => crate::materialize::tree_into(repo, id, staging, live, &progress)?,
         Selection::Paths(nodes) => {
             let mut items = Vec::new();
             for (rel, node) in nodes {
@@ -298,7 +327,7 @@ fn materialise_selected(
                     live: live.map(|l| l.join(OsStr::from_bytes(rel))),
                 });
             }
-            crate::materialize::items(repo, items)?
+            crate::materialize::items(repo, items, &progress)?
         }
     };
     report.files_written += written.files_written;

@@ -1,21 +1,27 @@
-//! Tags added to a committed snapshot after the fact.
+//! Tags changed on a committed snapshot after the fact: pins (`keep`)
+//! added and removed from the page or `snap tag`, and the `pre-restore`
+//! tag an in-place restore gives an existing snapshot that equals the live
+//! profile.
 //!
 //! A snapshot file is immutable and named by the blake3 of its bytes, so a
-//! tag cannot be written into it. Tags added later (today only
-//! `pre-restore`, when an in-place restore finds the live profile identical
-//! to an existing snapshot) live in a side record `tags/<snapshot hex>`,
-//! sealed like `profiles.json` in an encrypted
-//! repository and written with the one atomic write (temp file, `fsync`, rename, directory
-//! `fsync`): after a crash the record is either absent or complete. Readers
-//! merge its tags into the manifest's ([`crate::Repo::snapshots`]); a record
-//! whose snapshot is gone is ignored and removed with the snapshot. The
-//! layout is in FORMAT.md ("Tag records").
+//! tag cannot be written into it. Tags added later live in a side record
+//! `tags/<snapshot hex>`, which may also list manifest tags that were
+//! removed (`removed`; an older snap ignores that field and keeps the tag:
+//! the safe direction for a pin). The record is sealed like
+//! `profiles.json` in an encrypted repository and written with the one
+//! atomic write (temp file, `fsync`, rename, directory `fsync`): after a
+//! crash it is either the old record or the new one. Read-modify-write of
+//! a record happens under the repository's named lock `tags`. Readers apply
+//! it to the manifest's tags ([`crate::Repo::snapshots`]); a record whose
+//! snapshot is gone is ignored and removed with the snapshot. The layout is
+//! in FORMAT.md ("Tag records").
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use snap_store::{fsutil, Repository, SnapshotId};
+use snap_store::{fsutil, LockMode, Repository, SnapshotId};
 
 use crate::error::Result;
 
@@ -28,60 +34,129 @@ const TAGS_KIND: &str = "tags";
 /// The version of a tag record this build writes and reads.
 const RECORD_VERSION: u32 = 1;
 
+/// The named lock held while a record is read, changed and written.
+const TAGS_LOCK: &str = "tags";
+
+/// How long a tag change waits for another one on the same repository.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// The longest tag accepted, in bytes.
+pub(crate) const MAX_TAG_LEN: usize = 100;
+
 /// One tag record: `tags/<snapshot hex>`.
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
     version: u32,
     snapshot: String,
     tags: Vec<String>,
+    /// Manifest tags taken away (absent when none; older builds ignore it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    removed: Vec<String>,
+}
+
+/// What a tag record changes on its snapshot's manifest tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TagRecord {
+    /// Tags added after the commit.
+    pub added: Vec<String>,
+    /// Manifest tags removed after the commit.
+    pub removed: Vec<String>,
+}
+
+impl TagRecord {
+    /// The effective tags: `manifest` without `removed`, then `added`
+    /// (no duplicates, manifest order first).
+    pub fn apply(&self, manifest: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for t in manifest.iter().chain(&self.added) {
+            if !self.removed.contains(t) && !out.contains(t) {
+                out.push(t.clone());
+            }
+        }
+        out
+    }
 }
 
 /// Adds `tag` to snapshot `id` durably (no-op when the record already has it).
 ///
 /// # Errors
-/// I/O errors writing the record.
+/// Lock and I/O errors writing the record.
 pub fn add(store: &Repository, id: &SnapshotId, tag: &str) -> Result<()> {
-    let mut tags = load(store, id);
-    if tags.iter().any(|t| t == tag) {
+    update(store, id, &[], &[tag.to_string()], &[])
+}
+
+/// Rewrites the record of `id` under the `tags` lock so that the effective
+/// tags of a snapshot whose manifest has `manifest` gain `add` and lose
+/// `remove`. An empty result deletes the record; an unchanged one is not
+/// rewritten.
+pub(crate) fn update(
+    store: &Repository,
+    id: &SnapshotId,
+    manifest: &[String],
+    add: &[String],
+    remove: &[String],
+) -> Result<()> {
+    let _lock = store.lock_named(TAGS_LOCK, LockMode::Exclusive, "tag", LOCK_WAIT)?;
+    let before = load(store, id);
+    let mut rec = before.clone();
+    for t in add {
+        rec.removed.retain(|r| r != t);
+        if !manifest.contains(t) && !rec.added.contains(t) {
+            rec.added.push(t.clone());
+        }
+    }
+    for t in remove {
+        rec.added.retain(|a| a != t);
+        if manifest.contains(t) && !rec.removed.contains(t) {
+            rec.removed.push(t.clone());
+        }
+    }
+    if rec == before {
         return Ok(());
     }
-    tags.push(tag.to_string());
     let dir = store.root().join(TAGS_DIR);
+    if rec == TagRecord::default() {
+        return self::remove(store, id);
+    }
     fsutil::create_dir_durable(&dir)?;
-    let rec = Record {
+    let json = Record {
         version: RECORD_VERSION,
         snapshot: id.to_hex(),
-        tags,
+        tags: rec.added,
+        removed: rec.removed,
     };
     store.write_repo_file(
         &dir.join(id.to_hex()),
         &store.seal_file(
             TAGS_KIND,
-            &serde_json::to_vec(&rec).expect("tag record serialises"),
+            &serde_json::to_vec(&json).expect("tag record serialises"),
         ),
     )?;
     Ok(())
 }
 
-/// The tags recorded for `id` (empty when there is no readable record).
-fn load(store: &Repository, id: &SnapshotId) -> Vec<String> {
+/// The record for `id` (empty when there is no readable record).
+pub(crate) fn load(store: &Repository, id: &SnapshotId) -> TagRecord {
     read(store, &store.root().join(TAGS_DIR).join(id.to_hex()), id).unwrap_or_default()
 }
 
-/// The tags of the record at `path` for snapshot `id`: `None` when it is
-/// unreadable, does not authenticate, or belongs to another snapshot or version.
-fn read(store: &Repository, path: &Path, id: &SnapshotId) -> Option<Vec<String>> {
+/// The record at `path` for snapshot `id`: `None` when it is unreadable,
+/// does not authenticate, or belongs to another snapshot or version.
+fn read(store: &Repository, path: &Path, id: &SnapshotId) -> Option<TagRecord> {
     let bytes = store.read_repo_file(path).ok()?;
     let plain = store.open_file(TAGS_KIND, path, &bytes).ok()?;
     serde_json::from_slice::<Record>(&plain)
         .ok()
         .filter(|r| r.version == RECORD_VERSION && r.snapshot == id.to_hex())
-        .map(|r| r.tags)
+        .map(|r| TagRecord {
+            added: r.tags,
+            removed: r.removed,
+        })
 }
 
 /// Every tag record, by snapshot. Unreadable records and records of an
 /// unknown version are left out (their snapshots keep their own tags).
-pub fn load_all(store: &Repository) -> HashMap<SnapshotId, Vec<String>> {
+pub fn load_all(store: &Repository) -> HashMap<SnapshotId, TagRecord> {
     let mut out = HashMap::new();
     let dir = store.root().join(TAGS_DIR);
     let Ok(names) = store.list_repo_dir(&dir) else {
@@ -91,8 +166,8 @@ pub fn load_all(store: &Repository) -> HashMap<SnapshotId, Vec<String>> {
         let Ok(id) = SnapshotId::from_hex(&name) else {
             continue;
         };
-        if let Some(tags) = read(store, &dir.join(&name), &id) {
-            out.insert(id, tags);
+        if let Some(rec) = read(store, &dir.join(&name), &id) {
+            out.insert(id, rec);
         }
     }
     out
@@ -126,7 +201,24 @@ mod tests {
         add(&store, &a, "keep").unwrap();
         let all = load_all(&store);
         assert_eq!(all.len(), 1);
-        assert_eq!(all[&a], ["pre-restore", "keep"]);
+        assert_eq!(all[&a].added, ["pre-restore", "keep"]);
+        // Removing a manifest tag is recorded; adding it back clears that.
+        let manifest = vec!["keep".to_string(), "import".to_string()];
+        update(
+            &store,
+            &a,
+            &manifest,
+            &[],
+            &["keep".into(), "pre-restore".into()],
+        )
+        .unwrap();
+        let rec = &load_all(&store)[&a];
+        assert_eq!(rec.added, Vec::<String>::new());
+        assert_eq!(rec.removed, ["keep"]);
+        assert_eq!(rec.apply(&manifest), ["import"]);
+        update(&store, &a, &manifest, &["keep".into()], &[]).unwrap();
+        assert!(load_all(&store).is_empty(), "an empty record is deleted");
+        add(&store, &a, "pre-restore").unwrap();
         // A record under another snapshot's name, and one of a future
         // version, are ignored.
         let dir = root.join(TAGS_DIR);

@@ -66,6 +66,7 @@ function toast(msg, bad) {
 async function loadProfiles() {
   const data = await api('/api/profiles');
   state.profiles = data.profiles;
+  state.lastCheck = data.last_check;
   $('repo').textContent = `Repository ${data.repository} · ${bytes(data.stored_bytes)} stored`;
   if (!state.profile && data.profiles.length) state.profile = data.profiles[0].settings.name;
   const ul = $('profiles');
@@ -88,6 +89,12 @@ function nextDue(p) {
   return `${when(p.next_due_ms)} (${ago(p.next_due_ms)}), every ${s.interval}`;
 }
 
+function lastCheck(c) {
+  if (!c) return 'never: run `snap check` (add --read-data to read every byte)';
+  const found = c.ok ? 'no problems' : `${c.problems} problem${c.problems === 1 ? '' : 's'} found: run \`snap check\` for the list`;
+  return `${when(c.time_ms)} (${ago(c.time_ms)}), ${c.read_data ? 'all data read' : 'structure only, without --read-data'}: ${found}`;
+}
+
 function current() { return state.profiles.find((p) => p.settings.name === state.profile); }
 
 function renderStatus() {
@@ -99,6 +106,7 @@ function renderStatus() {
     ['Folder', s.path],
     ['Last snapshot', p.last ? `${when(p.last.time_ms)} (${ago(p.last.time_ms)})` : 'none yet'],
     ['Next automatic snapshot', nextDue(p)],
+    ['Last check', lastCheck(state.lastCheck)],
     ['Stored', p.stored_bytes === null ? '–' : `${bytes(p.stored_bytes)} for ${bytes(p.logical_bytes)} of snapshots (dedup ${p.dedup_ratio.toFixed(1)}×)`],
   ];
   box.replaceChildren(el('h2', { id: 'profile-title', text: s.name }),
@@ -136,6 +144,7 @@ function renderTimeline() {
       el('button', { type: 'button', onclick: () => openRestore(s), 'aria-label': `Restore ${s.name}`, text: 'Restore…' }),
       el('a', { class: 'button', href: `/api/export?${q({ snapshot: s.id })}`, download: `${s.name}.zip`, 'aria-label': `Export ${s.name} as ZIP`, text: 'ZIP' }),
       el('button', { type: 'button', onclick: () => exportVault(s), 'aria-label': `Export ${s.name} as vault`, text: 'Vault…' }),
+      el('button', { type: 'button', class: 'pin', 'aria-pressed': s.tags.includes('keep') ? 'true' : 'false', onclick: () => pinOne(s), 'aria-label': `${s.tags.includes('keep') ? 'Unpin' : 'Pin'} ${s.name}`, text: s.tags.includes('keep') ? 'Unpin' : 'Pin' }),
       el('button', { type: 'button', class: 'danger', onclick: () => forgetOne(s), 'aria-label': `Forget ${s.name}`, text: 'Forget' })))));
 }
 
@@ -151,6 +160,15 @@ function fillSelects() {
     $('diff-a').value = state.snapshots[1].id;
     $('diff-b').value = state.snapshots[0].id;
   }
+}
+
+async function pinOne(s) {
+  const pinned = s.tags.includes('keep');
+  try {
+    await post('/api/tag', pinned ? { snapshot: s.id, remove: ['keep'] } : { snapshot: s.id, add: ['keep'] });
+    toast(pinned ? `Unpinned ${s.name}: rotation may remove it again.` : `Pinned ${s.name}: forget and rotation keep it.`);
+    await refresh();
+  } catch (e) { toast(e.message, true); }
 }
 
 async function forgetOne(s) {
@@ -350,7 +368,7 @@ function restoreInvalidate() {
 function restoreError(e) {
   const box = $('restore-error');
   box.hidden = false;
-  box.replaceChildren(el('p', { text: e.kind === 'in_use' ? `Another program has the profile open: ${e.message}. Close it first, or restore anyway.` : e.message }));
+  box.replaceChildren(el('p', { text: e.kind === 'in_use' ? `Another program has the profile open: ${e.message}. Close it first, or restore anyway (that program may keep writing into the replaced files).` : e.message }));
   $('restore-anyway').hidden = e.kind !== 'in_use';
 }
 
@@ -374,18 +392,40 @@ async function restorePreview() {
   } catch (e) { restoreError(e); }
 }
 
+function progressLine(p) {
+  const pct = p.bytes_total > 0 ? Math.floor((100 * p.bytes_done) / p.bytes_total) : (p.files_total > 0 ? Math.floor((100 * p.files_done) / p.files_total) : 0);
+  return { pct, text: `${p.files_done} of ${p.files_total} files, ${bytes(p.bytes_done)} of ${bytes(p.bytes_total)} (${pct}%)` };
+}
+
+async function waitForJob(id, res) {
+  const bar = el('progress', { id: 'restore-progress', max: '100', value: '0', 'aria-label': 'Restore progress' });
+  const line = el('span', { id: 'restore-progress-text', text: 'Starting…' });
+  res.replaceChildren(el('p', {}, bar, ' ', line));
+  for (;;) {
+    const j = await api(`/api/job?${q({ id })}`);
+    const p = progressLine(j.progress);
+    bar.value = p.pct;
+    line.textContent = j.status === 'running' ? `Restoring: ${p.text}` : p.text;
+    if (j.status === 'done') return j.result;
+    if (j.status === 'failed') throw new ApiError(j.error.kind, j.error.message);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 async function restoreGo(force) {
   const go = $('restore-go');
   go.disabled = true; $('restore-anyway').hidden = true; $('restore-error').hidden = true;
   const res = $('restore-result');
   res.hidden = false;
   res.setAttribute('aria-busy', 'true');
-  res.replaceChildren(el('p', {}, el('progress', { 'aria-label': 'Restoring' }), ' Restoring…'));
+  res.replaceChildren(el('p', { text: 'Restoring…' }));
   try {
-    const r = await post('/api/restore', restoreRequest(false, force));
+    const started = await post('/api/restore', restoreRequest(false, force));
+    const r = await waitForJob(started.job, res);
     const lines = [el('p', { text: `Restored ${r.short_id} into ${r.target}: ${r.files_written} files written, ${r.files_reused} already correct.` })];
+    for (const w of r.warnings || []) lines.push(el('p', { class: 'warning', text: `Warning: ${w}` }));
     if (r.undo) lines.push(el('p', { class: 'undo', text: `Undo point: ${r.undo.name} (${r.undo.short_id}). Restore it to go back.` }));
-    res.replaceChildren(...lines);
+    res.append(...lines);
     toast('Restore done.');
     await refresh();
   } catch (e) {
