@@ -42,7 +42,7 @@ fn encrypted(repo: &Path) -> bool {
     fs::read(repo.join("config.json"))
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|c| c.get("encryption").is_some())
+        .is_some_and(|c| c.get("encryption").is_some_and(|e| !e.is_null()))
 }
 
 /// The cache directory (`XDG_CACHE_HOME`) of the world holding `repo`,

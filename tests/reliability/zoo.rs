@@ -123,7 +123,10 @@ impl Zoo {
                 .expect("under")
                 .display()
                 .to_string();
-            if e.file_type().is_file() && !rel.starts_with("index.sqlite") && rel != "lock" {
+            // `last-check.json` is check's own record of its outcome.
+            let derived =
+                rel.starts_with("index.sqlite") || rel == "lock" || rel == "last-check.json";
+            if e.file_type().is_file() && !derived {
                 let h = blake3::hash(&fs::read(e.path()).unwrap_or_default());
                 out.insert(rel, h.to_hex().to_string());
             }

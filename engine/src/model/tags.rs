@@ -115,24 +115,40 @@ pub(crate) fn update(
         return Ok(());
     }
     let dir = store.root().join(TAGS_DIR);
-    if rec == TagRecord::default() {
-        return self::remove(store, id);
-    }
-    fsutil::create_dir_durable(&dir)?;
-    let json = Record {
-        version: RECORD_VERSION,
-        snapshot: id.to_hex(),
-        tags: rec.added,
-        removed: rec.removed,
+    let path = dir.join(id.to_hex());
+    let previous = store.read_repo_file(&path).ok();
+    let written = if rec == TagRecord::default() {
+        self::remove(store, id)
+    } else {
+        let json = Record {
+            version: RECORD_VERSION,
+            snapshot: id.to_hex(),
+            tags: rec.added,
+            removed: rec.removed,
+        };
+        fsutil::create_dir_durable(&dir)
+            .map_err(Into::into)
+            .and_then(|()| {
+                store.write_repo_file(
+                    &path,
+                    &store.seal_file(
+                        TAGS_KIND,
+                        &serde_json::to_vec(&json).expect("tag record serialises"),
+                    ),
+                )
+            })
+            .map_err(Into::into)
     };
-    store.write_repo_file(
-        &dir.join(id.to_hex()),
-        &store.seal_file(
-            TAGS_KIND,
-            &serde_json::to_vec(&json).expect("tag record serialises"),
-        ),
-    )?;
-    Ok(())
+    if written.is_err() {
+        // A rename that happened before a failed directory flush would
+        // leave the change visible although it is reported as failed: put
+        // back what was there (best effort; the error is what is reported).
+        let _ = match &previous {
+            Some(bytes) => store.write_repo_file(&path, bytes),
+            None => store.remove_repo_file(&path),
+        };
+    }
+    written
 }
 
 /// The record for `id` (empty when there is no readable record).
