@@ -127,7 +127,6 @@ pub(crate) fn update(
             removed: rec.removed,
         };
         fsutil::create_dir_durable(&dir)
-            .map_err(Into::into)
             .and_then(|()| {
                 store.write_repo_file(
                     &path,
