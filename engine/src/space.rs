@@ -1,13 +1,15 @@
-//! Free space on the repository's filesystem: the one place the engine asks
-//! the filesystem how much room there is (`statvfs`).
+//! Free space on the repository's filesystem: the engine's questions about
+//! room, all answered by the store's one `statvfs`
+//! ([`snap_store::reserve::filesystem_space`]).
 //!
 //! `create` refuses early when what it is about to read cannot fit
 //! ([`check_space`]), archive extraction does the same for its target, and
 //! `auto` and `create` collect garbage first when the disk is nearly full
-//! ([`is_low`]). The store's space reserve (`snap-store`'s `reserve.rs`)
-//! asks its own question, below this crate.
+//! ([`is_low`]).
 
 use std::path::Path;
+
+use snap_store::reserve::filesystem_space;
 
 use crate::error::{Error, Result};
 
@@ -15,20 +17,10 @@ use crate::error::{Error, Result};
 /// and `create` warn and collect garbage first.
 pub const LOW_SPACE_FRACTION: f64 = 0.10;
 
-/// (free, total) bytes of the filesystem holding `path`, free as an
-/// unprivileged user sees it.
-fn statvfs(path: &Path) -> std::io::Result<(u64, u64)> {
-    let st = rustix::fs::statvfs(path)?;
-    Ok((
-        st.f_bavail.saturating_mul(st.f_frsize),
-        st.f_blocks.saturating_mul(st.f_frsize),
-    ))
-}
-
 /// (free, total) bytes of the filesystem holding `path`; `None` when the
 /// filesystem cannot say.
 pub fn free_space(path: &Path) -> Option<(u64, u64)> {
-    statvfs(path).ok()
+    filesystem_space(path).ok()
 }
 
 /// (free, total) when the filesystem holding `path` has less than
@@ -45,7 +37,7 @@ pub fn is_low(path: &Path) -> Option<(u64, u64)> {
 /// [`snap_store::Error::NoSpace`] naming `root`; [`Error::Io`] when the
 /// filesystem cannot be asked.
 pub(crate) fn check_space(root: &Path, needed_raw: u64, limit: Option<u64>) -> Result<()> {
-    let (mut available, _) = statvfs(root).map_err(|e| Error::io(root, e))?;
+    let (mut available, _) = filesystem_space(root).map_err(|e| Error::io(root, e))?;
     if let Some(l) = limit {
         available = available.min(l);
     }

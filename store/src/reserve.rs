@@ -25,11 +25,24 @@ use crate::fsutil;
 /// Size of the reserve file.
 pub const RESERVE_LEN: u64 = 2 << 20;
 
+/// (free, total) bytes of the filesystem holding `path`, free as an
+/// unprivileged user sees it: snap's one `statvfs` (the engine's free-space
+/// checks ask it too).
+///
+/// # Errors
+/// The `statvfs` call's error.
+pub fn filesystem_space(path: &Path) -> std::io::Result<(u64, u64)> {
+    let st = rustix::fs::statvfs(path)?;
+    Ok((
+        st.f_bavail.saturating_mul(st.f_frsize),
+        st.f_blocks.saturating_mul(st.f_frsize),
+    ))
+}
+
 /// Free bytes (for an unprivileged user) on the filesystem holding `path`;
 /// `None` when the filesystem cannot say.
 pub fn free_bytes(path: &Path) -> Option<u64> {
-    let st = rustix::fs::statvfs(path).ok()?;
-    Some(st.f_bavail.saturating_mul(st.f_frsize))
+    filesystem_space(path).ok().map(|(free, _)| free)
 }
 
 /// Deletes the reserve in `root` when it exists and less than
