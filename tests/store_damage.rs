@@ -4,9 +4,10 @@
 use std::fs::{self, OpenOptions as FsOpen};
 use std::path::Path;
 
-use snap_store::{BlobId, PackId};
+use snap_store::backend::{Backend, Precondition};
+use snap_store::{BlobId, CheckOptions, PackId};
 
-use crate::util::{data, put_all, TestRepo};
+use crate::util::{data, put_all, TestRepo, BACKINGS};
 
 struct Damaged {
     t: TestRepo,
@@ -114,4 +115,45 @@ fn truncated_pack_names_the_pack() {
     d.t.snap(&["index", "rebuild"])
         .expect_code(0)
         .expect_contains(false, "snap: warning: pack left out of the index");
+}
+
+/// The store's own reading (no CLI): a flipped byte in a blob, on either
+/// backend, is named by `check --read-data` and by the read, and the
+/// other packs still read.
+#[test]
+fn flipped_byte_inside_a_blob_is_named_on_both_backends() {
+    for backing in BACKINGS {
+        let t = TestRepo::on(backing, Some(20 * 1024));
+        let blobs: Vec<(u64, usize)> = (0..12).map(|i| (i, 3000 + i as usize * 1000)).collect();
+        let repo = t.open();
+        let ids = put_all(&repo, &blobs);
+        let loc = repo.locate(&ids[5]).unwrap().unwrap();
+        let at = loc.entry.offset + loc.entry.stored_len as u64 / 2;
+        match t.memory() {
+            Some(mem) => {
+                let key = format!("packs/{}/{}", &loc.pack.to_hex()[..2], loc.pack.to_hex());
+                let mut bytes = mem.read(&key).unwrap();
+                bytes[at as usize] ^= 0x40;
+                mem.write(&key, &bytes, Precondition::None).unwrap();
+            }
+            None => flip(&repo.pack_path(&loc.pack), at),
+        }
+        drop(repo);
+        let repo = t.open();
+        let report = snap_store::check(&repo, CheckOptions { read_data: true }).unwrap();
+        assert!(
+            report.problems.iter().any(|p| p.kind == "blob-damaged"
+                && p.pack.as_deref() == Some(&loc.pack.to_hex())
+                && p.blob.as_deref() == Some(&ids[5].to_hex())),
+            "{backing:?}: {:?}",
+            report.problems
+        );
+        let err = repo.read_blob(&ids[5]).unwrap_err().to_string();
+        assert!(err.contains(&loc.pack.to_hex()), "{backing:?}: {err}");
+        for ((seed, len), id) in blobs.iter().zip(&ids) {
+            if repo.locate(id).unwrap().is_some_and(|l| l.pack != loc.pack) {
+                assert_eq!(repo.read_blob(id).unwrap(), data(*seed, *len), "{backing:?}");
+            }
+        }
+    }
 }

@@ -1,12 +1,15 @@
 //! The index is a cache: deleted, truncated, garbage or from another schema
 //! version, it is rebuilt on open with one warning; packs it lacks are added.
+//! Every test runs on both backends: a local directory (the index in the
+//! repository) and memory (the index in the cache directory).
 
 use std::fs::{self, OpenOptions as FsOpen};
 use std::io::{Seek, SeekFrom, Write};
 
+use snap_store::backend::{Backend, Precondition};
 use snap_store::{BlobId, Repository, Stats};
 
-use crate::util::{data, put_all, TestRepo};
+use crate::util::{data, put_all, Backing, TestRepo, BACKINGS};
 
 struct Fixture {
     t: TestRepo,
@@ -15,8 +18,8 @@ struct Fixture {
     stats: Stats,
 }
 
-fn fixture() -> Fixture {
-    let t = TestRepo::with_pack_size(Some(32 * 1024));
+fn fixture(backing: Backing) -> Fixture {
+    let t = TestRepo::on(backing, Some(32 * 1024));
     let blobs: Vec<(u64, usize)> = (0..40).map(|i| (i, 500 + (i as usize) * 1500)).collect();
     let repo = t.open();
     let mut ids = put_all(&repo, &blobs[..20]);
@@ -42,22 +45,23 @@ fn assert_all_readable(f: &Fixture, repo: &Repository) {
 
 /// Damages the index with `damage`, then expects one warning containing
 /// `expect` on the next open and everything readable.
-fn rebuilt_after(damage: impl FnOnce(&std::path::Path), expect: &str) {
-    let f = fixture();
-    let index = f.t.path().join("index.sqlite");
-    damage(&index);
-    let repo = f.t.open();
-    assert_eq!(repo.warnings().len(), 1, "{:?}", repo.warnings());
-    assert!(
-        repo.warnings()[0].contains(expect),
-        "{:?} should mention {expect:?}",
-        repo.warnings()
-    );
-    assert_all_readable(&f, &repo);
-    drop(repo);
-    // Repaired for good: the next open has nothing to say.
-    let repo = f.t.open();
-    assert!(repo.warnings().is_empty(), "{:?}", repo.warnings());
+fn rebuilt_after(damage: impl Fn(&std::path::Path), expect: &str) {
+    for backing in BACKINGS {
+        let f = fixture(backing);
+        damage(&f.t.index_path());
+        let repo = f.t.open();
+        assert_eq!(repo.warnings().len(), 1, "{backing:?}: {:?}", repo.warnings());
+        assert!(
+            repo.warnings()[0].contains(expect),
+            "{backing:?}: {:?} should mention {expect:?}",
+            repo.warnings()
+        );
+        assert_all_readable(&f, &repo);
+        drop(repo);
+        // Repaired for good: the next open has nothing to say.
+        let repo = f.t.open();
+        assert!(repo.warnings().is_empty(), "{backing:?}: {:?}", repo.warnings());
+    }
 }
 
 #[test]
@@ -124,39 +128,51 @@ fn index_of_another_schema_version_is_rebuilt() {
 
 #[test]
 fn pack_copied_in_from_another_repository_is_indexed_on_open() {
-    let f = fixture();
-    let other = TestRepo::new();
-    let extra = [(1000, 5000), (1001, 70_000)];
-    let extra_ids = put_all(&other.open(), &extra);
-    let [pack] = &other.pack_files()[..] else {
-        panic!("one pack expected")
-    };
-    let name = pack.file_name().unwrap().to_str().unwrap();
-    let dest = f.t.path().join("packs").join(&name[..2]);
-    fs::create_dir_all(&dest).unwrap();
-    fs::copy(pack, dest.join(name)).unwrap();
-    let repo = f.t.open();
-    assert_eq!(repo.warnings().len(), 1, "{:?}", repo.warnings());
-    assert!(repo.warnings()[0].contains("indexed 1 pack"));
-    for ((seed, len), id) in extra.iter().zip(&extra_ids) {
-        assert_eq!(repo.read_blob(id).unwrap(), data(*seed, *len));
+    for backing in BACKINGS {
+        let f = fixture(backing);
+        let other = TestRepo::new();
+        let extra = [(1000, 5000), (1001, 70_000)];
+        let extra_ids = put_all(&other.open(), &extra);
+        let [pack] = &other.pack_files()[..] else {
+            panic!("one pack expected")
+        };
+        let name = pack.file_name().unwrap().to_str().unwrap();
+        let key = format!("packs/{}/{name}", &name[..2]);
+        match f.t.memory() {
+            Some(mem) => {
+                let bytes = fs::read(pack).unwrap();
+                mem.write(&key, &bytes, Precondition::Absent).unwrap();
+            }
+            None => {
+                fs::create_dir_all(f.t.path().join(&key).parent().unwrap()).unwrap();
+                fs::copy(pack, f.t.path().join(&key)).unwrap();
+            }
+        }
+        let repo = f.t.open();
+        assert_eq!(repo.warnings().len(), 1, "{backing:?}: {:?}", repo.warnings());
+        assert!(repo.warnings()[0].contains("indexed 1 pack"));
+        for ((seed, len), id) in extra.iter().zip(&extra_ids) {
+            assert_eq!(repo.read_blob(id).unwrap(), data(*seed, *len));
+        }
+        assert_eq!(repo.stats().unwrap().packs, f.stats.packs + 1);
     }
-    assert_eq!(repo.stats().unwrap().packs, f.stats.packs + 1);
 }
 
 #[test]
 fn pack_written_by_an_unfinished_session_is_indexed_on_open() {
-    let t = TestRepo::with_pack_size(Some(1024));
-    let repo = t.open();
-    let w = repo.writer();
-    let (id, new) = w.put(snap_store::BlobKind::Data, &data(3, 4000)).unwrap();
-    assert!(new);
-    // The blob filled a pack, which was sealed and written; the session
-    // never finishes (as if the process died), so the index never hears of it.
-    std::mem::forget(w);
-    assert!(!repo.has_blob(&id).unwrap());
-    drop(repo);
-    let repo = t.open();
-    assert_eq!(repo.warnings().len(), 1, "{:?}", repo.warnings());
-    assert_eq!(repo.read_blob(&id).unwrap(), data(3, 4000));
+    for backing in BACKINGS {
+        let t = TestRepo::on(backing, Some(1024));
+        let repo = t.open();
+        let w = repo.writer();
+        let (id, new) = w.put(snap_store::BlobKind::Data, &data(3, 4000)).unwrap();
+        assert!(new);
+        // The blob filled a pack, which was sealed and written; the session
+        // never finishes (as if the process died), so the index never hears of it.
+        std::mem::forget(w);
+        assert!(!repo.has_blob(&id).unwrap());
+        drop(repo);
+        let repo = t.open();
+        assert_eq!(repo.warnings().len(), 1, "{backing:?}: {:?}", repo.warnings());
+        assert_eq!(repo.read_blob(&id).unwrap(), data(3, 4000));
+    }
 }

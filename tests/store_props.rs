@@ -1,12 +1,13 @@
 //! Property: any sequence of puts, then gets, returns exactly the bytes put;
-//! after `rebuild_index()` the index answers every query as before.
+//! after `rebuild_index()` the index answers every query as before. On both
+//! backends: a local directory and memory.
 
 use std::collections::HashMap;
 
 use proptest::prelude::*;
 use snap_store::BlobKind;
 
-use crate::util::{data, TestRepo};
+use crate::util::{data, Backing, TestRepo};
 
 /// Blob sizes from 0 B to 4 MiB, mostly small; few seeds, so many duplicates.
 fn blob() -> impl Strategy<Value = (u64, usize)> {
@@ -20,14 +21,16 @@ fn blob() -> impl Strategy<Value = (u64, usize)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
 
     #[test]
     fn puts_then_gets_and_rebuild_answers_the_same(
         sessions in prop::collection::vec(prop::collection::vec(blob(), 0..12), 1..4),
         small_packs in any::<bool>(),
+        in_memory in any::<bool>(),
     ) {
-        let t = TestRepo::with_pack_size(small_packs.then_some(64 * 1024));
+        let backing = if in_memory { Backing::Memory } else { Backing::Directory };
+        let t = TestRepo::on(backing, small_packs.then_some(64 * 1024));
         let mut repo = t.open();
         let mut expected = HashMap::new();
         for session in &sessions {

@@ -34,13 +34,32 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
+use std::sync::Arc;
+
+use snap_store::backend::memory::MemoryBackend;
 use snap_store::{BlobId, BlobKind, InitOptions, OpenOptions, Repository};
 use tempfile::TempDir;
 
-/// A repository in a temporary directory, removed on drop.
+/// A repository for a test, removed on drop: in a temporary directory
+/// (the directory backend, what `snap` uses), or in memory (the memory
+/// backend, with its index in a temporary cache directory), so that the
+/// store's tests run on both backends.
 pub struct TestRepo {
     dir: TempDir,
+    memory: Option<Arc<MemoryBackend>>,
 }
+
+/// The two backends the store's tests run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backing {
+    /// A local directory (`Repository::init` / `open`).
+    Directory,
+    /// The memory backend (`Repository::init_in` / `open_in`).
+    Memory,
+}
+
+/// Every backend, for tests that run once per backend.
+pub const BACKINGS: [Backing; 2] = [Backing::Directory, Backing::Memory];
 
 impl TestRepo {
     /// An initialised repository with default options.
@@ -50,35 +69,74 @@ impl TestRepo {
 
     /// An initialised repository with a small pack target size (many packs).
     pub fn with_pack_size(pack_target_size: Option<u64>) -> Self {
+        Self::on(Backing::Directory, pack_target_size)
+    }
+
+    /// An initialised repository on `backing`, with a small pack target
+    /// size when given.
+    pub fn on(backing: Backing, pack_target_size: Option<u64>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let opts = InitOptions {
             pack_target_size,
+            cache_dir: Some(dir.path().join("cache")),
             ..InitOptions::default()
         };
-        Repository::init(&dir.path().join("repo"), &opts).expect("init");
-        Self { dir }
+        let memory = match backing {
+            Backing::Directory => {
+                Repository::init(&dir.path().join("repo"), &opts).expect("init");
+                None
+            }
+            Backing::Memory => {
+                let mem = Arc::new(MemoryBackend::new());
+                Repository::init_in(mem.clone(), &opts).expect("init in memory");
+                Some(mem)
+            }
+        };
+        Self { dir, memory }
     }
 
     /// A temporary directory with no repository in it (yet).
     pub fn empty() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
+            memory: None,
         }
     }
 
-    /// The repository's path.
+    /// The repository's path (a directory repository's).
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("repo")
     }
 
+    /// The backend of a memory repository.
+    pub fn memory(&self) -> Option<&Arc<MemoryBackend>> {
+        self.memory.as_ref()
+    }
+
+    fn open_with(&self, opts: OpenOptions) -> Repository {
+        let opts = OpenOptions {
+            cache_dir: Some(self.dir.path().join("cache")),
+            ..opts
+        };
+        match &self.memory {
+            None => Repository::open(&self.path(), &opts).expect("open"),
+            Some(mem) => Repository::open_in(mem.clone(), &opts).expect("open in memory"),
+        }
+    }
+
     /// Opens it with a shared lock.
     pub fn open(&self) -> Repository {
-        Repository::open(&self.path(), &OpenOptions::shared("test")).expect("open")
+        self.open_with(OpenOptions::shared("test"))
     }
 
     /// Opens it with an exclusive lock.
     pub fn open_exclusive(&self) -> Repository {
-        Repository::open(&self.path(), &OpenOptions::exclusive("test")).expect("open exclusive")
+        self.open_with(OpenOptions::exclusive("test"))
+    }
+
+    /// Where its SQLite index is (in the repository, or in the cache).
+    pub fn index_path(&self) -> PathBuf {
+        self.open().index_path().to_path_buf()
     }
 
     /// Runs `snap --repo <repo> args...`.
