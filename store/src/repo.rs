@@ -772,6 +772,16 @@ impl Repository {
         failed.map_or(Ok(()), Err)
     }
 
+    /// The index's blob epoch: unchanged since a stat cache was written
+    /// means no blob has left the index since, so its chunk ids need no
+    /// check ([`crate::index::Index::blob_epoch`]).
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn blob_epoch(&self) -> Result<u64> {
+        self.index()?.blob_epoch()
+    }
+
     /// The stat-cache entries of a profile.
     ///
     /// # Errors

@@ -222,13 +222,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     )?;
     cache.changed |= cache.hinted_since_full != Some(scanned.counter);
     let mut stats = CreateStats::default();
-    let to_read = mark_files(
-        store,
-        &mut cache,
-        &scanned.entries,
-        scan_started_ns,
-        &mut stats,
-    );
+    let to_read = mark_files(&mut cache, &scanned.entries, scan_started_ns, &mut stats);
     let bytes_total = make_room(store, &to_read, opts)?;
     let writer = store.writer();
     let read = read_all(repo, &writer, &to_read, bytes_total, opts)?;
@@ -382,7 +376,6 @@ fn scan_source(
 /// Decides which files are read (new or changed) and which reuse their
 /// cached chunk ids, counting them in `stats`.
 fn mark_files<'e, 'c>(
-    store: &snap_store::Repository,
     cache: &'c mut StatCache,
     entries: &'e [ScanEntry],
     scan_started_ns: i64,
@@ -390,7 +383,7 @@ fn mark_files<'e, 'c>(
 ) -> Vec<(&'e ScanEntry, Option<&'c Cached>)> {
     let mut files = Vec::new();
     collect_files(entries, &mut files);
-    let marked = cache.mark(store, files, scan_started_ns);
+    let marked = cache.mark(files, scan_started_ns);
     stats.files_new = marked.new;
     stats.files_unchanged = marked.unchanged;
     stats.files_changed = marked.changed;

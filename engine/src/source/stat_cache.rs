@@ -10,6 +10,11 @@
 //! [`racy_window_ns`]), in which case it is read again. gc, the only
 //! operation that removes blobs, first drops every entry naming a blob it
 //! will delete ([`cached_ids`]), so cached ids always name stored chunks.
+//!
+//! The entries' chunk ids are checked against the index only when a blob
+//! has left the index since the cache was written: the cache keeps the
+//! index's blob epoch ([`Repository::blob_epoch`]) under [`EPOCH_KEY`], so
+//! the no-change path makes no index lookup per chunk (FORMAT.md "Index").
 
 use std::collections::HashMap;
 use std::fs;
@@ -40,6 +45,10 @@ pub fn racy_window_ns(stat: &Stat) -> i64 {
         RACY_FINE_NS
     }
 }
+
+/// The stat-cache key of the index's blob epoch when the cache was written
+/// (a NUL byte never starts a path).
+pub(crate) const EPOCH_KEY: &[u8] = b"\0blob-epoch";
 
 /// A stat-cache entry (postcard-encoded in the index's `stat_cache` table).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,6 +115,8 @@ pub(crate) struct StatCache {
     rows: usize,
     /// Hinted creates since the last full walk; `None` means walk now.
     pub(crate) hinted_since_full: Option<u32>,
+    /// The index's blob epoch now, written with the cache.
+    epoch: u64,
     /// Whether it must be written again (the no-change path writes nothing
     /// when every entry is as it was).
     pub(crate) changed: bool,
@@ -123,19 +134,28 @@ pub(crate) struct Marked<'e> {
 
 impl StatCache {
     /// Loads `profile`'s stat cache, decoding each entry as it is read.
+    /// Unless it was written at the index's current blob epoch, every
+    /// entry's chunk ids are looked up and an entry naming a blob no longer
+    /// stored is dropped: a lost pack must not make new snapshots reference
+    /// missing chunks.
     ///
     /// # Errors
     /// Index errors.
     pub(crate) fn load(store: &Repository, profile: &str) -> Result<Self> {
+        let epoch = store.blob_epoch()?;
         let mut cache = Self {
             entries: HashMap::new(),
             rows: 0,
             hinted_since_full: None,
+            epoch,
             changed: false,
         };
+        let mut verified = false;
         store.stat_cache_each(profile, &mut |k, v| {
             if k == hint::COUNTER_KEY {
                 cache.hinted_since_full = hint::counter_value(v);
+            } else if k == EPOCH_KEY {
+                verified = v == epoch.to_le_bytes();
             } else {
                 cache.rows += 1;
                 if let Ok(c) = postcard::from_bytes(v) {
@@ -143,16 +163,24 @@ impl StatCache {
                 }
             }
         })?;
-        cache.changed = cache.entries.len() != cache.rows;
+        if !verified {
+            // Written at another epoch (or never): an entry naming a blob
+            // no longer stored is dropped (its file is read again), and the
+            // cache is rewritten at this epoch.
+            cache
+                .entries
+                .retain(|_, l| l.c.content.iter().all(|b| store.has_blob(b).unwrap_or(false)));
+            cache.changed = true;
+        }
+        cache.changed |= cache.entries.len() != cache.rows;
         Ok(cache)
     }
 
     /// Decides for each file of a scan whether its cached chunk ids are
-    /// reused (only when every chunk is still stored: a lost pack must not
-    /// make new snapshots reference missing chunks) or it is read.
+    /// reused (every entry loaded names stored chunks only: see
+    /// [`StatCache::load`]) or it is read.
     pub(crate) fn mark<'e>(
         &mut self,
-        store: &Repository,
         files: Vec<&'e ScanEntry>,
         scan_started_ns: i64,
     ) -> Marked<'e> {
@@ -165,10 +193,6 @@ impl StatCache {
             };
             let wal = if l.c.sqlite { wal_stat(&f.path) } else { None };
             if l.c.reusable(&f.stat, wal)
-                && l.c
-                    .content
-                    .iter()
-                    .all(|b| store.has_blob(b).unwrap_or(false))
             {
                 out.unchanged += 1;
                 let racy = is_racy(&l.c.stat, scan_started_ns);
@@ -232,7 +256,10 @@ impl StatCache {
                     .map(|(k, l)| (k.clone(), &l.c)),
             )
             .map(|(k, c)| (k, postcard::to_stdvec(c).expect("cache entries serialise")))
-            .chain(std::iter::once(hint::counter_row(counter)))
+            .chain([
+                hint::counter_row(counter),
+                (EPOCH_KEY.to_vec(), self.epoch.to_le_bytes().to_vec()),
+            ])
     }
 }
 

@@ -100,7 +100,7 @@ impl Index {
             });
         }
         // Touch every table so a damaged file fails here, not mid-operation.
-        for t in ["packs", "blobs", "snapshots", "stat_cache"] {
+        for t in ["packs", "blobs", "snapshots", "stat_cache", "meta"] {
             idx.conn
                 .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| {
                     r.get::<_, i64>(0)
@@ -300,7 +300,25 @@ impl Index {
             .map_err(|e| self.err(e))
     }
 
-    /// Forgets packs (after they were deleted or found missing) and their blobs.
+    /// The blob epoch: a counter that grows in the transaction that removes
+    /// any blob from the index ([`Index::remove_packs`]), so a stat cache
+    /// written at the current epoch names only stored blobs.
+    ///
+    /// # Errors
+    /// [`Error::Index`].
+    pub fn blob_epoch(&self) -> Result<u64> {
+        self.reading()?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'blob_epoch'")
+            .map_err(|e| self.err(e))?;
+        st.query_row([], |r| r.get::<_, i64>(0))
+            .map(|v| v as u64)
+            .map_err(|e| self.err(e))
+    }
+
+    /// Forgets packs (after they were deleted or found missing) and their
+    /// blobs, and moves the blob epoch on ([`Index::blob_epoch`]).
     ///
     /// # Errors
     /// [`Error::Index`].
@@ -321,6 +339,11 @@ impl Index {
             tx.execute("DELETE FROM packs WHERE id = ?1", [&id.0[..]])
                 .map_err(e)?;
         }
+        tx.execute(
+            "UPDATE meta SET value = value + 1 WHERE key = 'blob_epoch'",
+            [],
+        )
+        .map_err(e)?;
         sql_fault().map_err(e)?;
         tx.commit().map_err(e)
     }

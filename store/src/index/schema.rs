@@ -2,11 +2,11 @@
 //! index with another version is rebuilt, never migrated (it is a cache).
 
 /// The schema version this build creates and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Creates the tables of an empty index.
 pub const CREATE: &str = "
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 CREATE TABLE packs (
     num  INTEGER PRIMARY KEY,
     id   BLOB NOT NULL UNIQUE,
@@ -32,4 +32,9 @@ CREATE TABLE stat_cache (
     entry   BLOB NOT NULL,
     PRIMARY KEY (profile, path)
 ) WITHOUT ROWID;
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta(key, value) VALUES ('blob_epoch', 0);
 ";
