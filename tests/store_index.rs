@@ -176,3 +176,24 @@ fn pack_written_by_an_unfinished_session_is_indexed_on_open() {
         assert_eq!(repo.read_blob(&id).unwrap(), data(3, 4000));
     }
 }
+
+/// The blob epoch moves with every removal of blobs from the index (what
+/// lets a stat cache written at the current epoch skip checking its chunk
+/// ids), on both backends, and not with additions.
+#[test]
+fn blob_epoch_moves_when_blobs_leave_the_index() {
+    for backing in BACKINGS {
+        let t = TestRepo::on(backing, Some(4 * 1024));
+        let repo = t.open_exclusive();
+        let before = repo.blob_epoch().unwrap();
+        let ids = put_all(&repo, &[(1, 6000), (2, 6000), (3, 6000)]);
+        assert_eq!(repo.blob_epoch().unwrap(), before, "{backing:?}: additions");
+        let live = ids[..1].iter().copied().collect();
+        let plan = snap_store::gc::plan(&repo, &live, snap_store::gc::DEFAULT_REPACK_THRESHOLD)
+            .unwrap();
+        assert!(!plan.delete.is_empty(), "{backing:?}: {plan:?}");
+        snap_store::gc::execute(&repo, &plan).unwrap();
+        assert!(repo.blob_epoch().unwrap() > before, "{backing:?}: removals");
+        assert!(!repo.has_blob(&ids[2]).unwrap());
+    }
+}
