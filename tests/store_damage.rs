@@ -152,7 +152,11 @@ fn flipped_byte_inside_a_blob_is_named_on_both_backends() {
         assert!(err.contains(&loc.pack.to_hex()), "{backing:?}: {err}");
         for ((seed, len), id) in blobs.iter().zip(&ids) {
             if repo.locate(id).unwrap().is_some_and(|l| l.pack != loc.pack) {
-                assert_eq!(repo.read_blob(id).unwrap(), data(*seed, *len), "{backing:?}");
+                assert_eq!(
+                    repo.read_blob(id).unwrap(),
+                    data(*seed, *len),
+                    "{backing:?}"
+                );
             }
         }
     }

@@ -50,7 +50,12 @@ fn rebuilt_after(damage: impl Fn(&std::path::Path), expect: &str) {
         let f = fixture(backing);
         damage(&f.t.index_path());
         let repo = f.t.open();
-        assert_eq!(repo.warnings().len(), 1, "{backing:?}: {:?}", repo.warnings());
+        assert_eq!(
+            repo.warnings().len(),
+            1,
+            "{backing:?}: {:?}",
+            repo.warnings()
+        );
         assert!(
             repo.warnings()[0].contains(expect),
             "{backing:?}: {:?} should mention {expect:?}",
@@ -60,7 +65,11 @@ fn rebuilt_after(damage: impl Fn(&std::path::Path), expect: &str) {
         drop(repo);
         // Repaired for good: the next open has nothing to say.
         let repo = f.t.open();
-        assert!(repo.warnings().is_empty(), "{backing:?}: {:?}", repo.warnings());
+        assert!(
+            repo.warnings().is_empty(),
+            "{backing:?}: {:?}",
+            repo.warnings()
+        );
     }
 }
 
@@ -149,7 +158,12 @@ fn pack_copied_in_from_another_repository_is_indexed_on_open() {
             }
         }
         let repo = f.t.open();
-        assert_eq!(repo.warnings().len(), 1, "{backing:?}: {:?}", repo.warnings());
+        assert_eq!(
+            repo.warnings().len(),
+            1,
+            "{backing:?}: {:?}",
+            repo.warnings()
+        );
         assert!(repo.warnings()[0].contains("indexed 1 pack"));
         for ((seed, len), id) in extra.iter().zip(&extra_ids) {
             assert_eq!(repo.read_blob(id).unwrap(), data(*seed, *len));
@@ -172,7 +186,12 @@ fn pack_written_by_an_unfinished_session_is_indexed_on_open() {
         assert!(!repo.has_blob(&id).unwrap());
         drop(repo);
         let repo = t.open();
-        assert_eq!(repo.warnings().len(), 1, "{backing:?}: {:?}", repo.warnings());
+        assert_eq!(
+            repo.warnings().len(),
+            1,
+            "{backing:?}: {:?}",
+            repo.warnings()
+        );
         assert_eq!(repo.read_blob(&id).unwrap(), data(3, 4000));
     }
 }
@@ -189,8 +208,8 @@ fn blob_epoch_moves_when_blobs_leave_the_index() {
         let ids = put_all(&repo, &[(1, 6000), (2, 6000), (3, 6000)]);
         assert_eq!(repo.blob_epoch().unwrap(), before, "{backing:?}: additions");
         let live = ids[..1].iter().copied().collect();
-        let plan = snap_store::gc::plan(&repo, &live, snap_store::gc::DEFAULT_REPACK_THRESHOLD)
-            .unwrap();
+        let plan =
+            snap_store::gc::plan(&repo, &live, snap_store::gc::DEFAULT_REPACK_THRESHOLD).unwrap();
         assert!(!plan.delete.is_empty(), "{backing:?}: {plan:?}");
         snap_store::gc::execute(&repo, &plan).unwrap();
         assert!(repo.blob_epoch().unwrap() > before, "{backing:?}: removals");

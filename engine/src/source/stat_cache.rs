@@ -167,9 +167,11 @@ impl StatCache {
             // Written at another epoch (or never): an entry naming a blob
             // no longer stored is dropped (its file is read again), and the
             // cache is rewritten at this epoch.
-            cache
-                .entries
-                .retain(|_, l| l.c.content.iter().all(|b| store.has_blob(b).unwrap_or(false)));
+            cache.entries.retain(|_, l| {
+                l.c.content
+                    .iter()
+                    .all(|b| store.has_blob(b).unwrap_or(false))
+            });
             cache.changed = true;
         }
         cache.changed |= cache.entries.len() != cache.rows;
@@ -192,8 +194,7 @@ impl StatCache {
                 continue;
             };
             let wal = if l.c.sqlite { wal_stat(&f.path) } else { None };
-            if l.c.reusable(&f.stat, wal)
-            {
+            if l.c.reusable(&f.stat, wal) {
                 out.unchanged += 1;
                 let racy = is_racy(&l.c.stat, scan_started_ns);
                 self.changed |= racy != l.c.racy;
