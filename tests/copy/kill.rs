@@ -74,7 +74,7 @@ fn kill_9_of_create_and_copy_against_seaweedfs() {
     let n = points();
     let env = Env::new();
     let prof = env.path("prof");
-    make_profile(&prof, 150, 3 << 20, 41);
+    make_profile(&prof, 80, 1 << 20, 41);
     let mut g = Gen(0x5eed);
     let (mut failures, mut killed) = (Vec::new(), [0u64; 2]);
 

@@ -46,7 +46,7 @@ fn same_as_source(env: &Env, repo: &std::path::Path, pw: &[&str]) {
 }
 
 fn password(env: &Env, name: &str) -> String {
-    let p = env.path(name);
+    let p = env.path(&format!("pw-{name}"));
     fs::write(&p, format!("{name} password\n")).unwrap();
     p.display().to_string()
 }
