@@ -764,15 +764,8 @@ impl Repository {
     /// # Errors
     /// [`Error::NotFound`], [`Error::Corrupt`] when the bytes do not match the name.
     pub fn read_snapshot(&self, id: &SnapshotId) -> Result<Vec<u8>> {
-        let path = self.snapshot_path(id);
-        let bytes = self
-            .storage
-            .read_opt(&snapshot_key(id))?
-            .ok_or_else(|| Error::NotFound {
-                what: "snapshot",
-                id: id.to_hex(),
-            })?;
-        open_snapshot(self.keys.as_ref(), &path, id, &bytes)
+        let bytes = self.read_snapshot_file(id)?;
+        open_snapshot(self.keys.as_ref(), &self.snapshot_path(id), id, &bytes)
     }
 
     /// Every snapshot with its record, from the index, leaving out rows

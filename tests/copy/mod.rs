@@ -11,28 +11,11 @@ mod network;
 mod roundtrip;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::util::{tree_image, Env, TreeImage};
 
-/// `s3://BUCKET/copy-<name>-<pid>-<random>`, a fresh prefix, after checking
-/// that the object store is configured (panics when it is not).
-pub fn s3_repo(name: &str) -> PathBuf {
-    let (Ok(bucket), Ok(_)) = (
-        std::env::var("SNAP_TEST_S3_BUCKET"),
-        std::env::var("AWS_ENDPOINT_URL"),
-    ) else {
-        panic!(
-            "SNAP_TEST_S3_BUCKET and AWS_ENDPOINT_URL are not set: start SeaweedFS with \
-             `bash tests/seaweedfs.sh start` and `eval \"$(bash tests/seaweedfs.sh env)\"`"
-        );
-    };
-    PathBuf::from(format!(
-        "s3://{bucket}/copy-{name}-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    ))
-}
+pub use crate::remote_repo::s3_repo;
 
 /// `--repo REPO ARGS…` as strings.
 pub fn at<'a>(repo: &'a Path, args: &[&'a str]) -> Vec<String> {

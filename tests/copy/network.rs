@@ -65,6 +65,13 @@ fn a_second_copy_sends_about_the_new_data_and_a_third_no_pack() {
     );
 }
 
+fn copy_args(from: &str, to: &std::path::Path) -> Vec<String> {
+    ["copy", "--from", from, "--to", to.to_str().unwrap()]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
 /// Asserts a failed command printed one error line naming the endpoint.
 fn one_line(run: &crate::util::Run, endpoint: &str) {
     let lines = error_lines(&run.stderr);
@@ -116,16 +123,7 @@ fn create_restore_and_copy_through_a_faulty_network_leave_no_partial_snapshot() 
         }
         // copy a local repository into the bucket
         env.create(&prof, &["--profile", "p"]);
-        let run = env.snap(via(
-            &proxy,
-            vec![
-                "copy".into(),
-                "--from".into(),
-                a.clone(),
-                "--to".into(),
-                r2.display().to_string(),
-            ],
-        ));
+        let run = env.snap(via(&proxy, copy_args(&a, &r2)));
         if run.code == 0 {
             ok += 1;
         } else {
@@ -166,17 +164,7 @@ fn create_restore_and_copy_through_a_faulty_network_leave_no_partial_snapshot() 
     ))
     .ok();
     images.push(tree_image(&prof));
-    env.snap(via(
-        &proxy,
-        vec![
-            "copy".into(),
-            "--from".into(),
-            a.clone(),
-            "--to".into(),
-            r2.display().to_string(),
-        ],
-    ))
-    .ok();
+    env.snap(via(&proxy, copy_args(&a, &r2))).ok();
     for r in [&r1, &r2] {
         env.snap(at(r, &["check", "--read-data"])).ok();
     }

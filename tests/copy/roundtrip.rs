@@ -45,6 +45,13 @@ fn same_as_source(env: &Env, repo: &std::path::Path, pw: &[&str]) {
     }
 }
 
+/// `snap --json copy ARGS`, expecting success.
+fn copy_json(env: &Env, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json", "copy"];
+    all.extend(args);
+    env.snap(&all).ok().json()
+}
+
 fn password(env: &Env, name: &str) -> String {
     let p = env.path(&format!("pw-{name}"));
     fs::write(&p, format!("{name} password\n")).unwrap();
@@ -100,10 +107,9 @@ fn copies_map_ids_across_keys_and_init_from_keeps_them() {
     // Encrypted -> encrypted with another password and key.
     env.snap(at(&c, &["--password-file", &pc, "init", "--encrypt"]))
         .ok();
-    let report = env
-        .snap([
-            "--json",
-            "copy",
+    let report = copy_json(
+        &env,
+        &[
             "--from",
             b.to_str().unwrap(),
             "--from-password-file",
@@ -112,9 +118,8 @@ fn copies_map_ids_across_keys_and_init_from_keeps_them() {
             c.to_str().unwrap(),
             "--password-file",
             &pc,
-        ])
-        .ok()
-        .json();
+        ],
+    );
     assert_eq!(counts(&report), (3, 0), "{report:#}");
     same_as_source(&env, &c, &["--password-file", &pc]);
     // init --from shares the key: the copy keeps the ids.
@@ -131,10 +136,9 @@ fn copies_map_ids_across_keys_and_init_from_keeps_them() {
         ],
     ))
     .ok();
-    let report = env
-        .snap([
-            "--json",
-            "copy",
+    let report = copy_json(
+        &env,
+        &[
             "--from",
             b.to_str().unwrap(),
             "--to",
@@ -143,9 +147,8 @@ fn copies_map_ids_across_keys_and_init_from_keeps_them() {
             &pd,
             "--from-password-file",
             &pb,
-        ])
-        .ok()
-        .json();
+        ],
+    );
     assert_eq!(counts(&report), (3, 0), "{report:#}");
     assert_eq!(report["ids_kept"], true);
     for s in report["snapshots"].as_array().unwrap() {
@@ -153,19 +156,17 @@ fn copies_map_ids_across_keys_and_init_from_keeps_them() {
     }
     same_as_source(&env, &d, &["--password-file", &pd]);
     // A snapshot copied back to where it came from is recognised.
-    let back = env
-        .snap([
-            "--json",
-            "copy",
+    let back = copy_json(
+        &env,
+        &[
             "--from",
             b.to_str().unwrap(),
             "--from-password-file",
             &pb,
             "--to",
             &a,
-        ])
-        .ok()
-        .json();
+        ],
+    );
     assert_eq!(counts(&back), (0, 3), "{back:#}");
 }
 
