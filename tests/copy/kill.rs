@@ -57,7 +57,7 @@ fn new_snapshots_whole(
             continue;
         }
         let got = restored(env, repo, &id, &[]);
-        if !allowed(&id).iter().any(|w| *w == got) {
+        if !allowed(&id).contains(&got) {
             return Err(format!(
                 "snapshot {name} ({id}) restores to a state never written"
             ));

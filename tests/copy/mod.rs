@@ -15,7 +15,7 @@ use std::path::Path;
 
 use crate::util::{tree_image, Env, TreeImage};
 
-pub use crate::remote_repo::s3_repo;
+pub(crate) use crate::remote_repo::s3_repo;
 
 /// `--repo REPO ARGS…` as strings.
 pub fn at<'a>(repo: &'a Path, args: &[&'a str]) -> Vec<String> {

@@ -29,7 +29,7 @@ fn a_second_copy_sends_about_the_new_data_and_a_third_no_pack() {
     let a = env.repo.display().to_string();
     let copy = || {
         let before = proxy.bytes_up();
-        let args = vec!["--json", "copy", "--from", &a, "--to", s3.to_str().unwrap()];
+        let args = ["--json", "copy", "--from", &a, "--to", s3.to_str().unwrap()];
         let report = env
             .snap(via(&proxy, args.iter().map(|s| s.to_string()).collect()))
             .ok()
@@ -178,7 +178,7 @@ fn create_restore_and_copy_through_a_faulty_network_leave_no_partial_snapshot() 
                 "{name} ({id}) is not what round {i} wrote"
             ),
             None => assert!(
-                images.iter().any(|w| *w == got),
+                images.contains(&got),
                 "{name} ({id}) is none of the states written: partial"
             ),
         }
