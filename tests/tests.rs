@@ -5,6 +5,7 @@
 mod util;
 
 mod cli_basics;
+mod copy;
 mod encryption;
 mod lifecycle;
 mod reliability;

@@ -117,6 +117,9 @@ pub enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Copy snapshots from one repository to another (an offsite copy),
+    /// sending only the data the destination lacks.
+    Copy(CopyArgs),
     /// Manage profiles.
     Profile {
         /// What to do.
@@ -132,6 +135,49 @@ pub struct InitArgs {
     /// --password-command, $SNAP_PASSWORD or a prompt).
     #[arg(long)]
     pub encrypt: bool,
+    /// Share this repository's chunker parameters and, when it is
+    /// encrypted, its master key (the new repository is then encrypted
+    /// too), so that `snap copy` between the two keeps snapshot ids.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub from: Option<PathBuf>,
+    #[command(flatten)]
+    pub from_password: FromPasswordArgs,
+}
+
+/// Where the password of a second repository (`--from`) comes from.
+#[derive(Debug, Args)]
+pub struct FromPasswordArgs {
+    /// Read the --from repository's password from the first line of this
+    /// file [else --from-password-command, else $SNAP_FROM_PASSWORD, else a
+    /// prompt].
+    #[arg(long, value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
+    /// Run this shell command and take the first line of its output as the
+    /// --from repository's password.
+    #[arg(long, value_name = "CMD", conflicts_with = "from_password_file")]
+    pub from_password_command: Option<String>,
+}
+
+/// `snap copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// The repository to copy from (its password: --from-password-file,
+    /// --from-password-command or $SNAP_FROM_PASSWORD).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub from: PathBuf,
+    /// The repository to copy into [default: --repo] (its password:
+    /// --password-file, --password-command or $SNAP_PASSWORD). It must
+    /// exist: make it with `snap init --from SRC` to keep snapshot ids.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub to: Option<PathBuf>,
+    /// Only snapshots of this profile.
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Only these snapshots (full or short hex id, name, `latest`,
+    /// `latest~N`, resolved in the source) [default: every snapshot].
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub from_password: FromPasswordArgs,
 }
 
 /// `snap key ...`.

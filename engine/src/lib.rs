@@ -68,7 +68,7 @@
 //! |---|---|
 //! | [`model`] | persisted types: [`snapshot`](model::snapshot) (manifest, summary, names), [`tree`](model::tree) (nodes, the content digest), [`profile`](model::profile) (`profiles.json`), [`retention`](model::retention) (the policy and its decisions), [`duration`](model::duration), [`tags`](model::tags) |
 //! | [`source`] | the live folder: [`scan`](source::scan) (full, or hinted: one scan, two modes), [`filter`](source::filter), [`sqlite`](source::sqlite) (consistent capture), the stat cache of change detection, [`live`](source::live) (the live tree against a snapshot), files open by other processes |
-//! | [`commands`] | one module per operation: [`backup`](commands::backup) (`create`), [`restore`](commands::restore), [`forget`](commands::forget), [`gc`](commands::gc), [`check`](commands::check), [`repair`](commands::repair), [`browse`](commands::browse), [`diff`](commands::diff), [`textdiff`](commands::textdiff), [`versions`](commands::versions), [`auto`](commands::auto), [`import`](commands::import), [`registry`](commands::registry) (the `profiles.json` protocol); `commit.rs` is the one commit path every new snapshot takes |
+//! | [`commands`] | one module per operation: [`backup`](commands::backup) (`create`), [`restore`](commands::restore), [`forget`](commands::forget), [`gc`](commands::gc), [`check`](commands::check), [`repair`](commands::repair), [`browse`](commands::browse), [`diff`](commands::diff), [`textdiff`](commands::textdiff), [`versions`](commands::versions), [`auto`](commands::auto), [`import`](commands::import), [`copy`](commands::copy) (snapshots from one repository to another), [`registry`](commands::registry) (the `profiles.json` protocol); `commit.rs` is the one commit path every new snapshot takes |
 //! | `recovery` | interrupted restores: the restore journal (`journal/`) and the in-place `--path` swap protocol; [`Repo::open`] finishes what a crash left |
 //! | [`export`] | archives: ZIP and `.stvault` writing, archive reading and validation (`read.rs`), export history, StakTrakr payloads |
 //! | [`repo`] | [`Repo`], the handle over a `snap-store` repository: snapshots, trees, resolving ids |
@@ -104,8 +104,8 @@ pub mod space;
 // them.
 use commands::materialize;
 pub use commands::{
-    auto, backup, browse, check, diff, forget, gc, import, last_check, registry, repair, restore,
-    tag, textdiff, versions,
+    auto, backup, browse, check, copy, diff, forget, gc, import, last_check, registry, repair,
+    restore, tag, textdiff, versions,
 };
 pub use model::{duration, profile, retention, snapshot, tags, tree};
 pub use source::{filter, live, scan, sqlite};

@@ -86,6 +86,11 @@ pub struct InitOptions {
     /// Where an encrypted repository's index goes; `None`: the user's cache
     /// directory ([`crate::repo::cache_dir`]).
     pub cache_dir: Option<std::path::PathBuf>,
+    /// The master key of an encrypted repository to share (`init --from`:
+    /// the new repository's first key slot wraps this key instead of a new
+    /// random one, so blob ids and snapshot files are the same in both);
+    /// `None`: a new random key. Ignored without [`encryption`](Self::encryption).
+    pub master_key: Option<crate::crypto::Keys>,
 }
 
 impl Config {

@@ -62,7 +62,12 @@ impl Repository {
         }
         let mut config = Config::new(opts)?;
         let keys = match &opts.encryption {
-            Some(e) => Some(unlock::encrypt_new(&mut config, &e.password, e.kdf)?),
+            Some(e) => Some(unlock::encrypt_new(
+                &mut config,
+                &e.password,
+                e.kdf,
+                opts.master_key.as_ref(),
+            )?),
             None => None,
         };
         let (_, places) = state_dir(opts.cache_dir.as_deref(), &config)?;

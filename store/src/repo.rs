@@ -192,7 +192,12 @@ impl Repository {
         }
         let mut config = Config::new(opts)?;
         let keys = match &opts.encryption {
-            Some(e) => Some(unlock::encrypt_new(&mut config, &e.password, e.kdf)?),
+            Some(e) => Some(unlock::encrypt_new(
+                &mut config,
+                &e.password,
+                e.kdf,
+                opts.master_key.as_ref(),
+            )?),
             None => None,
         };
         let bytes = config.to_bytes();
@@ -666,15 +671,68 @@ impl Repository {
     /// fault-injection sweep of `import`).
     pub fn commit_snapshot(&self, record: &[u8]) -> Result<(SnapshotId, Option<String>)> {
         let sealed = crypto::seal_file(self.keys.as_ref(), SNAPSHOT_KIND, record);
-        let id = SnapshotId::of(&sealed);
+        self.write_snapshot_file(&sealed, record)
+    }
+
+    /// Stores a snapshot file's bytes as they are (sealed in an encrypted
+    /// repository), so its id, the blake3 of those bytes, is kept: how
+    /// `copy` moves a snapshot between repositories that share their keys.
+    /// The bytes must open with this repository's keys. Then as
+    /// [`commit_snapshot`](Self::commit_snapshot).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] when the bytes do not open with this
+    /// repository's keys; as [`commit_snapshot`](Self::commit_snapshot).
+    pub fn commit_snapshot_file(&self, file: &[u8]) -> Result<(SnapshotId, Option<String>)> {
+        let id = SnapshotId::of(file);
+        let record = crypto::open_file(
+            self.keys.as_ref(),
+            SNAPSHOT_KIND,
+            &self.snapshot_path(&id),
+            file,
+        )?;
+        self.write_snapshot_file(file, &record)
+    }
+
+    /// The bytes of snapshot `id`'s file as stored (sealed in an encrypted
+    /// repository), checked against its name.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`], [`Error::Corrupt`] when the bytes do not match the name.
+    pub fn read_snapshot_file(&self, id: &SnapshotId) -> Result<Vec<u8>> {
+        let bytes = self
+            .storage
+            .read_opt(&snapshot_key(id))?
+            .ok_or_else(|| Error::NotFound {
+                what: "snapshot",
+                id: id.to_hex(),
+            })?;
+        if SnapshotId::of(&bytes) != *id {
+            return Err(Error::corrupt(
+                self.snapshot_path(id),
+                None,
+                "snapshot file does not match its name (damaged)",
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Writes the snapshot file `sealed` (whose plaintext is `record`):
+    /// the commit point of [`commit_snapshot`](Self::commit_snapshot).
+    fn write_snapshot_file(
+        &self,
+        sealed: &[u8],
+        record: &[u8],
+    ) -> Result<(SnapshotId, Option<String>)> {
+        let id = SnapshotId::of(sealed);
         if self.storage.dir().is_none() {
             // A conditional create: the object appears whole or not at all.
-            self.storage.put_once(&snapshot_key(&id), &sealed)?;
+            self.storage.put_once(&snapshot_key(&id), sealed)?;
             return Ok(self.index_new_snapshot(id, record));
         }
         let path = self.snapshot_path(&id);
         let existed = path.exists();
-        if let Err(e) = atomic_write(&self.tmp_dir(), &path, &sealed) {
+        if let Err(e) = atomic_write(&self.tmp_dir(), &path, sealed) {
             if !existed && path.exists() {
                 let _ = fs::remove_file(&path);
                 let _ = fsutil::sync_dir(path.parent().unwrap_or(&self.root));
@@ -706,15 +764,8 @@ impl Repository {
     /// # Errors
     /// [`Error::NotFound`], [`Error::Corrupt`] when the bytes do not match the name.
     pub fn read_snapshot(&self, id: &SnapshotId) -> Result<Vec<u8>> {
-        let path = self.snapshot_path(id);
-        let bytes = self
-            .storage
-            .read_opt(&snapshot_key(id))?
-            .ok_or_else(|| Error::NotFound {
-                what: "snapshot",
-                id: id.to_hex(),
-            })?;
-        open_snapshot(self.keys.as_ref(), &path, id, &bytes)
+        let bytes = self.read_snapshot_file(id)?;
+        open_snapshot(self.keys.as_ref(), &self.snapshot_path(id), id, &bytes)
     }
 
     /// Every snapshot with its record, from the index, leaving out rows

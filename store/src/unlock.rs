@@ -357,9 +357,15 @@ fn check_password(p: &str) -> Result<()> {
 }
 
 /// Builds the `encryption` object of a new repository's config.
-pub(crate) fn encrypt_new(config: &mut Config, password: &str, kdf: KdfParams) -> Result<Keys> {
+/// `shared`: the master key to wrap (`init --from`), else a new random one.
+pub(crate) fn encrypt_new(
+    config: &mut Config,
+    password: &str,
+    kdf: KdfParams,
+    shared: Option<&Keys>,
+) -> Result<Keys> {
     check_password(password)?;
-    let keys = Keys::generate();
+    let keys = shared.cloned().unwrap_or_else(Keys::generate);
     let slot = KeySlot::new(&keys, password, kdf);
     config.encryption = Some(crate::keyslot::Encryption {
         version: 1,

@@ -22,6 +22,7 @@
 
 mod disk;
 mod env;
+pub mod proxy;
 mod tree;
 
 pub use disk::{fill_completely, free_bytes, Tmpfs};

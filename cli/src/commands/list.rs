@@ -60,6 +60,9 @@ pub fn show(ctx: &Context, args: &SnapshotArg) -> anyhow::Result<()> {
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "-".into())
         )?;
+        if let Some(from) = m.copied_from {
+            writeln!(w, "copied    from {from} (snap copy)")?;
+        }
         writeln!(
             w,
             "tags      {}",

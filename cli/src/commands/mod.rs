@@ -5,6 +5,7 @@
 mod auto;
 mod browse;
 mod check;
+mod copy;
 mod create;
 mod export;
 mod forget;
@@ -93,6 +94,25 @@ impl Context {
                 env: Some("SNAP_PASSWORD"),
                 what: "repository password",
             },
+            password_cache: Arc::new(Mutex::new(None)),
+            keys: Mutex::new(None),
+        })
+    }
+
+    /// The same options for another repository, `repo`, whose password
+    /// comes from `password` (`copy --from`, `init --from`).
+    pub fn for_repo(
+        &self,
+        global: &Global,
+        repo: &Path,
+        password: crate::password::Source,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            repo: repo.to_path_buf(),
+            remote: remote_backend(repo, global)?,
+            out: self.out,
+            lock_wait: self.lock_wait,
+            password,
             password_cache: Arc::new(Mutex::new(None)),
             keys: Mutex::new(None),
         })
@@ -349,7 +369,7 @@ pub fn apply_policy(a: &PolicyArgs, policy: &mut Policy) -> anyhow::Result<bool>
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
     let ctx = Context::new(&cli.global)?;
     match &cli.command {
-        Command::Init(args) => init::run(&ctx, args),
+        Command::Init(args) => init::run(&ctx, &cli.global, args),
         Command::Key { command } => key::run(&ctx, command),
         Command::Check(args) => check::run(&ctx, args),
         Command::Index {
@@ -370,6 +390,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Restore(args) => restore::run(&ctx, args),
         Command::Export(args) => export::run(&ctx, args),
         Command::Import(args) => import::run(&ctx, args),
+        Command::Copy(args) => copy::run(&ctx, &cli.global, args),
         Command::Profile { command } => profile::run(&ctx, command),
         Command::Ui(args) => crate::ui::run(&ctx, args),
     }

@@ -105,6 +105,7 @@ impl NewSnapshot<'_> {
             content_digest: hex::encode(self.digest),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             warnings: self.warnings,
+            copied_from: None,
         })
     }
 
@@ -131,6 +132,18 @@ impl NewSnapshot<'_> {
 /// Repository errors; then nothing was committed.
 pub(crate) fn commit(repo: &Repo, manifest: &Manifest) -> Result<(SnapshotId, Vec<String>)> {
     let (id, index_warning) = repo.store().commit_snapshot(&manifest.to_bytes())?;
+    Ok((id, index_warning.into_iter().collect()))
+}
+
+/// Writes a snapshot file copied byte for byte from another repository
+/// that shares this one's keys (`copy`), so its id is kept: the same commit
+/// point as [`commit`]. Returns its id and the warnings of indexing it.
+///
+/// # Errors
+/// Bytes that do not open with this repository's keys; repository errors.
+/// Then nothing was committed.
+pub(crate) fn commit_file(repo: &Repo, file: &[u8]) -> Result<(SnapshotId, Vec<String>)> {
+    let (id, index_warning) = repo.store().commit_snapshot_file(file)?;
     Ok((id, index_warning.into_iter().collect()))
 }
 

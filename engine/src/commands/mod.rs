@@ -8,6 +8,7 @@ pub mod backup;
 pub mod browse;
 pub mod check;
 pub(crate) mod commit;
+pub mod copy;
 pub mod diff;
 pub mod forget;
 pub mod gc;

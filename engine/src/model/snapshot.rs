@@ -68,6 +68,12 @@ pub struct Manifest {
     pub tool_version: String,
     /// Files that could not be read or changed while read.
     pub warnings: Vec<String>,
+    /// The snapshot this one is a copy of, in the repository it was copied
+    /// from, when the copy could not keep its id (`snap copy` between
+    /// repositories with different keys; FORMAT.md section 8). Absent
+    /// otherwise; readers that do not know it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<SnapshotId>,
 }
 
 impl Manifest {
@@ -213,6 +219,7 @@ mod tests {
                 content_digest: String::new(),
                 tool_version: "0".into(),
                 warnings: vec![],
+                copied_from: None,
             },
         }
     }
