@@ -233,3 +233,36 @@ pub(crate) fn open_shared(
     }
     Ok(repo)
 }
+
+/// How `snap auto --sync REPO` reaches the shared repository: opened each
+/// time a sync is due (its errors are the engine's, so `auto` can back
+/// off); the head is looked at every `SNAP_AUTO_SYNC_POLL_MS` (default
+/// 60 s) when nothing changed locally.
+pub(crate) fn auto_sync(ctx: &Context, location: &str) -> snap_engine::sync::AutoSync {
+    let poll = std::env::var("SNAP_AUTO_SYNC_POLL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60_000);
+    let location = location.to_string();
+    let unlock = ctx.password_unlock();
+    let (endpoint, virtual_host) = ctx.s3.clone();
+    let wait = ctx.lock_wait;
+    snap_engine::sync::AutoSync {
+        poll: std::time::Duration::from_millis(poll),
+        open: Arc::new(move || {
+            use snap_store::backend::s3::{S3Backend, S3Location};
+            let mut opts = OpenOptions::shared("auto sync");
+            opts.wait = wait;
+            opts.unlock = Some(unlock.clone());
+            if !S3Location::is_s3_url(&location) {
+                return Repo::open(Path::new(&location), &opts);
+            }
+            let mut loc = S3Location::parse(&location)?;
+            if let Some(e) = &endpoint {
+                loc.endpoint = Some(e.clone());
+            }
+            loc.virtual_host_style = virtual_host;
+            Repo::open_in(Arc::new(S3Backend::new(&loc)?), &opts)
+        }),
+    }
+}

@@ -50,6 +50,7 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod auto;
 pub mod device;
 pub mod head;
 mod merge;
@@ -71,6 +72,7 @@ use crate::error::{Error, Result};
 use crate::repo::Repo;
 use crate::tree::Tree;
 
+pub use auto::AutoSync;
 pub use device::device_id;
 pub use pull::{pull, PullAction, PullReport};
 pub use push::{push, PushAction, PushReport};
