@@ -92,20 +92,10 @@ pub fn write(p: &Path, text: &str) {
 /// `s3://BUCKET/sync-<name>-<pid>-<random>` after checking that SeaweedFS
 /// is configured (panics with how to start it otherwise).
 pub fn s3_shared(name: &str) -> String {
-    let (Ok(bucket), Ok(_)) = (
-        std::env::var("SNAP_TEST_S3_BUCKET"),
-        std::env::var("AWS_ENDPOINT_URL"),
-    ) else {
-        panic!(
-            "SNAP_TEST_S3_BUCKET and AWS_ENDPOINT_URL are not set: start SeaweedFS with \
-             `bash tests/seaweedfs.sh start` and `eval \"$(bash tests/seaweedfs.sh env)\"`"
-        );
-    };
-    format!(
-        "s3://{bucket}/sync-{name}-{}-{}",
-        std::process::id(),
-        rand::random::<u32>()
-    )
+    crate::remote_repo::s3_repo(&format!("sync-{name}"))
+        .to_str()
+        .expect("utf-8")
+        .to_string()
 }
 
 /// A shared folder inside `env`'s directory.

@@ -268,31 +268,21 @@ impl Ready {
             Err(Error::Store(snap_store::Error::Conflict { .. })) => {
                 // A retried conditional write whose first try landed
                 // reports a conflict with itself: the head is ours.
-                if let Some((h, v)) = head::read(shared, &self.profile.name)? {
-                    if h == new_head {
-                        self.rec.synced = Some(Synced {
-                            head_version: Some(v),
-                            ..done
-                        });
+                match head::read(shared, &self.profile.name)? {
+                    Some((h, v)) if h == new_head => v,
+                    now => {
                         self.rec.pending = None;
-                        state::save(local, &self.rec)?;
-                        report.action = PushAction::Pushed;
-                        report.head = Some(sent.id);
-                        report.previous = new_head.previous;
-                        report.chunks_new = sent.chunks_new;
-                        return Ok(report);
+                        let _ = state::save(local, &self.rec);
+                        return Err(match now {
+                            Some((h, _)) => self.conflict(local, shared, &h),
+                            None => Error::Invalid {
+                                what: "sync head",
+                                value: self.profile.name.clone(),
+                                reason: "it changed while being replaced; try again".into(),
+                            },
+                        });
                     }
                 }
-                self.rec.pending = None;
-                let _ = state::save(local, &self.rec);
-                return Err(match head::read(shared, &self.profile.name)? {
-                    Some((h, _)) => self.conflict(local, shared, &h),
-                    None => Error::Invalid {
-                        what: "sync head",
-                        value: self.profile.name.clone(),
-                        reason: "it changed while being replaced; try again".into(),
-                    },
-                });
             }
             Err(e) => return Err(e),
         };
