@@ -17,5 +17,6 @@ mod store_index;
 mod store_lock;
 mod store_props;
 mod store_remote;
+mod sync;
 mod ui;
 mod views;

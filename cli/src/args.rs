@@ -126,6 +126,64 @@ pub enum Command {
         #[command(subcommand)]
         command: ProfileCommand,
     },
+    /// Keep a profile in step across machines through a shared repository.
+    Sync {
+        /// What to do.
+        #[command(subcommand)]
+        command: SyncCommand,
+    },
+}
+
+/// `snap sync ...`.
+#[derive(Debug, Subcommand)]
+pub enum SyncCommand {
+    /// Snapshot the profile if it changed, copy it into the shared
+    /// repository, and move its head there (exit 15 when another device
+    /// moved it first).
+    Push {
+        /// The shared repository: a directory or s3://BUCKET/PREFIX.
+        #[arg(long, value_name = "REPO")]
+        to: String,
+        /// The profile (default: the only one).
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+        /// Apply this scope of the profile to what is pushed (excluded
+        /// files dropped, JSON keys redacted); remembered for later pushes.
+        #[arg(long, value_name = "NAME")]
+        scope: Option<String>,
+    },
+    /// Restore the shared head in place when only it changed (the replaced
+    /// state is kept as an undo point); exit 15 when both sides changed.
+    Pull {
+        /// The shared repository: a directory or s3://BUCKET/PREFIX.
+        #[arg(long, value_name = "REPO")]
+        from: String,
+        /// The profile (default: the only one).
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+        /// For a profile this machine does not have yet: its directory.
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// On a conflict, take the shared head (local state kept as the undo point).
+        #[arg(long, conflicts_with = "ours")]
+        theirs: bool,
+        /// On a conflict, push the local state over the head (the head stays in history).
+        #[arg(long)]
+        ours: bool,
+        /// Restore even when another process has a file of the profile open.
+        #[arg(long)]
+        force: bool,
+    },
+    /// For each synced profile: local changes, whether the head moved, and
+    /// what push or pull would do.
+    Status {
+        /// Only this shared repository (default: every one synced with).
+        #[arg(long, value_name = "REPO")]
+        with: Option<String>,
+        /// Only this profile.
+        #[arg(long, value_name = "NAME")]
+        profile: Option<String>,
+    },
 }
 
 /// `snap init`.
@@ -488,6 +546,11 @@ pub struct AutoArgs {
         default_value_t = 60_000
     )]
     pub min_gap_ms: u64,
+    /// Sync every served profile with this shared repository: push after
+    /// each snapshot, pull when only the head moved (conflicts are
+    /// reported, never resolved).
+    #[arg(long, value_name = "REPO")]
+    pub sync: Option<String>,
 }
 
 /// `snap export`.

@@ -11,6 +11,7 @@
 //! | 12 | wrong password or damaged encrypted file |
 //! | 13 | input refused as unsafe |
 //! | 14 | in-place restore refused: another process has a file of the profile open |
+//! | 15 | sync conflict: both sides changed, or another device moved the head first |
 
 mod args;
 mod commands;
@@ -52,6 +53,8 @@ const WRONG_PASSWORD: i32 = 12;
 const UNSAFE: i32 = 13;
 /// Exit code: in-place restore refused, a file of the profile is open elsewhere.
 const IN_USE: i32 = 14;
+/// Exit code: sync conflict.
+const SYNC_CONFLICT: i32 = 15;
 
 fn main() -> ExitCode {
     // Usage errors exit 2 from inside clap; --help and --version exit 0.
@@ -101,6 +104,7 @@ fn engine_exit_code(e: &snap_engine::Error) -> i32 {
         snap_engine::Error::WrongPasswordOrDamaged { .. } => WRONG_PASSWORD,
         snap_engine::Error::Unsafe { .. } => UNSAFE,
         snap_engine::Error::InUse { .. } => IN_USE,
+        snap_engine::Error::SyncConflict(_) => SYNC_CONFLICT,
         _ => ERROR,
     }
 }
@@ -120,6 +124,9 @@ fn message(err: &anyhow::Error) -> String {
         NO_REPOSITORY => format!("{text} (create one with `snap init`, or pass --repo DIR)"),
         LOCKED => format!("{text}; try again when it is done, or raise --lock-wait"),
         IN_USE => in_use_line(err).unwrap_or(text),
+        SYNC_CONFLICT => format!(
+            "{text}; nothing was overwritten: take theirs with `snap sync pull --theirs`, keep yours with `snap sync pull --ours`"
+        ),
         _ => text,
     }
 }

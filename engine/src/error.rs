@@ -67,6 +67,12 @@ pub enum Error {
     /// The operation was cancelled (SIGINT/SIGTERM); nothing was committed.
     #[error("cancelled; nothing was committed")]
     Cancelled,
+    /// A sync found that the shared head moved since this device's last
+    /// sync while the local profile changed too (or a push lost the
+    /// compare-and-swap on the head): nothing was overwritten. Carries both
+    /// sides ([`crate::sync::Conflict`]).
+    #[error("{0}")]
+    SyncConflict(Box<crate::sync::Conflict>),
     /// A file's content is not what the format says (a malformed archive,
     /// a manifest that does not parse, a vault header that is not one).
     #[error("{}: {detail}", path.display())]

@@ -37,6 +37,7 @@ pub fn run(ctx: &Context, args: &AutoArgs) -> anyhow::Result<()> {
         min_gap: Duration::from_millis(args.min_gap_ms),
         lock_wait: ctx.lock_wait,
         unlock: Some(ctx.unlock()),
+        sync: args.sync.as_ref().map(|to| super::sync::auto_sync(ctx, to)),
         ..AutoOptions::default()
     };
     run_auto(ctx.repo_path(), &opts, &stop, &log)?;

@@ -19,6 +19,7 @@ pub(crate) mod profile;
 mod repair;
 pub(crate) mod restore;
 mod stats;
+mod sync;
 mod tag;
 
 use std::path::{Path, PathBuf};
@@ -48,6 +49,9 @@ pub struct Context {
     pub lock_wait: Duration,
     /// Where the repository's password comes from.
     pub password: crate::password::Source,
+    /// `--s3-endpoint` and `--s3-virtual-host-style`, for a second
+    /// repository named on the command line (`sync --to`).
+    pub s3: (Option<String>, bool),
     /// The password once read (asked once per run).
     password_cache: Arc<Mutex<Option<String>>>,
     /// The keys once a repository was unlocked (Argon2 runs once per run).
@@ -96,6 +100,7 @@ impl Context {
             },
             password_cache: Arc::new(Mutex::new(None)),
             keys: Mutex::new(None),
+            s3: (global.s3_endpoint.clone(), global.s3_virtual_host_style),
         })
     }
 
@@ -146,6 +151,17 @@ impl Context {
         if let Some(k) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return Unlock::Keys(k);
         }
+        let src = self.password.clone();
+        let cache = Arc::clone(&self.password_cache);
+        Unlock::Password(Arc::new(move || {
+            read_cached(&src, &cache, false).map_err(|e| format!("{e:#}"))
+        }))
+    }
+
+    /// How to unlock a second repository (`sync --to`): always with the
+    /// password (asked at most once per run), never with the keys of the
+    /// first.
+    pub fn password_unlock(&self) -> Unlock {
         let src = self.password.clone();
         let cache = Arc::clone(&self.password_cache);
         Unlock::Password(Arc::new(move || {
@@ -392,6 +408,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<()> {
         Command::Import(args) => import::run(&ctx, args),
         Command::Copy(args) => copy::run(&ctx, &cli.global, args),
         Command::Profile { command } => profile::run(&ctx, command),
+        Command::Sync { command } => sync::run(&ctx, command),
         Command::Ui(args) => crate::ui::run(&ctx, args),
     }
 }

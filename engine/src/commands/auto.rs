@@ -55,6 +55,9 @@ pub struct AutoOptions {
     /// for unattended runs). The password is asked once: later rounds
     /// reuse the keys.
     pub unlock: Option<snap_store::Unlock>,
+    /// Sync the served profiles with a shared repository after each round
+    /// (`snap auto --sync REPO`; [`crate::sync`]).
+    pub sync: Option<crate::sync::AutoSync>,
 }
 
 impl Default for AutoOptions {
@@ -68,6 +71,7 @@ impl Default for AutoOptions {
             lock_wait: Duration::from_secs(30),
             gc_lock_wait: Duration::from_secs(2),
             unlock: None,
+            sync: None,
         }
     }
 }
@@ -134,6 +138,25 @@ pub enum Event {
         /// The error.
         error: String,
     },
+    /// A sync pulled or pushed (`--sync`).
+    Synced {
+        /// The profile.
+        profile: String,
+        /// `pulled` or `pushed`.
+        action: String,
+        /// The head's short id.
+        snapshot: String,
+        /// After a pull: the undo point's short id.
+        undo_point: Option<String>,
+    },
+    /// Both sides changed: reported, not resolved (`snap sync pull
+    /// --theirs` or `--ours` decides).
+    SyncConflict {
+        /// The profile.
+        profile: String,
+        /// The conflict, one line.
+        conflict: String,
+    },
     /// The scheduler stopped (signal, or `once` done).
     Stopped,
 }
@@ -178,6 +201,21 @@ impl fmt::Display for Event {
                 profile: None,
                 error,
             } => write!(f, "error: {error}"),
+            Event::Synced {
+                profile,
+                action,
+                snapshot,
+                undo_point,
+            } => {
+                write!(f, "{profile}: sync {action} {snapshot}")?;
+                match undo_point {
+                    Some(u) => write!(f, " (undo point {u})"),
+                    None => Ok(()),
+                }
+            }
+            Event::SyncConflict { profile, conflict } => {
+                write!(f, "{profile}: {conflict}; not resolved (snap sync pull --theirs | --ours)")
+            }
             Event::Stopped => f.write_str("stopped"),
         }
     }
@@ -250,6 +288,8 @@ pub fn run(
     if opts.once {
         let due: Vec<usize> = (0..states.len()).collect();
         round(repo_path, opts, stop, log, &mut states, &due, "once", true);
+        let names: Vec<String> = states.iter().map(|s| s.profile.name.clone()).collect();
+        crate::sync::auto::sync_round(repo_path, opts, &names, log, &mut Default::default());
         log(Event::Stopped);
         return Ok(());
     }
@@ -277,6 +317,8 @@ pub fn run(
         }
     }
     let mut first = true;
+    let names: Vec<String> = states.iter().map(|s| s.profile.name.clone()).collect();
+    let mut backoff = crate::sync::auto::Backoff::default();
     while !stop.load(Ordering::Relaxed) {
         while let Ok(res) = rx.try_recv() {
             let Ok(ev) = res else { continue };
@@ -302,6 +344,7 @@ pub fn run(
                 change_due.push(i);
             }
         }
+        let any_round = !interval_due.is_empty() || !change_due.is_empty();
         for (due, trigger) in [(interval_due, "interval"), (change_due, "change")] {
             if due.is_empty() || stop.load(Ordering::Relaxed) {
                 continue;
@@ -326,6 +369,9 @@ pub fn run(
                 }
                 s.next_interval = s.profile.interval.to_std().map(|d| after + d);
             }
+        }
+        if opts.sync.is_some() && !stop.load(Ordering::Relaxed) && backoff.due(any_round) {
+            crate::sync::auto::sync_round(repo_path, opts, &names, log, &mut backoff);
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -19,7 +19,7 @@ pub mod history;
 mod manifest;
 pub mod names;
 mod read;
-mod redact;
+pub(crate) mod redact;
 mod snapshot_view;
 pub mod staktrakr;
 /// Raw-ZIP builders for tests (cargo feature `testing`; never in a release).
