@@ -491,6 +491,34 @@ impl Repository {
         self.lock.mode()
     }
 
+    /// Before a step that relies on the repository lock (a snapshot
+    /// commit, a pack deletion): on an object store, makes sure the lock
+    /// object is still held with [`crate::lock_object::STEP_MARGIN`] of its lease
+    /// left (renewing it when less is left). A local lock is the kernel's
+    /// and cannot be lost: nothing to do.
+    ///
+    /// # Errors
+    /// [`Error::LockLost`]; remote errors from a renewal.
+    pub fn ensure_lock(&self) -> Result<()> {
+        match self.lock.object() {
+            Some(o) => o.ensure(crate::lock_object::STEP_MARGIN),
+            None => Ok(()),
+        }
+    }
+
+    /// After such a step: whether the lease outlasted it.
+    ///
+    /// # Errors
+    /// [`Error::LockLost`].
+    pub fn lock_still_held(&self) -> Result<()> {
+        self.lock.object().map_or(Ok(()), |o| o.still_held())
+    }
+
+    /// The lock object this handle holds (a repository on an object store).
+    pub fn lock_object(&self) -> Option<&crate::lock_object::ObjectLock> {
+        self.lock.object()
+    }
+
     /// The repository's temporary directory (same filesystem as everything in it).
     pub fn tmp_dir(&self) -> PathBuf {
         self.root.join(layout::TMP)
@@ -668,8 +696,21 @@ impl Repository {
         let sealed = crypto::seal_file(self.keys.as_ref(), SNAPSHOT_KIND, record);
         let id = SnapshotId::of(&sealed);
         if self.storage.dir().is_none() {
+            // The lock must hold from before the upload to after it: a
+            // create whose lease ran out (suspended) may have lost blobs it
+            // reuses to a gc that took it for dead (FORMAT.md 17.3).
+            self.ensure_lock()?;
+            let key = snapshot_key(&id);
             // A conditional create: the object appears whole or not at all.
-            self.storage.put_once(&snapshot_key(&id), &sealed)?;
+            let created = self.storage.backend().create(&key, &sealed)?;
+            if let Err(e) = self.lock_still_held() {
+                // The lease ran out during the upload: take the snapshot
+                // back (unacknowledged, so nobody relies on it).
+                if created == crate::backend::Created::New {
+                    let _ = self.storage.remove(&key);
+                }
+                return Err(e);
+            }
             return Ok(self.index_new_snapshot(id, record));
         }
         let path = self.snapshot_path(&id);
