@@ -12,7 +12,7 @@ use crate::util::Env;
 
 /// `s3://BUCKET/<name>-<pid>-<random>`, on a fresh prefix, after checking
 /// that the test's object store is configured.
-fn s3_repo(name: &str) -> PathBuf {
+pub(crate) fn s3_repo(name: &str) -> PathBuf {
     let (Ok(bucket), Ok(_)) = (
         std::env::var("SNAP_TEST_S3_BUCKET"),
         std::env::var("AWS_ENDPOINT_URL"),
