@@ -137,7 +137,12 @@ fn collect(m: &Env) -> Option<u64> {
 #[ignore = "needs SeaweedFS (bash tests/seaweedfs.sh start); .ci/run runs it with --include-ignored"]
 fn concurrent_creates_with_forget_and_gc_in_a_loop_lose_no_acknowledged_snapshot() {
     let repo: PathBuf = s3_repo("race");
-    let (a, b, c, g) = (machine(&repo), machine(&repo), machine(&repo), machine(&repo));
+    let (a, b, c, g) = (
+        machine(&repo),
+        machine(&repo),
+        machine(&repo),
+        machine(&repo),
+    );
     a.snap(["init"]).ok();
     let acked = Mutex::new(Vec::new());
     let refused = AtomicU64::new(0);
@@ -146,9 +151,27 @@ fn concurrent_creates_with_forget_and_gc_in_a_loop_lose_no_acknowledged_snapshot
     std::thread::scope(|s| {
         let alpha = s.spawn(|| {
             // Two machines into the same profile at once, a and c.
-            writer(&[&a, &c], &a.path("src"), "alpha", "alpha-tmp", 1_000, &acked, &refused)
+            writer(
+                &[&a, &c],
+                &a.path("src"),
+                "alpha",
+                "alpha-tmp",
+                1_000,
+                &acked,
+                &refused,
+            )
         });
-        let beta = s.spawn(|| writer(&[&b], &b.path("src"), "beta", "beta-tmp", 5_000, &acked, &refused));
+        let beta = s.spawn(|| {
+            writer(
+                &[&b],
+                &b.path("src"),
+                "beta",
+                "beta-tmp",
+                5_000,
+                &acked,
+                &refused,
+            )
+        });
         s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
                 match collect(&g) {
@@ -173,7 +196,10 @@ fn concurrent_creates_with_forget_and_gc_in_a_loop_lose_no_acknowledged_snapshot
         rounds(),
         acked.len()
     );
-    assert!(deleted > 0, "gc never deleted a pack: the race was not exercised");
+    assert!(
+        deleted > 0,
+        "gc never deleted a pack: the race was not exercised"
+    );
     assert!(
         acked.len() as u64 >= 3 * rounds() / 2,
         "too few creates succeeded to mean anything"
@@ -190,9 +216,15 @@ fn concurrent_creates_with_forget_and_gc_in_a_loop_lose_no_acknowledged_snapshot
         .filter_map(|s| s["id"].as_str())
         .collect();
     for (i, (id, tree)) in acked.iter().enumerate() {
-        assert!(listed.contains(&id.as_str()), "acknowledged snapshot {id} is gone");
+        assert!(
+            listed.contains(&id.as_str()),
+            "acknowledged snapshot {id} is gone"
+        );
         let out = v.path(&format!("out{i}"));
         v.restore_to(id, &out);
-        assert!(read_tree(&out) == *tree, "snapshot {id} restores different bytes");
+        assert!(
+            read_tree(&out) == *tree,
+            "snapshot {id} restores different bytes"
+        );
     }
 }

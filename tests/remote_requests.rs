@@ -104,7 +104,11 @@ fn forward_requests(client: TcpStream, mut server: TcpStream, seen: &Mutex<Vec<R
                 break;
             }
         }
-        let first = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_string();
+        let first = String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let mut parts = first.split_whitespace();
         seen.lock().unwrap().push(Request {
             method: parts.next().unwrap_or_default().to_string(),
@@ -125,10 +129,17 @@ fn forward_requests(client: TcpStream, mut server: TcpStream, seen: &Mutex<Vec<R
 fn summary(reqs: &[Request]) -> String {
     let mut kinds: std::collections::BTreeMap<String, u64> = Default::default();
     for r in reqs {
-        let what = ["packs/", "snapshots/", "locks/", "config.json", "profiles.json", "tags/"]
-            .iter()
-            .find(|k| r.path.contains(*k) || r.path.contains(&k.replace('/', "%2F")))
-            .map_or("other", |k| k.trim_end_matches('/'));
+        let what = [
+            "packs/",
+            "snapshots/",
+            "locks/",
+            "config.json",
+            "profiles.json",
+            "tags/",
+        ]
+        .iter()
+        .find(|k| r.path.contains(*k) || r.path.contains(&k.replace('/', "%2F")))
+        .map_or("other", |k| k.trim_end_matches('/'));
         let range = if r.ranged { " range" } else { "" };
         let method = if r.is_list() { "LIST" } else { &r.method };
         *kinds.entry(format!("{method}{range} {what}")).or_default() += 1;
@@ -162,7 +173,11 @@ fn remote_commands_make_few_requests_and_restore_reads_only_its_blobs() {
     let prof = a.path("prof");
     std::fs::create_dir_all(prof.join("sub")).unwrap();
     for i in 0..200u64 {
-        std::fs::write(prof.join(format!("sub/f{i}.txt")), format!("file {i}\n").repeat(20)).unwrap();
+        std::fs::write(
+            prof.join(format!("sub/f{i}.txt")),
+            format!("file {i}\n").repeat(20),
+        )
+        .unwrap();
     }
     let big = a.path("big");
     std::fs::create_dir_all(&big).unwrap();
@@ -171,12 +186,25 @@ fn remote_commands_make_few_requests_and_restore_reads_only_its_blobs() {
     a.create(&big, &["--profile", "big"]);
 
     counter.take();
-    let again = a.snap(["--json", "create", prof.to_str().unwrap(), "--profile", "p"]).ok();
+    let again = a
+        .snap(["--json", "create", prof.to_str().unwrap(), "--profile", "p"])
+        .ok();
     assert_eq!(again.json()["status"], "unchanged");
     let (reqs, _) = counter.take();
-    eprintln!("no-change create: {} requests\n{}", reqs.len(), summary(&reqs));
-    assert!(reqs.len() <= FIXED_REQUESTS, "no-change create: {}", summary(&reqs));
-    assert!(!reqs.iter().any(Request::reads_pack), "no-change create read packs");
+    eprintln!(
+        "no-change create: {} requests\n{}",
+        reqs.len(),
+        summary(&reqs)
+    );
+    assert!(
+        reqs.len() <= FIXED_REQUESTS,
+        "no-change create: {}",
+        summary(&reqs)
+    );
+    assert!(
+        !reqs.iter().any(Request::reads_pack),
+        "no-change create read packs"
+    );
 
     a.snap(["list"]).ok();
     let (reqs, _) = counter.take();
@@ -186,13 +214,28 @@ fn remote_commands_make_few_requests_and_restore_reads_only_its_blobs() {
     // Restore: one ranged read per blob it needs (200 small files dedup
     // to 200 chunks, plus trees), nothing of the other profile's 4 MiB.
     let out = a.path("out");
-    a.snap(["restore", "latest", "--profile", "p", "--target", out.to_str().unwrap()]).ok();
+    a.snap([
+        "restore",
+        "latest",
+        "--profile",
+        "p",
+        "--target",
+        out.to_str().unwrap(),
+    ])
+    .ok();
     let (reqs, down) = counter.take();
-    eprintln!("restore: {} requests, {down} bytes\n{}", reqs.len(), summary(&reqs));
+    eprintln!(
+        "restore: {} requests, {down} bytes\n{}",
+        reqs.len(),
+        summary(&reqs)
+    );
     assert_eq!(read_tree(&out), read_tree(&prof));
     let ranged = reqs.iter().filter(|r| r.ranged && r.reads_pack()).count();
     assert!((200..=210).contains(&ranged), "restore: {}", summary(&reqs));
-    assert!(down < 1 << 20, "restore fetched {down} bytes for a 40 KB profile");
+    assert!(
+        down < 1 << 20,
+        "restore fetched {down} bytes for a 40 KB profile"
+    );
 
     // Another machine adds a snapshot: the first one's next command reads
     // the headers of the new packs only (two or three ranged reads each).
@@ -202,9 +245,17 @@ fn remote_commands_make_few_requests_and_restore_reads_only_its_blobs() {
     counter.take();
     a.snap(["list"]).ok();
     let (reqs, _) = counter.take();
-    eprintln!("list after another machine's create: {} requests\n{}", reqs.len(), summary(&reqs));
+    eprintln!(
+        "list after another machine's create: {} requests\n{}",
+        reqs.len(),
+        summary(&reqs)
+    );
     let headers = reqs.iter().filter(|r| r.ranged && r.reads_pack()).count();
-    assert!((2..=6).contains(&headers), "stale cache refresh: {}", summary(&reqs));
+    assert!(
+        (2..=6).contains(&headers),
+        "stale cache refresh: {}",
+        summary(&reqs)
+    );
     let snaps = reqs
         .iter()
         .filter(|r| r.method == "GET" && !r.is_list() && r.path.contains("/snapshots/"))

@@ -264,16 +264,16 @@ impl ObjectLock {
         if lease.age() + (margin.as_secs() as i64) < LEASE.as_secs() as i64 {
             return Ok(());
         }
-        lease.renew(self.backend.as_ref(), &self.key).map_err(|d| {
-            match lease.lost.is_some() {
+        lease
+            .renew(self.backend.as_ref(), &self.key)
+            .map_err(|d| match lease.lost.is_some() {
                 true => self.lost(d),
                 false => Error::Remote {
                     location: self.backend.location().to_string(),
                     key: self.key.clone(),
                     detail: format!("cannot renew the lock: {d}"),
                 },
-            }
-        })
+            })
     }
 
     /// Whether the lease still runs, without contacting the store: checked
@@ -399,7 +399,10 @@ mod tests {
         let before = a.lease().record.time;
         a.ensure(LEASE).unwrap();
         let stored: LockRecord = serde_json::from_slice(&b.read(a.key()).unwrap()).unwrap();
-        assert!(stored.time > before, "the renewal did not rewrite the object");
+        assert!(
+            stored.time > before,
+            "the renewal did not rewrite the object"
+        );
         // Others saw its object stale (a suspended process): gc removes it
         // and goes on; the holder's next renewal finds it gone.
         let mut old = stored.clone();
