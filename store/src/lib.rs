@@ -37,7 +37,6 @@ pub mod keyslot;
 pub mod lock;
 pub mod lock_object;
 pub mod pack;
-mod readahead;
 pub mod remote;
 pub mod repo;
 pub mod reserve;

@@ -125,8 +125,6 @@ pub struct Repository {
     pub(crate) wait: Duration,
     pub(crate) index: Mutex<Index>,
     pub(crate) files: Mutex<HashMap<PackId, Arc<File>>>,
-    /// Runs of remote packs read ahead ([`crate::readahead`]).
-    pub(crate) runs: crate::readahead::Runs,
     pub(crate) warnings: Vec<String>,
     pub(crate) lock: LockGuard,
 }
@@ -303,7 +301,6 @@ impl Repository {
             wait: o.wait,
             index: Mutex::new(index),
             files: Mutex::new(HashMap::new()),
-            runs: Default::default(),
             warnings,
             lock: o.lock,
         };
@@ -632,14 +629,9 @@ impl Repository {
         })?;
         if self.storage.dir().is_none() {
             let e = &loc.entry;
-            let window = e.offset + crate::readahead::WINDOW;
             let stored = self
-                .runs
-                .read(
-                    &loc,
-                    || self.index()?.run_end(&loc.pack, e.offset, window),
-                    |off, len| self.storage.pack_range(&loc.pack, None, off, len),
-                )
+                .storage
+                .pack_range(&loc.pack, None, e.offset, e.stored_len as usize)
                 .map_err(|err| match err {
                     Error::Corrupt { detail, .. } => Error::BlobDamaged {
                         blob: e.id.to_hex(),
@@ -877,7 +869,6 @@ impl Repository {
     /// Closes cached pack file handles (after packs were deleted).
     pub(crate) fn forget_open_packs(&self) {
         self.files.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        self.runs.clear();
     }
 
     /// Keeps only the stat-cache entries for which `keep` returns true

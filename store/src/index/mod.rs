@@ -243,25 +243,6 @@ impl Index {
         .map_err(|e| self.err(e))
     }
 
-    /// Where the last blob of `pack` that starts in `from..to` ends (a
-    /// read-ahead's end on a blob boundary), or `from` when none does.
-    ///
-    /// # Errors
-    /// [`Error::Index`].
-    pub fn run_end(&self, pack: &PackId, from: u64, to: u64) -> Result<u64> {
-        self.reading()?;
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT max(b.offset + b.stored_len) FROM blobs b JOIN packs p ON p.num = b.pack WHERE p.id = ?1 AND b.offset >= ?2 AND b.offset < ?3")
-            .map_err(|e| self.err(e))?;
-        st.query_row(
-            rusqlite::params![&pack.0[..], from as i64, to as i64],
-            |r| r.get::<_, Option<i64>>(0),
-        )
-        .map(|e| e.map_or(from, |e| e as u64))
-        .map_err(|e| self.err(e))
-    }
-
     /// Whether `id` is stored.
     ///
     /// # Errors
