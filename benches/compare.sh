@@ -14,7 +14,16 @@
 #                                 made once in BENCH_DIR), or a path to any tree
 #     TOOLS="snap restic rustic borg"
 #                                 which tools (default: every one installed; rustic
-#                                 only when installed or INSTALL_RUSTIC=1)
+#                                 only when installed or INSTALL_RUSTIC=1); `snap-enc`
+#                                 is snap on an encrypted repository (init --encrypt,
+#                                 password from a file, default Argon2 parameters)
+#     STORE=local                 `s3`: every repository on an S3-compatible store
+#                                 instead of BENCH_DIR (snap `s3://`, restic `s3:`,
+#                                 rustic `opendal:s3`), a fresh prefix per cycle, deleted
+#                                 after it; needs AWS_ENDPOINT_URL, the AWS credentials
+#                                 and S3_BENCH_BUCKET (default $SNAP_TEST_S3_BUCKET; the
+#                                 bucket must exist), and the `aws` CLI (to measure and
+#                                 delete prefixes). borg has no S3 backend: left out.
 #     INSTALL_RUSTIC=1            install rustic with `cargo install rustic-rs --locked`
 #                                 (takes 15+ minutes on 2 cores) when it is missing
 #     SEED=1 SCALE=1.0            profile corpus parameters (SCALE=0.09 gives ~20 MB)
@@ -82,6 +91,15 @@ if [[ -z "${TOOLS:-}" ]]; then
     fi
     TOOLS+=" borg"
 fi
+STORE="${STORE:-local}"
+if [[ $STORE == s3 ]]; then
+    TOOLS="${TOOLS/borg/}"
+    S3_BENCH_BUCKET="${S3_BENCH_BUCKET:-${SNAP_TEST_S3_BUCKET:-}}"
+    [[ -n "$S3_BENCH_BUCKET" && -n "${AWS_ENDPOINT_URL:-}" ]] ||
+        die "STORE=s3 needs AWS_ENDPOINT_URL and S3_BENCH_BUCKET (eval \"\$(bash tests/seaweedfs.sh env)\" sets both)"
+    command -v aws >/dev/null || die "STORE=s3 needs the aws CLI (pip install awscli)"
+    export AWS_REGION="${AWS_REGION:-us-east-1}"
+fi
 has_tool() { [[ " $TOOLS " == *" $1 "* ]]; }
 
 need_pkgs=()
@@ -105,7 +123,7 @@ if has_tool rustic && ! command -v rustic >/dev/null; then
     export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 fi
 
-if has_tool snap; then
+if has_tool snap || has_tool snap-enc; then
     if [[ "${BUILD:-0}" == 1 ]]; then
         (cd "$ROOT" && cargo build --release -p snap-cli) >&2
     fi
@@ -126,6 +144,10 @@ export BORG_BASE_DIR="$BENCH_DIR/cache/borg"
 export BORG_PASSPHRASE=""
 export BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes
 export BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
+# snap's state directory (index of an encrypted or remote repository):
+# under BENCH_DIR, so each cycle starts without it as the others do.
+export XDG_CACHE_HOME="$BENCH_DIR/cache/xdg"
+echo "snap-bench-password" >"$BENCH_DIR/snap-password"
 
 SRC="$BENCH_DIR/src"       # the directory every tool backs up (same path)
 REPO="$BENCH_DIR/repo"
@@ -134,33 +156,53 @@ RES="$BENCH_DIR/results"
 
 # ---------------------------------------------------------- tool dispatch
 # Each function takes the tool in $tool; backup/restore set CMD.
+# The repository: $REPO, or with STORE=s3 the prefix $PREFIX of the bucket
+# in each tool's own syntax (rustic: OpenDAL's S3 service, options below).
+PREFIX=""
+cycle_no=0
+snap_repo() { [[ $STORE == s3 ]] && echo "s3://$S3_BENCH_BUCKET/$PREFIX" || echo "$REPO"; }
+restic_repo() { [[ $STORE == s3 ]] && echo "s3:$AWS_ENDPOINT_URL/$S3_BENCH_BUCKET/$PREFIX" || echo "$REPO"; }
+rustic_repo() {
+    if [[ $STORE == s3 ]]; then
+        echo -r opendal:s3 -o bucket="$S3_BENCH_BUCKET" -o root="/$PREFIX" -o endpoint="$AWS_ENDPOINT_URL" \
+            -o region="$AWS_REGION" -o access_key_id="$AWS_ACCESS_KEY_ID" -o secret_access_key="$AWS_SECRET_ACCESS_KEY"
+    else
+        echo -r "$REPO"
+    fi
+}
+SNAP_ENC_ARGS=(--password-file "$BENCH_DIR/snap-password")
 tool_init() {
     case $tool in
-        snap) ;;  # `create` initialises the repository
-        restic) restic -r "$REPO" init >/dev/null ;;
-        rustic) rustic -r "$REPO" --no-progress init >/dev/null 2>&1 ;;
+        snap | snap-enc) ;;  # `create` initialises the repository
+        restic) restic -r "$(restic_repo)" init >/dev/null ;;
+        # shellcheck disable=SC2046 # rustic_repo's words are separate arguments
+        rustic) rustic $(rustic_repo) --no-progress init >/dev/null 2>&1 ;;
         borg) borg init --encryption=none "$REPO" >/dev/null ;;
     esac
 }
 tool_backup() {  # $1: archive number
     case $tool in
-        snap) CMD=("$SNAP" --repo "$REPO" create "$SRC") ;;
-        restic) CMD=(restic -r "$REPO" backup --quiet "$SRC") ;;
-        rustic) CMD=(rustic -r "$REPO" --no-progress --cache-dir "$BENCH_DIR/cache/rustic" backup "$SRC") ;;
+        snap) CMD=("$SNAP" --repo "$(snap_repo)" create "$SRC") ;;
+        snap-enc) CMD=("$SNAP" --repo "$(snap_repo)" "${SNAP_ENC_ARGS[@]}" create --encrypt "$SRC") ;;
+        restic) CMD=(restic -r "$(restic_repo)" backup --quiet "$SRC") ;;
+        # shellcheck disable=SC2046
+        rustic) CMD=(rustic $(rustic_repo) --no-progress --cache-dir "$BENCH_DIR/cache/rustic" backup "$SRC") ;;
         borg) CMD=(borg create --compression zstd,3 "$REPO::s$1" "$SRC") ;;
     esac
 }
 tool_restore() {  # $1: archive number of the latest snapshot; run in $TARGET
     case $tool in
-        snap) CMD=("$SNAP" --repo "$REPO" restore latest --target "$TARGET") ;;
-        restic) CMD=(restic -r "$REPO" restore latest --target "$TARGET") ;;
-        rustic) CMD=(rustic -r "$REPO" --no-progress --cache-dir "$BENCH_DIR/cache/rustic" restore latest "$TARGET") ;;
+        snap) CMD=("$SNAP" --repo "$(snap_repo)" restore latest --target "$TARGET") ;;
+        snap-enc) CMD=("$SNAP" --repo "$(snap_repo)" "${SNAP_ENC_ARGS[@]}" restore latest --target "$TARGET") ;;
+        restic) CMD=(restic -r "$(restic_repo)" restore latest --target "$TARGET") ;;
+        # shellcheck disable=SC2046
+        rustic) CMD=(rustic $(rustic_repo) --no-progress --cache-dir "$BENCH_DIR/cache/rustic" restore latest "$TARGET") ;;
         borg) CMD=(borg extract "$REPO::s$1") ;;
     esac
 }
 tool_restored_root() {  # where the restored copy of SRC lands
     case $tool in
-        snap) echo "$TARGET" ;;
+        snap | snap-enc) echo "$TARGET" ;;
         restic | borg) echo "$TARGET$SRC" ;;
         rustic) if [[ -d "$TARGET$SRC" ]]; then echo "$TARGET$SRC"; else echo "$TARGET"; fi ;;
     esac
@@ -168,12 +210,21 @@ tool_restored_root() {  # where the restored copy of SRC lands
 tool_version() {
     case $tool in
         snap) "$SNAP" --version 2>/dev/null || echo "snap (version unknown)" ;;
+        snap-enc) echo "snap-enc: $("$SNAP" --version 2>/dev/null), encrypted (AES-256-GCM, keyed blake3 ids), Argon2 default" ;;
         restic) restic version | cut -d' ' -f1-2 ;;
         rustic) rustic --version ;;
         borg) borg --version ;;
     esac
 }
-clean_tool_state() { chmod -R u+w "$TARGET" 2>/dev/null || true; rm -rf "$REPO" "$TARGET" "$BENCH_DIR/cache"; }
+clean_tool_state() {
+    chmod -R u+w "$TARGET" 2>/dev/null || true
+    rm -rf "$REPO" "$TARGET" "$BENCH_DIR/cache"
+    if [[ $STORE == s3 ]]; then
+        [[ -n $PREFIX ]] && aws s3 rm --quiet --recursive "s3://$S3_BENCH_BUCKET/$PREFIX/" >/dev/null
+        cycle_no=$((cycle_no + 1))
+        PREFIX="bench-$$-${tool:-none}-$cycle_no"
+    fi
+}
 
 # ----------------------------------------------------------------- timing
 # timed FILE NAME: runs "${CMD[@]}", appends "NAME seconds rss_kb" to FILE
@@ -191,7 +242,13 @@ timed() {
     echo "$name $(echo "$t1 - $t0" | bc -l) $rss" >>"$file"
 }
 record() { echo "$2 $3 0" >>"$1"; }
-repo_size() { du -sb "$REPO" | cut -f1; }
+repo_size() {
+    if [[ $STORE == s3 ]]; then
+        aws s3 ls --recursive --summarize "s3://$S3_BENCH_BUCKET/$PREFIX/" | awk '/Total Size/ {print $3}'
+    else
+        du -sb "$REPO" | cut -f1
+    fi
+}
 
 # ----------------------------------------------------------------- corpora
 prepare_corpus() {  # $1: corpus name; sets CORPUS and MUTATE
@@ -385,6 +442,7 @@ rm -rf "$SRC"
 
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GB RAM", $2/1048576}' /proc/meminfo), $(uname -sr)"
+echo "Repositories: $([[ $STORE == s3 ]] && echo "on S3 at $AWS_ENDPOINT_URL, bucket $S3_BENCH_BUCKET, a fresh prefix per cycle" || echo "in $BENCH_DIR")"
 echo "Runs: $RUNS cycles per tool and corpus, medians (RSS: maximum); page cache warm (cannot drop caches), one warm-up snapshot per tool"
 for tool in $TOOLS; do
     line="- $(tool_version | head -1); restore verified with diff -r:"

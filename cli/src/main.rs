@@ -90,7 +90,7 @@ fn exit_code(err: &anyhow::Error) -> i32 {
 fn store_exit_code(e: &snap_store::Error) -> i32 {
     match e {
         snap_store::Error::NoRepository { .. } => NO_REPOSITORY,
-        snap_store::Error::Locked { .. } => LOCKED,
+        snap_store::Error::Locked { .. } | snap_store::Error::LockLost { .. } => LOCKED,
         snap_store::Error::WrongPassword | snap_store::Error::PasswordNeeded { .. } => {
             WRONG_PASSWORD
         }

@@ -26,12 +26,12 @@ pub fn encode(level: i32, data: &[u8]) -> (u8, Vec<u8>) {
     }
     if data.len() > 4 * SAMPLE {
         let sample = &data[..SAMPLE];
-        match zstd::bulk::compress(sample, 1) {
+        match compress(1, sample) {
             Ok(c) if c.len() + c.len() / MIN_SAVING_DIVISOR < sample.len() => {}
             _ => return (RAW, data.to_vec()),
         }
     }
-    match zstd::bulk::compress(data, level) {
+    match compress(level, data) {
         Ok(c) if c.len() + data.len() / MIN_SAVING_DIVISOR <= data.len() => (ZSTD, c),
         _ => (RAW, data.to_vec()),
     }
@@ -42,6 +42,28 @@ thread_local! {
     /// blob cost a restore a few percent of its CPU time.
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
         const { std::cell::RefCell::new(None) };
+    /// This thread's zstd contexts, one per level used.
+    static COMPRESSORS: std::cell::RefCell<Vec<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One zstd frame of `data` at `level`, through a context kept per thread
+/// and level: a fresh context per chunk (`zstd::bulk::compress`) costs an
+/// allocation and the zeroing of its tables, which was an eighth of a
+/// first snapshot's CPU time (`perf`, benches/README.md). The frame is the
+/// same bytes either way.
+fn compress(level: i32, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSORS.with(|cs| {
+        let mut cs = cs.borrow_mut();
+        let i = match cs.iter().position(|(l, _)| *l == level) {
+            Some(i) => i,
+            None => {
+                cs.push((level, zstd::bulk::Compressor::new(level)?));
+                cs.len() - 1
+            }
+        };
+        cs[i].1.compress(data)
+    })
 }
 
 /// Decodes stored bytes back into the plaintext of `raw_len` bytes.
@@ -82,6 +104,28 @@ pub fn known(codec: u8) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_context_gives_the_frames_a_fresh_one_gives() {
+        let texts: Vec<Vec<u8>> = (0..20u32)
+            .map(|i| {
+                format!(
+                    "{{\"n\": {i}, \"pad\": \"{}\"}}\n",
+                    "x".repeat(i as usize * 97)
+                )
+                .repeat(300)
+                .into_bytes()
+            })
+            .collect();
+        for level in [1, 3, 1, 19] {
+            for t in &texts {
+                assert_eq!(
+                    compress(level, t).unwrap(),
+                    zstd::bulk::compress(t, level).unwrap()
+                );
+            }
+        }
+    }
 
     #[test]
     fn compressible_is_compressed_random_is_raw() {

@@ -94,6 +94,19 @@ pub enum Error {
         /// How long we waited.
         waited_ms: u64,
     },
+    /// A repository lock on an object store was lost while held: its lease
+    /// ran out (the process was suspended, or cut off from the store, for
+    /// longer than the lease) or another process removed its lock object
+    /// as a dead one's. The step that needed it was not carried out.
+    #[error("{location}: lost the repository lock {key}: {detail}")]
+    LockLost {
+        /// The repository.
+        location: String,
+        /// The lock object.
+        key: String,
+        /// What happened.
+        detail: String,
+    },
     /// The SQLite index failed.
     #[error("index {}: {source}", path.display())]
     Index {

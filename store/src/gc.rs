@@ -339,7 +339,11 @@ fn remove_packs(repo: &Repository, packs: &[PackId]) -> Result<()> {
         return Ok(());
     }
     for p in packs {
+        // On an object store: only while the exclusive lease surely runs
+        // (FORMAT.md 17.3); a gc that lost it stops before the next delete.
+        repo.ensure_lock()?;
         repo.storage().remove(&crate::storage::pack_key(p))?;
+        repo.lock_still_held()?;
     }
     repo.forget_open_packs();
     repo.index()?.remove_packs(packs)

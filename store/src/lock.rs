@@ -88,6 +88,11 @@ impl LockGuard {
         self.object = Some(object);
     }
 
+    /// The lock object held along, for a repository on an object store.
+    pub fn object(&self) -> Option<&crate::lock_object::ObjectLock> {
+        self.object.as_ref()
+    }
+
     /// The mode held.
     pub fn mode(&self) -> LockMode {
         self.mode

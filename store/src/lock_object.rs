@@ -20,13 +20,13 @@
 //! blocks the others for at most that long.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{Backend, Precondition};
+use crate::backend::{Backend, Precondition, Version};
 use crate::error::{Error, Result};
 use crate::lock::LockMode;
 
@@ -36,6 +36,15 @@ pub const PREFIX: &str = "locks/repo-";
 pub const REFRESH: Duration = Duration::from_secs(60);
 /// A lock object older than this is a dead process's, and ignored.
 pub const STALE_AFTER: Duration = Duration::from_secs(300);
+/// How far apart the clocks of two machines sharing a bucket may be.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(60);
+/// How long after its last successful write a holder trusts its own lock:
+/// [`STALE_AFTER`] less [`CLOCK_SKEW`], so no other machine can have
+/// judged the object stale before the holder stops trusting it.
+pub const LEASE: Duration = Duration::from_secs(STALE_AFTER.as_secs() - CLOCK_SKEW.as_secs());
+/// The lease a holder wants left before a step that relies on the lock
+/// (a snapshot commit, a pack deletion); with less, it renews first.
+pub const STEP_MARGIN: Duration = Duration::from_secs(120);
 
 /// The content of a lock object.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -96,8 +105,65 @@ fn host_name() -> String {
 pub struct ObjectLock {
     backend: Arc<dyn Backend>,
     key: String,
+    lease: Arc<Mutex<Lease>>,
     stop: Option<mpsc::Sender<()>>,
     refresher: Option<JoinHandle<()>>,
+}
+
+/// What a holder knows about its own lock object.
+#[derive(Debug)]
+struct Lease {
+    /// The record as last written successfully.
+    record: LockRecord,
+    /// The version that write returned: a renewal replaces only that one.
+    version: Version,
+    /// Why the lock is lost, once it is.
+    lost: Option<String>,
+}
+
+impl Lease {
+    /// Seconds since the last successful write (by this machine's clock).
+    fn age(&self) -> i64 {
+        chrono::Utc::now().timestamp() - self.record.time
+    }
+
+    /// Fails when the lock is lost or its lease has run out; marks it lost
+    /// in the second case.
+    fn check(&mut self) -> std::result::Result<(), String> {
+        if self.lost.is_none() && self.age() >= LEASE.as_secs() as i64 {
+            self.lost = Some(format!(
+                "not renewed for {} s, longer than its {} s lease (was the process suspended?); \
+                 another process may have taken it as dead",
+                self.age(),
+                LEASE.as_secs()
+            ));
+        }
+        self.lost.clone().map_or(Ok(()), Err)
+    }
+
+    /// Rewrites the object with a fresh time, only over the version this
+    /// holder wrote last: an object removed (or replaced) meanwhile means
+    /// another process took this one for dead, and the lock is lost.
+    fn renew(&mut self, b: &dyn Backend, key: &str) -> std::result::Result<(), String> {
+        self.check()?;
+        let mut record = self.record.clone();
+        record.time = chrono::Utc::now().timestamp();
+        let bytes = serde_json::to_vec(&record).expect("a lock record serialises");
+        match b.write(key, &bytes, Precondition::Matches(self.version.clone())) {
+            Ok(v) => {
+                self.record = record;
+                self.version = v;
+                Ok(())
+            }
+            Err(Error::Conflict { .. } | Error::NotFound { .. }) => {
+                self.lost = Some("its lock object was removed by another process".into());
+                self.check()
+            }
+            // A transient failure: the lease still runs, the next renewal
+            // retries.
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 impl ObjectLock {
@@ -118,9 +184,9 @@ impl ObjectLock {
         let mut pause = Duration::from_millis(20);
         loop {
             let mine = LockRecord::new(mode, command);
-            write_record(backend.as_ref(), &key, &mine)?;
+            let version = write_record(backend.as_ref(), &key, &mine)?;
             let Some(holder) = conflict(backend.as_ref(), &key, mode)? else {
-                return Ok(Self::hold(backend, key, mine));
+                return Ok(Self::hold(backend, key, mine, version));
             };
             backend.delete(&key)?;
             if start.elapsed() >= wait {
@@ -136,21 +202,29 @@ impl ObjectLock {
         }
     }
 
-    fn hold(backend: Arc<dyn Backend>, key: String, record: LockRecord) -> Self {
+    fn hold(backend: Arc<dyn Backend>, key: String, record: LockRecord, version: Version) -> Self {
+        let lease = Arc::new(Mutex::new(Lease {
+            record,
+            version,
+            lost: None,
+        }));
         let (stop, stopped) = mpsc::channel::<()>();
-        let (b, k) = (backend.clone(), key.clone());
+        let (b, k, l) = (backend.clone(), key.clone(), lease.clone());
         let refresher = std::thread::spawn(move || {
-            let mut record = record;
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(REFRESH) {
-                record.time = chrono::Utc::now().timestamp();
-                // Best effort: a failed refresh is retried at the next tick,
-                // long before the object goes stale.
-                let _ = write_record(b.as_ref(), &k, &record);
+                let mut lease = l.lock().unwrap_or_else(|p| p.into_inner());
+                // A transient failure is retried at the next tick, long
+                // before the lease runs out; a lost lock stays lost.
+                let _ = lease.renew(b.as_ref(), &k);
+                if lease.lost.is_some() {
+                    return;
+                }
             }
         });
         Self {
             backend,
             key,
+            lease,
             stop: Some(stop),
             refresher: Some(refresher),
         }
@@ -159,6 +233,63 @@ impl ObjectLock {
     /// The key of this lock object.
     pub fn key(&self) -> &str {
         &self.key
+    }
+
+    fn lease(&self) -> std::sync::MutexGuard<'_, Lease> {
+        self.lease.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lost(&self, detail: String) -> Error {
+        Error::LockLost {
+            location: self.backend.location().to_string(),
+            key: self.key.clone(),
+            detail,
+        }
+    }
+
+    /// Makes sure the lock is still held with at least `margin` of its
+    /// lease left, renewing it (one conditional write) when less is left.
+    /// Call it right before a step that relies on the lock; after the
+    /// step, [`ObjectLock::still_held`] tells whether the lease outlasted
+    /// it.
+    ///
+    /// # Errors
+    /// [`Error::LockLost`] when the lease ran out (the process was
+    /// suspended, or could not reach the store, for longer than [`LEASE`])
+    /// or another process removed the object as stale; remote errors when
+    /// a needed renewal fails.
+    pub fn ensure(&self, margin: Duration) -> Result<()> {
+        let mut lease = self.lease();
+        lease.check().map_err(|d| self.lost(d))?;
+        if lease.age() + (margin.as_secs() as i64) < LEASE.as_secs() as i64 {
+            return Ok(());
+        }
+        lease
+            .renew(self.backend.as_ref(), &self.key)
+            .map_err(|d| match lease.lost.is_some() {
+                true => self.lost(d),
+                false => Error::Remote {
+                    location: self.backend.location().to_string(),
+                    key: self.key.clone(),
+                    detail: format!("cannot renew the lock: {d}"),
+                },
+            })
+    }
+
+    /// Whether the lease still runs, without contacting the store: checked
+    /// after a step that relied on the lock.
+    ///
+    /// # Errors
+    /// [`Error::LockLost`] when it ran out.
+    pub fn still_held(&self) -> Result<()> {
+        self.lease().check().map_err(|d| self.lost(d))
+    }
+
+    /// Makes this holder's lease look `secs` older, as if the process had
+    /// been suspended that long (for tests of what then happens).
+    #[cfg(any(test, feature = "testing"))]
+    pub fn age_for_test(&self, secs: i64) {
+        self.lease().record.time -= secs;
     }
 }
 
@@ -173,9 +304,9 @@ impl Drop for ObjectLock {
     }
 }
 
-fn write_record(b: &dyn Backend, key: &str, r: &LockRecord) -> Result<()> {
+fn write_record(b: &dyn Backend, key: &str, r: &LockRecord) -> Result<Version> {
     let bytes = serde_json::to_vec(r).expect("a lock record serialises");
-    b.write(key, &bytes, Precondition::None).map(|_| ())
+    b.write(key, &bytes, Precondition::None)
 }
 
 /// The first other live lock object that conflicts with holding `mode`;
@@ -200,8 +331,12 @@ fn conflict(b: &dyn Backend, mine: &str, mode: LockMode) -> Result<Option<LockRe
             time: chrono::Utc::now().timestamp(),
         });
         if record.stale() {
-            if mode == LockMode::Exclusive {
-                let _ = b.delete(&o.key);
+            // The exclusive locker removes a dead holder's object before it
+            // may ignore it: a holder that was only suspended then finds
+            // its object gone when it renews, and knows it lost the lock.
+            // A failed delete is a conflict, not a licence to go on.
+            if mode == LockMode::Exclusive && b.delete(&o.key).is_err() {
+                return Ok(Some(record));
             }
             continue;
         }
@@ -245,5 +380,43 @@ mod tests {
             1,
             "the stale object was not removed"
         );
+    }
+
+    #[test]
+    fn a_holder_whose_lease_ran_out_or_whose_object_was_removed_has_lost_the_lock() {
+        let b: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let z = Duration::from_millis(50);
+        // Suspended past its lease: it knows without asking the store.
+        let a = ObjectLock::acquire(b.clone(), LockMode::Shared, "create", z).unwrap();
+        a.ensure(STEP_MARGIN).unwrap();
+        a.age_for_test(LEASE.as_secs() as i64);
+        assert!(matches!(a.ensure(STEP_MARGIN), Err(Error::LockLost { .. })));
+        assert!(matches!(a.still_held(), Err(Error::LockLost { .. })));
+        drop(a);
+        // A renewal rewrites the object with a fresh time.
+        let a = ObjectLock::acquire(b.clone(), LockMode::Shared, "create", z).unwrap();
+        a.age_for_test(10);
+        let before = a.lease().record.time;
+        a.ensure(LEASE).unwrap();
+        let stored: LockRecord = serde_json::from_slice(&b.read(a.key()).unwrap()).unwrap();
+        assert!(
+            stored.time > before,
+            "the renewal did not rewrite the object"
+        );
+        // Others saw its object stale (a suspended process): gc removes it
+        // and goes on; the holder's next renewal finds it gone.
+        let mut old = stored.clone();
+        old.time -= STALE_AFTER.as_secs() as i64 + 1;
+        let v = write_record(b.as_ref(), a.key(), &old).unwrap();
+        a.lease().version = v;
+        let gc = ObjectLock::acquire(b.clone(), LockMode::Exclusive, "gc", z).unwrap();
+        assert!(b.read(a.key()).is_err(), "the stale object was not removed");
+        let err = a.ensure(LEASE).unwrap_err();
+        assert!(
+            matches!(err, Error::LockLost { .. }) && err.to_string().contains("removed"),
+            "{err}"
+        );
+        assert!(b.read(a.key()).is_err(), "a lost lock's object came back");
+        drop((a, gc));
     }
 }

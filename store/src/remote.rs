@@ -223,4 +223,41 @@ mod tests {
             Err(Error::NoRepository { .. })
         ));
     }
+
+    #[test]
+    fn a_create_or_gc_whose_lease_ran_out_changes_nothing() {
+        let cache = tempfile::tempdir().unwrap();
+        let mem: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let init = InitOptions {
+            cache_dir: Some(cache.path().to_path_buf()),
+            ..InitOptions::default()
+        };
+        Repository::init_in(mem.clone(), &init).unwrap();
+        let lease = crate::lock_object::LEASE.as_secs() as i64;
+        {
+            let repo =
+                Repository::open_in(mem.clone(), &opts(cache.path(), LockMode::Shared)).unwrap();
+            let w = repo.writer();
+            w.put(BlobKind::Data, b"chunk of a create").unwrap();
+            w.finish().unwrap();
+            repo.commit_snapshot(b"first").unwrap();
+            // Suspended for longer than the lease before the commit.
+            repo.lock_object().unwrap().age_for_test(lease);
+            let err = repo.commit_snapshot(b"second").unwrap_err();
+            assert!(matches!(err, Error::LockLost { .. }), "{err}");
+            assert_eq!(mem.list("snapshots/").unwrap().len(), 1);
+        }
+        let repo =
+            Repository::open_in(mem.clone(), &opts(cache.path(), LockMode::Exclusive)).unwrap();
+        let plan = crate::gc::plan(&repo, &Default::default(), 0.5).unwrap();
+        assert!(!plan.delete.is_empty());
+        repo.lock_object().unwrap().age_for_test(lease);
+        let err = crate::gc::execute(&repo, &plan).unwrap_err();
+        assert!(matches!(err, Error::LockLost { .. }), "{err}");
+        assert_eq!(
+            mem.list("packs/").unwrap().len(),
+            plan.delete.len(),
+            "a gc without its lease deleted a pack"
+        );
+    }
 }

@@ -341,6 +341,10 @@ impl Repository {
             .copied()
             .collect();
         if !missing.is_empty() {
+            // Locally: damage or an interrupted gc. On an object store also
+            // another machine's gc. Dropping just those rows is not enough:
+            // a blob indexed in a deleted pack may have another copy that
+            // only a full read of the headers finds (FORMAT.md 17.4).
             self.warnings.push(format!(
                 "index lists {} pack(s) that are gone (first: {}); rebuilt it from packs and snapshots",
                 missing.len(),
@@ -349,14 +353,20 @@ impl Repository {
             self.rebuild_index()?;
             return Ok(());
         }
+        let mut new: Vec<(PackId, u64)> = on_disk
+            .iter()
+            .filter(|(id, _)| !indexed.contains_key(*id))
+            .map(|(id, size)| (*id, *size))
+            .collect();
+        new.sort();
         let mut added = Vec::new();
-        for (id, size) in &on_disk {
-            if indexed.contains_key(id) {
-                continue;
-            }
-            match self.storage.pack_header(id, *size, self.keys.as_ref()) {
+        for ((id, size), header) in new
+            .iter()
+            .zip(self.storage.pack_headers(&new, self.keys.as_ref()))
+        {
+            match header {
                 Ok(entries) => added.push((*id, *size, entries)),
-                Err(e @ Error::Io { .. }) => return Err(e),
+                Err(e @ (Error::Io { .. } | Error::Remote { .. })) => return Err(e),
                 Err(e) => self.warnings.push(format!("pack not indexed: {e}")),
             }
         }
@@ -494,6 +504,34 @@ impl Repository {
     /// The mode of the lock this handle holds.
     pub fn lock_mode(&self) -> LockMode {
         self.lock.mode()
+    }
+
+    /// Before a step that relies on the repository lock (a snapshot
+    /// commit, a pack deletion): on an object store, makes sure the lock
+    /// object is still held with [`crate::lock_object::STEP_MARGIN`] of its lease
+    /// left (renewing it when less is left). A local lock is the kernel's
+    /// and cannot be lost: nothing to do.
+    ///
+    /// # Errors
+    /// [`Error::LockLost`]; remote errors from a renewal.
+    pub fn ensure_lock(&self) -> Result<()> {
+        match self.lock.object() {
+            Some(o) => o.ensure(crate::lock_object::STEP_MARGIN),
+            None => Ok(()),
+        }
+    }
+
+    /// After such a step: whether the lease outlasted it.
+    ///
+    /// # Errors
+    /// [`Error::LockLost`].
+    pub fn lock_still_held(&self) -> Result<()> {
+        self.lock.object().map_or(Ok(()), |o| o.still_held())
+    }
+
+    /// The lock object this handle holds (a repository on an object store).
+    pub fn lock_object(&self) -> Option<&crate::lock_object::ObjectLock> {
+        self.lock.object()
     }
 
     /// The repository's temporary directory (same filesystem as everything in it).
@@ -726,8 +764,21 @@ impl Repository {
     ) -> Result<(SnapshotId, Option<String>)> {
         let id = SnapshotId::of(sealed);
         if self.storage.dir().is_none() {
+            // The lock must hold from before the upload to after it: a
+            // create whose lease ran out (suspended) may have lost blobs it
+            // reuses to a gc that took it for dead (FORMAT.md 17.3).
+            self.ensure_lock()?;
+            let key = snapshot_key(&id);
             // A conditional create: the object appears whole or not at all.
-            self.storage.put_once(&snapshot_key(&id), sealed)?;
+            let created = self.storage.backend().create(&key, sealed)?;
+            if let Err(e) = self.lock_still_held() {
+                // The lease ran out during the upload: take the snapshot
+                // back (unacknowledged, so nobody relies on it).
+                if created == crate::backend::Created::New {
+                    let _ = self.storage.remove(&key);
+                }
+                return Err(e);
+            }
             return Ok(self.index_new_snapshot(id, record));
         }
         let path = self.snapshot_path(&id);

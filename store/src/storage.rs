@@ -32,6 +32,10 @@ pub struct Storage {
     dir: Option<PathBuf>,
 }
 
+/// How many packs' headers are read at once from an object store (the
+/// requests wait on the network, not the CPU).
+pub const HEADER_READERS: usize = 8;
+
 /// The key of a pack: `packs/<first two hex digits>/<64 hex>`.
 pub fn pack_key(id: &PackId) -> String {
     let hex = id.to_hex();
@@ -155,6 +159,39 @@ impl Storage {
         reader::read_header_via(size, &path, keys, &|offset, len| {
             self.backend.read_range(&key, offset, len as u64)
         })
+    }
+
+    /// The header entries of each of `packs` (id, size): in a directory one
+    /// after the other, on any other backend [`HEADER_READERS`] packs at a
+    /// time (each two or three ranged reads), in the order given.
+    pub fn pack_headers(
+        &self,
+        packs: &[(PackId, u64)],
+        keys: Option<&Keys>,
+    ) -> Vec<Result<Vec<PackEntry>>> {
+        let one = |&(id, size): &(PackId, u64)| self.pack_header(&id, size, keys);
+        if self.dir.is_some() || packs.len() < 2 {
+            return packs.iter().map(one).collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let mut out: Vec<Option<Result<Vec<PackEntry>>>> = Vec::new();
+        out.resize_with(packs.len(), || None);
+        let done = std::sync::Mutex::new(out);
+        std::thread::scope(|s| {
+            for _ in 0..HEADER_READERS.min(packs.len()) {
+                s.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(p) = packs.get(i) else { break };
+                    let r = one(p);
+                    done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+                });
+            }
+        });
+        done.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .map(|r| r.expect("every pack was read"))
+            .collect()
     }
 
     /// `len` bytes of a pack from `offset`; `file` is an open handle on a

@@ -47,8 +47,9 @@ pub(crate) fn rebuild_into_place(
     let mut batch = Vec::new();
     let mut packs: Vec<_> = storage.list_packs()?.into_iter().collect();
     packs.sort();
-    for (id, size) in packs {
-        match storage.pack_header(&id, size, keys) {
+    let headers = storage.pack_headers(&packs, keys);
+    for ((id, size), header) in packs.into_iter().zip(headers) {
+        match header {
             Ok(entries) => {
                 report.packs += 1;
                 report.blobs += entries.len() as u64;
