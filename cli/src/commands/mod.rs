@@ -120,6 +120,7 @@ impl Context {
             password,
             password_cache: Arc::new(Mutex::new(None)),
             keys: Mutex::new(None),
+            s3: self.s3.clone(),
         })
     }
 
