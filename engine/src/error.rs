@@ -3,6 +3,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use serde::Serialize;
+use snap_store::SnapshotId;
+
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -70,9 +73,9 @@ pub enum Error {
     /// A sync found that the shared head moved since this device's last
     /// sync while the local profile changed too (or a push lost the
     /// compare-and-swap on the head): nothing was overwritten. Carries both
-    /// sides ([`crate::sync::Conflict`]).
+    /// sides ([`Conflict`]).
     #[error("{0}")]
-    SyncConflict(Box<crate::sync::Conflict>),
+    SyncConflict(Box<Conflict>),
     /// A file's content is not what the format says (a malformed archive,
     /// a manifest that does not parse, a vault header that is not one).
     #[error("{}: {detail}", path.display())]
@@ -91,5 +94,83 @@ impl Error {
             path: path.as_ref().to_path_buf(),
             source,
         }
+    }
+}
+
+// The detail of `Error::SyncConflict`, here so that this module depends on
+// no other (`snap_engine::sync` re-exports them).
+
+/// A head as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeadInfo {
+    /// The snapshot in the shared repository.
+    pub snapshot: SnapshotId,
+    /// Its short id.
+    pub short_id: String,
+    /// The device that pushed it.
+    pub device: String,
+    /// Its host name.
+    pub host: String,
+    /// When (RFC 3339, UTC).
+    pub time: String,
+    /// The scope it was pushed with.
+    pub scope: Option<String>,
+}
+
+/// What changed on one side since the last sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SideChanges {
+    /// Entries added.
+    pub added: u64,
+    /// Entries changed.
+    pub changed: u64,
+    /// Entries removed.
+    pub removed: u64,
+    /// The first few paths, with `+`, `~` or `-`.
+    pub paths: Vec<String>,
+}
+
+impl SideChanges {
+    pub(crate) fn line(&self) -> String {
+        format!("+{} ~{} -{}", self.added, self.changed, self.removed)
+    }
+}
+
+/// Both sides of a sync conflict, for the CLI's message and an
+/// application's conflict dialog.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conflict {
+    /// The profile.
+    pub profile: String,
+    /// The shared repository.
+    pub repo: String,
+    /// The head now (another device's push).
+    pub head: HeadInfo,
+    /// What changed locally since the last sync (`None`: never synced).
+    pub local: Option<SideChanges>,
+    /// What changed in the shared repository since the last sync (`None`:
+    /// never synced, or the old head is gone).
+    pub remote: Option<SideChanges>,
+}
+
+impl std::fmt::Display for Conflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "sync conflict on profile {:?} in {}: device {} ({}) pushed snapshot {} at {}",
+            self.profile,
+            self.repo,
+            self.head.device,
+            self.head.host,
+            self.head.short_id,
+            self.head.time
+        )?;
+        if let Some(l) = &self.local {
+            write!(f, "; local changes {}", l.line())?;
+        }
+        if let Some(r) = &self.remote {
+            write!(f, "; their changes {}", r.line())?;
+        }
+        Ok(())
     }
 }

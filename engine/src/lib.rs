@@ -72,7 +72,7 @@
 //! | `recovery` | interrupted restores: the restore journal (`journal/`) and the in-place `--path` swap protocol; [`Repo::open`] finishes what a crash left |
 //! | [`export`] | archives: ZIP and `.stvault` writing, archive reading and validation (`read.rs`), export history, StakTrakr payloads |
 //! | [`repo`] | [`Repo`], the handle over a `snap-store` repository: snapshots, trees, resolving ids |
-//! | [`sync`] | a profile kept in step across machines through a shared repository: head records moved by compare-and-swap, push, pull, status |
+//! | [`sync`] (in `commands/sync/`) | a profile kept in step across machines through a shared repository: head records moved by compare-and-swap, push, pull, status |
 //! | [`space`] | free space: the one `statvfs` of the engine |
 //! | [`chunker`] | content-defined chunking of a byte stream |
 //! | [`error`] | [`Error`], the crate's one error enum |
@@ -99,7 +99,6 @@ mod remote;
 pub mod repo;
 pub mod source;
 pub mod space;
-pub mod sync;
 
 // Each command's module also at the crate root by its name
 // (`snap_engine::restore::RestoreOptions`), as the CLI and the tests use
@@ -107,7 +106,7 @@ pub mod sync;
 use commands::materialize;
 pub use commands::{
     auto, backup, browse, check, copy, diff, forget, gc, import, last_check, registry, repair,
-    restore, tag, textdiff, versions,
+    restore, sync, tag, textdiff, versions,
 };
 pub use model::{duration, profile, retention, snapshot, tags, tree};
 pub use source::{filter, live, scan, sqlite};

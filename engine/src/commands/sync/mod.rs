@@ -50,7 +50,6 @@
 //! # Ok(()) }
 //! ```
 
-pub(crate) mod auto;
 pub mod device;
 pub mod head;
 mod merge;
@@ -72,7 +71,7 @@ use crate::error::{Error, Result};
 use crate::repo::Repo;
 use crate::tree::Tree;
 
-pub use auto::AutoSync;
+pub use crate::error::{Conflict, HeadInfo, SideChanges};
 pub use device::device_id;
 pub use pull::{pull, PullAction, PullReport};
 pub use push::{push, PushAction, PushReport};
@@ -130,23 +129,6 @@ impl SyncOptions {
     }
 }
 
-/// A head as reports show it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HeadInfo {
-    /// The snapshot in the shared repository.
-    pub snapshot: SnapshotId,
-    /// Its short id.
-    pub short_id: String,
-    /// The device that pushed it.
-    pub device: String,
-    /// Its host name.
-    pub host: String,
-    /// When (RFC 3339, UTC).
-    pub time: String,
-    /// The scope it was pushed with.
-    pub scope: Option<String>,
-}
-
 impl From<&head::Head> for HeadInfo {
     fn from(h: &head::Head) -> Self {
         HeadInfo {
@@ -157,25 +139,6 @@ impl From<&head::Head> for HeadInfo {
             time: h.time.clone(),
             scope: h.scope.as_ref().map(|s| s.name.clone()),
         }
-    }
-}
-
-/// What changed on one side since the last sync.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SideChanges {
-    /// Entries added.
-    pub added: u64,
-    /// Entries changed.
-    pub changed: u64,
-    /// Entries removed.
-    pub removed: u64,
-    /// The first few paths, with `+`, `~` or `-`.
-    pub paths: Vec<String>,
-}
-
-impl SideChanges {
-    fn line(&self) -> String {
-        format!("+{} ~{} -{}", self.added, self.changed, self.removed)
     }
 }
 
@@ -200,45 +163,6 @@ fn side_changes(
         }
     }
     Ok(out)
-}
-
-/// Both sides of a sync conflict, for the CLI's message and an
-/// application's conflict dialog.
-#[derive(Debug, Clone, Serialize)]
-pub struct Conflict {
-    /// The profile.
-    pub profile: String,
-    /// The shared repository.
-    pub repo: String,
-    /// The head now (another device's push).
-    pub head: HeadInfo,
-    /// What changed locally since the last sync (`None`: never synced).
-    pub local: Option<SideChanges>,
-    /// What changed in the shared repository since the last sync (`None`:
-    /// never synced, or the old head is gone).
-    pub remote: Option<SideChanges>,
-}
-
-impl std::fmt::Display for Conflict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "sync conflict on profile {:?} in {}: device {} ({}) pushed snapshot {} at {}",
-            self.profile,
-            self.repo,
-            self.head.device,
-            self.head.host,
-            self.head.short_id,
-            self.head.time
-        )?;
-        if let Some(l) = &self.local {
-            write!(f, "; local changes {}", l.line())?;
-        }
-        if let Some(r) = &self.remote {
-            write!(f, "; their changes {}", r.line())?;
-        }
-        Ok(())
-    }
 }
 
 /// The profile `name` of `local`, registering it with `path` when it is
