@@ -182,7 +182,7 @@ impl CopyReport {
 /// let report = copy_snapshots(&local, &offsite, &Selection::all(), &CopyOptions::default())?;
 /// assert_eq!(report.snapshots[0].status, CopyStatus::Copied);
 /// // Plain to plain: the copy keeps its id.
-/// assert_eq!(report.snapshots[0].destination, snap.id.unwrap());
+/// assert_eq!(report.snapshots[0].destination, snap.id);
 /// // A second copy has nothing to do.
 /// let again = copy_snapshots(&local, &offsite, &Selection::all(), &CopyOptions::default())?;
 /// assert_eq!((again.copied(), again.packs), (0, 0));
