@@ -19,7 +19,8 @@
 #                                 password from a file, default Argon2 parameters)
 #     STORE=local                 `s3`: every repository on an S3-compatible store
 #                                 instead of BENCH_DIR (snap `s3://`, restic `s3:`,
-#                                 rustic `opendal:s3`), a fresh prefix per cycle, deleted
+#                                 rustic `opendal:s3`: NOT WORKING yet, rustic 0.11 has no
+#                                 `-o`; leave rustic out of TOOLS), a fresh prefix per cycle, deleted
 #                                 after it; needs AWS_ENDPOINT_URL, the AWS credentials
 #                                 and S3_BENCH_BUCKET (default $SNAP_TEST_S3_BUCKET; the
 #                                 bucket must exist), and the `aws` CLI (to measure and
