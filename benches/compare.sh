@@ -19,8 +19,8 @@
 #                                 password from a file, default Argon2 parameters)
 #     STORE=local                 `s3`: every repository on an S3-compatible store
 #                                 instead of BENCH_DIR (snap `s3://`, restic `s3:`,
-#                                 rustic `opendal:s3`: NOT WORKING yet, rustic 0.11 has no
-#                                 `-o`; leave rustic out of TOOLS), a fresh prefix per cycle, deleted
+#                                 rustic `opendal:s3` through a profile file in BENCH_DIR),
+#                                 a fresh prefix per cycle, deleted
 #                                 after it; needs AWS_ENDPOINT_URL, the AWS credentials
 #                                 and S3_BENCH_BUCKET (default $SNAP_TEST_S3_BUCKET; the
 #                                 bucket must exist), and the `aws` CLI (to measure and
@@ -165,8 +165,20 @@ snap_repo() { [[ $STORE == s3 ]] && echo "s3://$S3_BENCH_BUCKET/$PREFIX" || echo
 restic_repo() { [[ $STORE == s3 ]] && echo "s3:$AWS_ENDPOINT_URL/$S3_BENCH_BUCKET/$PREFIX" || echo "$REPO"; }
 rustic_repo() {
     if [[ $STORE == s3 ]]; then
-        echo -r opendal:s3 -o bucket="$S3_BENCH_BUCKET" -o root="/$PREFIX" -o endpoint="$AWS_ENDPOINT_URL" \
-            -o region="$AWS_REGION" -o access_key_id="$AWS_ACCESS_KEY_ID" -o secret_access_key="$AWS_SECRET_ACCESS_KEY"
+        # rustic 0.11 takes OpenDAL's options from a profile file, not flags.
+        cat >"$BENCH_DIR/rustic-s3.toml" <<TOML
+[repository]
+repository = "opendal:s3"
+
+[repository.options]
+bucket = "$S3_BENCH_BUCKET"
+root = "/$PREFIX"
+endpoint = "$AWS_ENDPOINT_URL"
+region = "$AWS_REGION"
+access_key_id = "$AWS_ACCESS_KEY_ID"
+secret_access_key = "$AWS_SECRET_ACCESS_KEY"
+TOML
+        echo -P "$BENCH_DIR/rustic-s3"
     else
         echo -r "$REPO"
     fi
