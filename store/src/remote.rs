@@ -60,16 +60,7 @@ impl Repository {
                 detail: format!("{} is not empty", storage.location()),
             });
         }
-        let mut config = Config::new(opts)?;
-        let keys = match &opts.encryption {
-            Some(e) => Some(unlock::encrypt_new(
-                &mut config,
-                &e.password,
-                e.kdf,
-                opts.master_key.as_ref(),
-            )?),
-            None => None,
-        };
+        let (config, keys) = unlock::new_config(opts)?;
         let (_, places) = state_dir(opts.cache_dir.as_deref(), &config)?;
         crate::index::rebuild::rebuild_into_place(&storage, &places, keys.as_ref())?;
         match storage

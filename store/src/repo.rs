@@ -190,16 +190,7 @@ impl Repository {
         for d in [layout::PACKS, layout::SNAPSHOTS, layout::TMP, layout::LOCKS] {
             fsutil::create_dir_durable(&path.join(d))?;
         }
-        let mut config = Config::new(opts)?;
-        let keys = match &opts.encryption {
-            Some(e) => Some(unlock::encrypt_new(
-                &mut config,
-                &e.password,
-                e.kdf,
-                opts.master_key.as_ref(),
-            )?),
-            None => None,
-        };
+        let (config, keys) = unlock::new_config(opts)?;
         let bytes = config.to_bytes();
         // An empty index, so that the first open has nothing to repair.
         let places = Places::of(path, &config, opts.cache_dir.as_deref())?;

@@ -356,6 +356,22 @@ fn check_password(p: &str) -> Result<()> {
     Ok(())
 }
 
+/// A new repository's config from `opts`, with its keys when it is
+/// encrypted (both `init` paths: a directory and another backend).
+pub(crate) fn new_config(opts: &crate::config::InitOptions) -> Result<(Config, Option<Keys>)> {
+    let mut config = Config::new(opts)?;
+    let keys = match &opts.encryption {
+        Some(e) => Some(encrypt_new(
+            &mut config,
+            &e.password,
+            e.kdf,
+            opts.master_key.as_ref(),
+        )?),
+        None => None,
+    };
+    Ok((config, keys))
+}
+
 /// Builds the `encryption` object of a new repository's config.
 /// `shared`: the master key to wrap (`init --from`), else a new random one.
 pub(crate) fn encrypt_new(
