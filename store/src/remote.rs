@@ -146,8 +146,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_repository_in_memory_stores_reads_rebuilds_and_collects() {
+    /// A new plain repository in memory, its cache folder and the options
+    /// that made it.
+    fn initialised() -> (tempfile::TempDir, Arc<dyn Backend>, InitOptions) {
         let cache = tempfile::tempdir().unwrap();
         let mem: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
         let init = InitOptions {
@@ -155,6 +156,12 @@ mod tests {
             ..InitOptions::default()
         };
         Repository::init_in(mem.clone(), &init).unwrap();
+        (cache, mem, init)
+    }
+
+    #[test]
+    fn a_repository_in_memory_stores_reads_rebuilds_and_collects() {
+        let (cache, mem, init) = initialised();
         assert!(Repository::init_in(mem.clone(), &init).is_err());
         let data: Vec<Vec<u8>> = (0..50u32)
             .map(|i| (0..3000u32).map(|j| (j * 31 + i * 7) as u8).collect())
@@ -217,13 +224,7 @@ mod tests {
 
     #[test]
     fn a_create_or_gc_whose_lease_ran_out_changes_nothing() {
-        let cache = tempfile::tempdir().unwrap();
-        let mem: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
-        let init = InitOptions {
-            cache_dir: Some(cache.path().to_path_buf()),
-            ..InitOptions::default()
-        };
-        Repository::init_in(mem.clone(), &init).unwrap();
+        let (cache, mem, _) = initialised();
         let lease = crate::lock_object::LEASE.as_secs() as i64;
         {
             let repo =

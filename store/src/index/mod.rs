@@ -71,18 +71,7 @@ impl Index {
     /// # Errors
     /// [`Error::Index`] or [`Error::UnsupportedVersion`].
     pub fn open(path: &Path) -> Result<Self> {
-        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
-            .map_err(|e| Error::Index {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let idx = Self {
-            conn,
-            path: path.to_path_buf(),
-            session: Cell::new(0),
-            in_read: Cell::new(false),
-            count: Cell::new(0),
-        };
+        let idx = Self::connect(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         idx.configure()?;
         // The checks below read in one transaction.
         idx.begin_session();
@@ -116,22 +105,27 @@ impl Index {
     /// # Errors
     /// [`Error::Index`].
     pub fn create(path: &Path) -> Result<Self> {
-        let conn = Connection::open(path).map_err(|e| Error::Index {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
-        let idx = Self {
-            conn,
-            path: path.to_path_buf(),
-            session: Cell::new(0),
-            in_read: Cell::new(false),
-            count: Cell::new(0),
-        };
+        let idx = Self::connect(path, rusqlite::OpenFlags::default())?;
         idx.conn
             .execute_batch(schema::CREATE)
             .map_err(|e| idx.err(e))?;
         idx.configure()?;
         Ok(idx)
+    }
+
+    /// A connection to `path` opened with `flags`, not yet configured.
+    fn connect(path: &Path, flags: rusqlite::OpenFlags) -> Result<Self> {
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| Error::Index {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        Ok(Self {
+            conn,
+            path: path.to_path_buf(),
+            session: Cell::new(0),
+            in_read: Cell::new(false),
+            count: Cell::new(0),
+        })
     }
 
     fn configure(&self) -> Result<()> {
