@@ -38,7 +38,8 @@ use std::sync::OnceLock;
 use std::sync::Arc;
 
 use snap_store::backend::memory::MemoryBackend;
-use snap_store::{BlobId, BlobKind, InitOptions, OpenOptions, Repository};
+use snap_store::backend::{Backend, Precondition};
+use snap_store::{BlobId, BlobKind, InitOptions, OpenOptions, PackId, Repository};
 use tempfile::TempDir;
 
 /// A repository for a test, removed on drop: in a temporary directory
@@ -145,6 +146,27 @@ impl TestRepo {
         let mut cmd = Command::new(snap_bin());
         cmd.arg("--repo").arg(self.path()).args(args);
         Run::of(cmd, Some(self.path()))
+    }
+
+    /// Rewrites the bytes of `pack` with `change`, on either backing (the
+    /// damage a disk or a store could do).
+    pub fn rewrite_pack(&self, pack: &PackId, change: impl FnOnce(&mut Vec<u8>)) {
+        let hex = pack.to_hex();
+        let key = format!("packs/{}/{hex}", &hex[..2]);
+        match &self.memory {
+            Some(mem) => {
+                let mut bytes = mem.read(&key).expect("pack in memory");
+                change(&mut bytes);
+                mem.write(&key, &bytes, Precondition::None)
+                    .expect("rewrite pack in memory");
+            }
+            None => {
+                let path = self.path().join(key);
+                let mut bytes = fs::read(&path).expect("pack file");
+                change(&mut bytes);
+                fs::write(&path, bytes).expect("rewrite pack file");
+            }
+        }
     }
 
     /// Every pack file, sorted.
