@@ -75,9 +75,7 @@ pub fn check(repo: &Repository, opts: CheckOptions) -> Result<CheckReport> {
             "key-slot-damaged",
             format!(
                 "{}: key slot {} is damaged (its checksum does not match)",
-                repo.storage()
-                    .display_path(crate::repo::layout::CONFIG)
-                    .display(),
+                repo.storage().display_path(crate::layout::CONFIG).display(),
                 slot.id
             ),
         ));

@@ -84,7 +84,7 @@ pub struct InitOptions {
     /// Encrypt the repository under a first password; `None`: unencrypted.
     pub encryption: Option<InitEncryption>,
     /// Where an encrypted repository's index goes; `None`: the user's cache
-    /// directory ([`crate::repo::cache_dir`]).
+    /// directory ([`crate::layout::cache_dir`]).
     pub cache_dir: Option<std::path::PathBuf>,
     /// The master key of an encrypted repository to share (`init --from`:
     /// the new repository's first key slot wraps this key instead of a new

@@ -27,9 +27,6 @@ pub struct LockGuard {
     file: File,
     path: PathBuf,
     mode: LockMode,
-    /// For a repository on an object store, its lock object
-    /// ([`crate::lock_object`]), held as long as the file lock.
-    object: Option<crate::lock_object::ObjectLock>,
 }
 
 impl LockGuard {
@@ -73,7 +70,6 @@ impl LockGuard {
             file,
             path: path.to_path_buf(),
             mode,
-            object: None,
         };
         guard.record(command);
         // Negative control (tests/negative-controls.sh): the lock is let go
@@ -81,16 +77,6 @@ impl LockGuard {
         #[cfg(snap_broken = "lock_released_early")]
         let _ = guard.file.unlock();
         Ok(guard)
-    }
-
-    /// Holds `object` too, until this guard is dropped.
-    pub fn attach(&mut self, object: crate::lock_object::ObjectLock) {
-        self.object = Some(object);
-    }
-
-    /// The lock object held along, for a repository on an object store.
-    pub fn object(&self) -> Option<&crate::lock_object::ObjectLock> {
-        self.object.as_ref()
     }
 
     /// The mode held.

@@ -17,9 +17,10 @@ use std::sync::Arc;
 use crate::backend::{Backend, Precondition};
 use crate::config::{Config, InitOptions};
 use crate::error::{Error, Result};
+use crate::layout::{self, Places};
 use crate::lock::{LockGuard, LockMode};
 use crate::lock_object::ObjectLock;
-use crate::repo::{layout, OpenOptions, Opened, Places, Repository};
+use crate::repo::{OpenOptions, Opened, Repository};
 use crate::storage::Storage;
 use crate::unlock;
 
@@ -27,11 +28,7 @@ use crate::unlock;
 /// `cache_dir` (default: the user's cache directory), with its `tmp/` and
 /// `locks/` made.
 fn state_dir(cache_dir: Option<&Path>, config: &Config) -> Result<(PathBuf, Places)> {
-    let base = match cache_dir {
-        Some(d) => d.to_path_buf(),
-        None => unlock::cache_dir()?,
-    }
-    .join(&config.id);
+    let base = layout::state_base(cache_dir, config)?;
     for d in [layout::TMP, layout::LOCKS] {
         let p = base.join(d);
         fs::create_dir_all(&p).map_err(|e| Error::io(&p, e))?;
@@ -102,18 +99,18 @@ impl Repository {
         let (root, places) = state_dir(opts.cache_dir.as_deref(), &config)?;
         // Processes on this machine meet at the state directory's lock
         // file; processes anywhere meet at the lock objects.
-        let mut lock = LockGuard::acquire(
+        let lock = LockGuard::acquire(
             &root.join(layout::LOCK),
             opts.lock,
             &opts.command,
             opts.wait,
         )?;
-        lock.attach(ObjectLock::acquire(
+        let lock_object = ObjectLock::acquire(
             storage.backend().clone(),
             opts.lock,
             &opts.command,
             opts.wait,
-        )?);
+        )?;
         if opts.lock == LockMode::Exclusive {
             crate::repo::sweep_tmp(&places.scratch)?;
         }
@@ -127,6 +124,7 @@ impl Repository {
             wait: opts.wait,
             warnings,
             lock,
+            lock_object: Some(lock_object),
         })
     }
 }

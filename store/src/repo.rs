@@ -13,33 +13,13 @@ use crate::error::{Error, Result};
 use crate::fsutil::{self, atomic_write};
 use crate::id::{BlobId, PackId, SnapshotId};
 use crate::index::{BlobLocation, Index};
+use crate::layout::{self, Places};
 use crate::lock::{LockGuard, LockMode};
+use crate::lock_object::ObjectLock;
 use crate::pack::{reader, BlobWriter, PackEntry};
 use crate::reserve;
-use crate::storage::{snapshot_key, Storage};
+use crate::storage::{open_snapshot, snapshot_key, Storage, SNAPSHOT_KIND};
 use crate::unlock::{self, Unlock};
-
-/// File and folder names inside a repository (FORMAT.md, "Layout").
-pub mod layout {
-    /// Format version, id and parameters.
-    pub const CONFIG: &str = "config.json";
-    /// The previous `config.json`, kept by key changes.
-    pub const CONFIG_BAK: &str = "config.json.bak";
-    /// Immutable pack files, under a two-hex-digit fan-out folder.
-    pub const PACKS: &str = "packs";
-    /// Immutable snapshot records.
-    pub const SNAPSHOTS: &str = "snapshots";
-    /// The SQLite index (a cache).
-    pub const INDEX: &str = "index.sqlite";
-    /// The repository lock file.
-    pub const LOCK: &str = "lock";
-    /// Per-name locks (the engine's per-profile locks).
-    pub const LOCKS: &str = "locks";
-    /// Temporary files; garbage after a crash.
-    pub const TMP: &str = "tmp";
-    /// The space reserve ([`crate::reserve`]).
-    pub const RESERVE: &str = "reserve";
-}
 
 /// How to open a repository.
 #[derive(Debug, Clone)]
@@ -127,40 +107,12 @@ pub struct Repository {
     pub(crate) files: Mutex<HashMap<PackId, Arc<File>>>,
     pub(crate) warnings: Vec<String>,
     pub(crate) lock: LockGuard,
+    /// For a repository on an object store, its lock object, held as long
+    /// as the file lock.
+    pub(crate) lock_object: Option<ObjectLock>,
 }
 
 const MAX_OPEN_PACKS: usize = 64;
-
-/// Where the index and plaintext temporaries of a repository go: in the
-/// repository for an unencrypted one, in the cache directory (under the
-/// repository's id) for an encrypted one.
-#[derive(Debug, Clone)]
-pub(crate) struct Places {
-    pub index: PathBuf,
-    pub scratch: PathBuf,
-}
-
-impl Places {
-    pub(crate) fn of(root: &Path, config: &Config, cache_dir: Option<&Path>) -> Result<Self> {
-        if config.encryption.is_none() {
-            return Ok(Self {
-                index: root.join(layout::INDEX),
-                scratch: root.join(layout::TMP),
-            });
-        }
-        let base = match cache_dir {
-            Some(d) => d.to_path_buf(),
-            None => unlock::cache_dir()?,
-        }
-        .join(&config.id);
-        let scratch = base.join(layout::TMP);
-        fs::create_dir_all(&scratch).map_err(|e| Error::io(&scratch, e))?;
-        Ok(Self {
-            index: base.join(layout::INDEX),
-            scratch,
-        })
-    }
-}
 
 impl Repository {
     /// Creates a new repository at `path` (a missing or empty directory),
@@ -260,6 +212,7 @@ impl Repository {
             wait: opts.wait,
             warnings,
             lock,
+            lock_object: None,
         })
     }
 
@@ -299,6 +252,7 @@ impl Repository {
             files: Mutex::new(HashMap::new()),
             warnings,
             lock: o.lock,
+            lock_object: o.lock_object,
         };
         let mut repo = repo;
         repo.index()?.begin_session();
@@ -506,7 +460,7 @@ impl Repository {
     /// # Errors
     /// [`Error::LockLost`]; remote errors from a renewal.
     pub fn ensure_lock(&self) -> Result<()> {
-        match self.lock.object() {
+        match &self.lock_object {
             Some(o) => o.ensure(crate::lock_object::STEP_MARGIN),
             None => Ok(()),
         }
@@ -517,12 +471,12 @@ impl Repository {
     /// # Errors
     /// [`Error::LockLost`].
     pub fn lock_still_held(&self) -> Result<()> {
-        self.lock.object().map_or(Ok(()), |o| o.still_held())
+        self.lock_object.as_ref().map_or(Ok(()), |o| o.still_held())
     }
 
     /// The lock object this handle holds (a repository on an object store).
-    pub fn lock_object(&self) -> Option<&crate::lock_object::ObjectLock> {
-        self.lock.object()
+    pub fn lock_object(&self) -> Option<&ObjectLock> {
+        self.lock_object.as_ref()
     }
 
     /// The repository's temporary directory (same filesystem as everything in it).
@@ -1002,6 +956,7 @@ pub(crate) struct Opened {
     pub wait: Duration,
     pub warnings: Vec<String>,
     pub lock: LockGuard,
+    pub lock_object: Option<ObjectLock>,
 }
 
 /// Repository totals.
@@ -1019,26 +974,6 @@ pub struct Stats {
     pub raw_bytes: u64,
     /// Snapshots.
     pub snapshots: u64,
-}
-
-/// The associated-data kind of snapshot files.
-pub const SNAPSHOT_KIND: &str = "snapshot";
-
-/// Checks a snapshot file's bytes against its name and opens them.
-pub(crate) fn open_snapshot(
-    keys: Option<&Keys>,
-    path: &Path,
-    id: &SnapshotId,
-    bytes: &[u8],
-) -> Result<Vec<u8>> {
-    if SnapshotId::of(bytes) != *id {
-        return Err(Error::corrupt(
-            path,
-            None,
-            "snapshot file does not match its name (damaged)",
-        ));
-    }
-    crypto::open_file(keys, SNAPSHOT_KIND, path, bytes)
 }
 
 pub(crate) fn sweep_tmp(dir: &Path) -> Result<()> {

@@ -18,12 +18,12 @@ use std::sync::Arc;
 
 use crate::backend::local::LocalBackend;
 use crate::backend::{Backend, Created, ObjectInfo, Precondition};
-use crate::crypto::Keys;
+use crate::crypto::{self, Keys};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::id::{PackId, SnapshotId};
+use crate::layout;
 use crate::pack::{reader, PackEntry};
-use crate::repo::layout;
 
 /// Where a repository's files live.
 #[derive(Debug, Clone)]
@@ -342,4 +342,24 @@ impl crate::Repository {
             .map(|o| name_of(o).to_string())
             .collect())
     }
+}
+
+/// The associated-data kind of snapshot files.
+pub const SNAPSHOT_KIND: &str = "snapshot";
+
+/// Checks a snapshot file's bytes against its name and opens them.
+pub(crate) fn open_snapshot(
+    keys: Option<&Keys>,
+    path: &Path,
+    id: &SnapshotId,
+    bytes: &[u8],
+) -> Result<Vec<u8>> {
+    if SnapshotId::of(bytes) != *id {
+        return Err(Error::corrupt(
+            path,
+            None,
+            "snapshot file does not match its name (damaged)",
+        ));
+    }
+    crypto::open_file(keys, SNAPSHOT_KIND, path, bytes)
 }

@@ -7,8 +7,8 @@ use crate::crypto::Keys;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::id::SnapshotId;
-use crate::repo::{open_snapshot, Places};
-use crate::storage::{snapshot_key, Storage};
+use crate::layout::Places;
+use crate::storage::{open_snapshot, snapshot_key, Storage};
 
 /// What a rebuild found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
