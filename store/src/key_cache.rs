@@ -8,7 +8,7 @@
 //! persistent disk. An entry is used only while unexpired and only when
 //! its key authenticates the repository's `config.json` (the check every
 //! [`Unlock::Keys`](crate::Unlock::Keys) open makes); anything else is
-//! ignored, an expired entry deleted. FORMAT.md section 15.7 gives the
+//! ignored, an expired entry deleted. FORMAT.md section 16.5 gives the
 //! file's format and the threat model.
 
 use std::fs;
@@ -47,7 +47,7 @@ pub struct Entry {
     pub expires: String,
 }
 
-/// The cache file (FORMAT.md 15.7).
+/// The cache file (FORMAT.md 16.5).
 #[derive(Serialize, Deserialize)]
 struct File {
     format: String,
@@ -118,6 +118,7 @@ impl KeyCache {
             }
             private_dir(d)?;
         }
+        sweep_temporaries(&self.dir);
         let created = unix_now();
         let expires = created.saturating_add(ttl.as_secs().max(1));
         let mut file = File {
@@ -176,11 +177,26 @@ impl KeyCache {
     /// I/O errors naming the file.
     pub fn forget(&self, repo_id: &str) -> Result<bool> {
         check_id(repo_id)?;
+        sweep_temporaries(&self.dir);
         let path = self.path(repo_id);
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+}
+
+/// Removes the temporary files (`.tmp-*`, each a copy of a key) that a
+/// `remember` killed before its rename left in `dir`. One running
+/// concurrently loses its temporary and fails; the entry stays as it was.
+fn sweep_temporaries(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with(".tmp-") {
+            let _ = fs::remove_file(e.path());
         }
     }
 }

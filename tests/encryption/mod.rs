@@ -4,6 +4,7 @@
 //! is the specification; the known-answer tests are the unit tests of
 //! `snap_store::crypto` and `snap_store::keyslot`.
 
+mod cache;
 mod commands;
 mod keys;
 mod marker;
