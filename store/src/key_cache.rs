@@ -287,9 +287,7 @@ mod tests {
         let (_d, cache) = runtime();
         let keys = Keys::from_master([7; 32]);
         assert!(cache.recall(ID).is_none());
-        let e = cache
-            .remember(ID, &keys, Duration::from_secs(600))
-            .unwrap();
+        let e = cache.remember(ID, &keys, Duration::from_secs(600)).unwrap();
         assert_eq!(fs::metadata(&e.path).unwrap().mode() & 0o777, 0o600);
         let dir_mode = fs::metadata(e.path.parent().unwrap()).unwrap().mode() & 0o777;
         assert_eq!(dir_mode, 0o700);
@@ -335,6 +333,8 @@ mod tests {
         assert!(KeyCache::in_runtime_dir(&dir.path().join("missing")).is_err());
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
         let cache = KeyCache::in_runtime_dir(dir.path()).unwrap();
-        assert!(cache.remember("../x", &Keys::generate(), Duration::from_secs(1)).is_err());
+        assert!(cache
+            .remember("../x", &Keys::generate(), Duration::from_secs(1))
+            .is_err());
     }
 }

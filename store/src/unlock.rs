@@ -541,7 +541,11 @@ mod tests {
         assert_eq!(ask_count(), 1);
         let id = repo.config().id.clone();
         cache
-            .remember(&id, repo.keys().unwrap(), std::time::Duration::from_secs(60))
+            .remember(
+                &id,
+                repo.keys().unwrap(),
+                std::time::Duration::from_secs(60),
+            )
             .unwrap();
         drop(repo);
         // A valid entry: no password.

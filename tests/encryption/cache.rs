@@ -14,7 +14,7 @@ use super::marker::{hits, MARKER};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::{env_count, write_secret, PW, TEST_ARGON2};
+use super::{env_count, run_killed_after, write_secret, PW, TEST_ARGON2};
 use crate::util::{image_diff, make_profile, tree_image, Env, Gen, Run};
 
 /// A world with cheap Argon2, no `$SNAP_PASSWORD`, and a fresh private
@@ -60,7 +60,9 @@ fn key_cache_unlocks_commands_without_a_password_until_cleared() {
     let src = encrypted_with_snapshot(&env, &pw);
     needs_password(env.snap(["list"]));
 
-    let out = with_file(&env, &pw, &["--json", "key", "cache"]).ok().json();
+    let out = with_file(&env, &pw, &["--json", "key", "cache"])
+        .ok()
+        .json();
     assert_eq!(out["action"], "cached", "{out}");
     let repo_id = out["repository"].as_str().unwrap().to_string();
     let file = runtime.join("snap").join("keys").join(&repo_id);
@@ -120,7 +122,9 @@ fn key_cache_expires() {
 fn a_damaged_or_foreign_cache_entry_is_not_used() {
     let (env, pw, runtime) = cache_env();
     encrypted_with_snapshot(&env, &pw);
-    let out = with_file(&env, &pw, &["--json", "key", "cache"]).ok().json();
+    let out = with_file(&env, &pw, &["--json", "key", "cache"])
+        .ok()
+        .json();
     let file = PathBuf::from(out["path"].as_str().unwrap());
     let good = fs::read_to_string(&file).unwrap();
     let v: serde_json::Value = serde_json::from_str(&good).unwrap();
@@ -250,30 +254,9 @@ fn key_cache_survives_kill_9_and_injected_faults() {
         if i % 2 == 0 {
             env.snap(["key", "cache", "--clear"]).ok();
         }
-        let mut c = env.cmd(["--password-file", pw_arg, "key", "cache"]);
-        c.stdout(Stdio::null()).stderr(Stdio::null());
-        let delay = longest.mul_f64(g.below(1200) as f64 / 1000.0);
-        let start = Instant::now();
-        let mut child = c.spawn().expect("spawn snap");
-        let mut status = None;
-        while start.elapsed() < delay {
-            if let Some(s) = child.try_wait().unwrap() {
-                status = Some(s);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let ok = match status {
-            Some(s) => {
-                longest = longest.max(start.elapsed());
-                s.success()
-            }
-            None => {
-                child.kill().unwrap();
-                killed += 1;
-                child.wait().unwrap().success()
-            }
-        };
+        let c = env.cmd(["--password-file", pw_arg, "key", "cache"]);
+        let (ok, was_killed) = run_killed_after(c, &mut longest, &mut g);
+        killed += u64::from(was_killed);
         if let Err(e) = cache_verdict(&env, ok) {
             failures.push(format!("point {i}: {e}"));
         }
@@ -326,4 +309,65 @@ fn key_cache_survives_kill_9_and_injected_faults() {
     );
     assert!(runs > 0, "the clean run made no write: {counts:?}");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `snap auto` unlocks once per process: started with only the key cache
+/// (no password source), it keeps taking snapshots after the cache entry
+/// is cleared; a process that unlocked again each round would need a
+/// password from then on.
+#[test]
+fn auto_unlocks_once_per_process() {
+    let (env, pw, _runtime) = cache_env();
+    let src = encrypted_with_snapshot(&env, &pw);
+    let name = src.file_name().unwrap().to_str().unwrap().to_string();
+    with_file(
+        &env,
+        &pw,
+        &["profile", "set", &name, "--auto", "on", "--interval", "1s"],
+    )
+    .ok();
+    with_file(&env, &pw, &["key", "cache"]).ok();
+    // Counted with the password, never through the cache.
+    let count = || -> usize {
+        with_file(&env, &pw, &["--json", "list"])
+            .ok()
+            .json()
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let mut c = env.cmd(["--json", "auto"]);
+    c.env("SNAP_AUTO_DEBOUNCE_MS", "200")
+        .env("SNAP_AUTO_MIN_GAP_MS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = c.spawn().expect("spawn snap auto");
+    let wait_for = |n: usize| {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if count() >= n {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    };
+    fs::write(src.join("one.json"), b"{\"n\": 1}").unwrap();
+    let first = wait_for(2);
+    // From here on, nothing but the keys auto holds can unlock.
+    env.snap(["key", "cache", "--clear"]).ok();
+    needs_password(env.snap(["list"]));
+    let before = count();
+    fs::write(src.join("two.json"), b"{\"n\": 2}").unwrap();
+    let second = wait_for(before + 1);
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(killed.success());
+    assert!(first, "no snapshot after the first change:\n{log}");
+    assert!(second, "no snapshot after the cache was cleared:\n{log}");
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(!log.contains("password"), "auto asked again:\n{log}");
 }
