@@ -252,6 +252,20 @@ pub enum KeyCommand {
     },
     /// Change the password that opened the repository.
     Passwd(NewPasswordArgs),
+    /// Keep the repository's keys in $XDG_RUNTIME_DIR (RAM) for a while,
+    /// so that commands run without a password source skip the password.
+    Cache(KeyCacheArgs),
+}
+
+/// Arguments of `snap key cache`.
+#[derive(Debug, Args)]
+pub struct KeyCacheArgs {
+    /// How long the keys stay (e.g. 30s, 15m, 2h).
+    #[arg(long = "for", value_name = "DURATION", default_value = "15m")]
+    pub ttl: String,
+    /// Remove the cached keys of this repository now.
+    #[arg(long, conflicts_with = "ttl")]
+    pub clear: bool,
 }
 
 /// Where `key add` and `key passwd` take the new password from.

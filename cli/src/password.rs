@@ -24,6 +24,18 @@ pub struct Source {
     pub what: &'static str,
 }
 
+impl Source {
+    /// Whether a password source is given (a file, a command, or the
+    /// variable set): then it is used, never the key cache.
+    pub fn is_given(&self) -> bool {
+        self.file.is_some()
+            || self.command.is_some()
+            || self
+                .env
+                .is_some_and(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+    }
+}
+
 /// Reads the password from `src`; `confirm` asks twice at a prompt.
 /// A password shorter than 8 characters is refused.
 pub fn read_from(src: &Source, confirm: bool) -> anyhow::Result<String> {

@@ -37,7 +37,7 @@ pub struct OpenOptions {
     /// keys. Not used for an unencrypted one.
     pub unlock: Option<Unlock>,
     /// Where an encrypted repository's index lives; `None`: the user's
-    /// cache directory ([`unlock::cache_dir`]), under the repository's id.
+    /// cache directory ([`layout::cache_dir`]), under the repository's id.
     pub cache_dir: Option<PathBuf>,
 }
 

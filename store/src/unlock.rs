@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::crypto::Keys;
 use crate::error::{Error, Result};
+use crate::key_cache::KeyCache;
 use crate::keyslot::{KdfParams, KeySlot};
 
 /// A password callback: called once, only when the repository is encrypted.
@@ -22,6 +23,14 @@ pub enum Unlock {
     Password(Arc<PasswordFn>),
     /// The keys themselves, e.g. from an earlier [`Repository::keys`].
     Keys(Keys),
+    /// The keys of an unexpired entry of `cache` for this repository when
+    /// they authenticate its config, else `otherwise` (`snap key cache`).
+    Cached {
+        /// Where to look for the keys.
+        cache: KeyCache,
+        /// How to unlock when the cache has no usable entry.
+        otherwise: Box<Unlock>,
+    },
 }
 
 impl Unlock {
@@ -37,6 +46,7 @@ impl std::fmt::Debug for Unlock {
         match self {
             Unlock::Password(_) => f.write_str("Unlock::Password(..)"),
             Unlock::Keys(_) => f.write_str("Unlock::Keys(..)"),
+            Unlock::Cached { otherwise, .. } => write!(f, "Unlock::Cached(.., {otherwise:?})"),
         }
     }
 }
@@ -91,6 +101,13 @@ pub(crate) fn unlock(
             })
         }
         Some(Unlock::Keys(k)) => (k.clone(), None),
+        Some(Unlock::Cached { cache, otherwise }) => {
+            let authentic = |k: &Keys| hex::encode(k.mac(&config.mac_input())) == enc.mac;
+            match cache.recall(&config.id).filter(authentic) {
+                Some(k) => (k, None),
+                None => return unlock(repo, cfg_path, config, Some(otherwise)),
+            }
+        }
         Some(Unlock::Password(f)) => {
             if damaged.len() == enc.slots.len() {
                 return Err(Error::corrupt(
@@ -301,6 +318,51 @@ mod tests {
         assert!(matches!(with("password two"), Err(Error::WrongPassword)));
         assert!(with("password three").is_ok());
         assert!(path.join(layout::CONFIG_BAK).exists());
+    }
+
+    #[test]
+    fn cached_keys_open_only_when_they_authenticate() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (path, open) = init(dir.path());
+        let runtime = dir.path().join("run");
+        fs::create_dir(&runtime).unwrap();
+        fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
+        let cache = KeyCache::in_runtime_dir(&runtime).unwrap();
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&asked);
+        let cached = Unlock::Cached {
+            cache: cache.clone(),
+            otherwise: Box::new(Unlock::Password(Arc::new(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                Ok("password one".to_string())
+            }))),
+        };
+        let with_cache = open.clone().unlocking(cached);
+        let ask_count = || asked.load(std::sync::atomic::Ordering::SeqCst);
+        // No entry: the password.
+        let repo = Repository::open(&path, &with_cache).unwrap();
+        assert_eq!(ask_count(), 1);
+        let id = repo.config().id.clone();
+        cache
+            .remember(
+                &id,
+                repo.keys().unwrap(),
+                std::time::Duration::from_secs(60),
+            )
+            .unwrap();
+        drop(repo);
+        // A valid entry: no password.
+        let repo = Repository::open(&path, &with_cache).unwrap();
+        assert_eq!(ask_count(), 1);
+        assert_eq!(repo.unlocked_slot(), None);
+        drop(repo);
+        // Another key under this id does not authenticate: the password.
+        cache
+            .remember(&id, &Keys::generate(), std::time::Duration::from_secs(60))
+            .unwrap();
+        Repository::open(&path, &with_cache).unwrap();
+        assert_eq!(ask_count(), 2);
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -11,8 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{enc_env, write_secret, PW, PW2};
 use crate::util::{copy_into, make_profile, remove_tree, Env, Gen, Run};
@@ -213,32 +212,9 @@ fn kill_9_during_key_changes_leaves_the_old_or_the_new_passwords() {
         ];
         all.extend(step.args.iter().cloned());
         let mut c = env.cmd(&all);
-        c.env_remove("SNAP_PASSWORD")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let delay = longest[op].mul_f64(g.below(1200) as f64 / 1000.0);
-        let start = Instant::now();
-        let mut child = c.spawn().expect("spawn snap");
-        let mut status = None;
-        while start.elapsed() < delay {
-            if let Some(s) = child.try_wait().unwrap() {
-                status = Some(s);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        let succeeded = match status {
-            Some(s) => {
-                longest[op] = longest[op].max(start.elapsed());
-                s.success()
-            }
-            None => {
-                child.kill().unwrap();
-                let s = child.wait().unwrap();
-                killed += 1;
-                s.success()
-            }
-        };
+        c.env_remove("SNAP_PASSWORD");
+        let (succeeded, was_killed) = super::run_killed_after(c, &mut longest[op], &mut g);
+        killed += u64::from(was_killed);
         match verdict(&env, &step, succeeded) {
             Ok(open) => set = open,
             Err(e) => {

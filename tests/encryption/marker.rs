@@ -12,7 +12,7 @@ use std::path::Path;
 use super::{enc_env, files_under, history};
 use crate::util::{make_profile, Env};
 
-const MARKER: &str = "qmarkerzx4917";
+pub(super) const MARKER: &str = "qmarkerzx4917";
 
 /// The forms searched for: UTF-8, UTF-16LE, lower- and upper-case hex.
 fn forms() -> Vec<(&'static str, Vec<u8>)> {
@@ -39,7 +39,7 @@ fn hex_of(s: &str, upper: bool) -> Vec<u8> {
 }
 
 /// Every (file, form) where the marker occurs under `dir`.
-fn hits(dir: &Path) -> Vec<String> {
+pub(super) fn hits(dir: &Path) -> Vec<String> {
     let forms = forms();
     let mut out = Vec::new();
     for f in files_under(dir) {

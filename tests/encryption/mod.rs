@@ -4,6 +4,7 @@
 //! is the specification; the known-answer tests are the unit tests of
 //! `snap_store::crypto` and `snap_store::keyslot`.
 
+mod cache;
 mod commands;
 mod keys;
 mod marker;
@@ -80,4 +81,30 @@ pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+/// Runs `c` and kills it with SIGKILL after a random delay of 0 to 1.2
+/// times `longest` (the longest clean run seen, raised when this one ends
+/// by itself). Returns whether it exited successfully and whether it was
+/// killed.
+pub fn run_killed_after(
+    mut c: std::process::Command,
+    longest: &mut std::time::Duration,
+    g: &mut crate::util::Gen,
+) -> (bool, bool) {
+    use std::time::{Duration, Instant};
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let delay = longest.mul_f64(g.below(1200) as f64 / 1000.0);
+    let start = Instant::now();
+    let mut child = c.spawn().expect("spawn snap");
+    while start.elapsed() < delay {
+        if let Some(s) = child.try_wait().expect("wait for snap") {
+            *longest = (*longest).max(start.elapsed());
+            return (s.success(), false);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().expect("kill snap");
+    (child.wait().expect("wait for snap").success(), true)
 }

@@ -57,6 +57,9 @@ impl Env {
             .env_remove("SNAP_FREE_SPACE_LIMIT")
             .env_remove("SNAP_PASSWORD")
             .env_remove("SNAP_NEW_PASSWORD")
+            // No `snap key cache` of the machine's session: a test that
+            // wants one sets its own runtime directory.
+            .env_remove("XDG_RUNTIME_DIR")
             // An encrypted repository's index goes to the cache directory:
             // keep it inside the test's directory.
             .env("XDG_CACHE_HOME", self.dir.path().join("cache"))

@@ -32,7 +32,7 @@ use snap_engine::duration::Duration as Span;
 use snap_engine::profile::Profiles;
 use snap_engine::retention::Policy;
 use snap_engine::Repo;
-use snap_store::{InitEncryption, KdfParams, Keys, OpenOptions, Repository, Unlock};
+use snap_store::{InitEncryption, KdfParams, KeyCache, Keys, OpenOptions, Repository, Unlock};
 
 use crate::args::{Cli, Command, Global, IndexCommand, PolicyArgs};
 use crate::render::Output;
@@ -56,6 +56,10 @@ pub struct Context {
     password_cache: Arc<Mutex<Option<String>>>,
     /// The keys once a repository was unlocked (Argon2 runs once per run).
     keys: Mutex<Option<Keys>>,
+    /// Whether an unexpired `snap key cache` entry may unlock the
+    /// repository when no password source is given (not for the `key`
+    /// commands that change or cache keys: they ask for the password).
+    pub key_cache: bool,
 }
 
 impl Context {
@@ -100,6 +104,7 @@ impl Context {
             },
             password_cache: Arc::new(Mutex::new(None)),
             keys: Mutex::new(None),
+            key_cache: true,
             s3: (global.s3_endpoint.clone(), global.s3_virtual_host_style),
         })
     }
@@ -120,6 +125,7 @@ impl Context {
             password,
             password_cache: Arc::new(Mutex::new(None)),
             keys: Mutex::new(None),
+            key_cache: self.key_cache,
             s3: self.s3.clone(),
         })
     }
@@ -147,16 +153,33 @@ impl Context {
     }
 
     /// How to unlock an encrypted repository: the keys found by an earlier
-    /// open in this run, else the password (asked only when needed).
+    /// open in this run; else, when no password source is given, an
+    /// unexpired `snap key cache` entry that authenticates; else the
+    /// password (asked only when needed).
     pub fn unlock(&self) -> Unlock {
         if let Some(k) = self.keys.lock().unwrap_or_else(|p| p.into_inner()).clone() {
             return Unlock::Keys(k);
         }
-        let src = self.password.clone();
-        let cache = Arc::clone(&self.password_cache);
-        Unlock::Password(Arc::new(move || {
-            read_cached(&src, &cache, false).map_err(|e| format!("{e:#}"))
-        }))
+        let password = self.password_unlock();
+        if !self.key_cache || self.password.is_given() {
+            return password;
+        }
+        match KeyCache::runtime() {
+            Ok(cache) => Unlock::Cached {
+                cache,
+                otherwise: Box::new(password),
+            },
+            // No private runtime directory: no cache to read.
+            Err(_) => password,
+        }
+    }
+
+    /// Where the repository's files are (for reading its id unlocked).
+    pub fn storage(&self) -> snap_store::storage::Storage {
+        match &self.remote {
+            Some(b) => snap_store::storage::Storage::remote(b.clone()),
+            None => snap_store::storage::Storage::local(&self.repo),
+        }
     }
 
     /// How to unlock a second repository (`sync --to`): always with the
@@ -384,7 +407,8 @@ pub fn apply_policy(a: &PolicyArgs, policy: &mut Policy) -> anyhow::Result<bool>
 
 /// Runs the parsed command.
 pub fn run(cli: &Cli) -> anyhow::Result<()> {
-    let ctx = Context::new(&cli.global)?;
+    let mut ctx = Context::new(&cli.global)?;
+    ctx.key_cache = key::may_use_key_cache(&cli.command);
     match &cli.command {
         Command::Init(args) => init::run(&ctx, &cli.global, args),
         Command::Key { command } => key::run(&ctx, command),

@@ -245,24 +245,36 @@ pub(crate) fn auto_sync(ctx: &Context, location: &str) -> snap_engine::auto::Aut
         .unwrap_or(60_000);
     let location = location.to_string();
     let unlock = ctx.password_unlock();
+    // The keys of the first open, for every later one: Argon2id runs once
+    // per `snap auto`, not once per poll.
+    let keys: Arc<std::sync::Mutex<Option<snap_store::Keys>>> = Arc::default();
     let (endpoint, virtual_host) = ctx.s3.clone();
     let wait = ctx.lock_wait;
     snap_engine::auto::AutoSync {
         poll: std::time::Duration::from_millis(poll),
         open: Arc::new(move || {
             use snap_store::backend::s3::{S3Backend, S3Location};
+            let mut known = keys.lock().unwrap_or_else(|p| p.into_inner());
             let mut opts = OpenOptions::shared("auto sync");
             opts.wait = wait;
-            opts.unlock = Some(unlock.clone());
-            if !S3Location::is_s3_url(&location) {
-                return Repo::open(Path::new(&location), &opts);
+            opts.unlock = Some(match known.as_ref() {
+                Some(k) => snap_store::Unlock::Keys(k.clone()),
+                None => unlock.clone(),
+            });
+            let repo = if S3Location::is_s3_url(&location) {
+                let mut loc = S3Location::parse(&location)?;
+                if let Some(e) = &endpoint {
+                    loc.endpoint = Some(e.clone());
+                }
+                loc.virtual_host_style = virtual_host;
+                Repo::open_in(Arc::new(S3Backend::new(&loc)?), &opts)?
+            } else {
+                Repo::open(Path::new(&location), &opts)?
+            };
+            if let Some(k) = repo.store().keys() {
+                *known = Some(k.clone());
             }
-            let mut loc = S3Location::parse(&location)?;
-            if let Some(e) = &endpoint {
-                loc.endpoint = Some(e.clone());
-            }
-            loc.virtual_host_style = virtual_host;
-            Repo::open_in(Arc::new(S3Backend::new(&loc)?), &opts)
+            Ok(repo)
         }),
     }
 }
