@@ -245,10 +245,7 @@ fn spread(n: u64, max: u64) -> Vec<u64> {
 
 #[test]
 fn sync_fault_sweep_push_and_pull_through_a_shared_folder() {
-    let max: u64 = std::env::var("SNAP_SYNC_FAULT_POINTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let max = crate::sync::env_or("SNAP_SYNC_FAULT_POINTS", 1);
     let w = World::build();
     let mut failures = Vec::new();
     for (action, start) in [(Action::Push, "before-push"), (Action::Pull, "before-pull")] {
