@@ -590,7 +590,7 @@ pub(super) fn points(n: u64, full: bool) -> Vec<u64> {
 /// ENOSPC, EIO and short writes in turn; reads fail with EIO (a short read
 /// that is not at the end of the file is retried by `read_exact_at`, and one
 /// at the end is indistinguishable from a truncated pack, i.e. damage).
-fn kind_for(op: Op, k: u64) -> Kind {
+pub(super) fn kind_for(op: Op, k: u64) -> Kind {
     match (op, k % 3) {
         (Op::Read, _) => Kind::Eio,
         (Op::Write, 0) => Kind::Short,

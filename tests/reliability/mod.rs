@@ -13,4 +13,5 @@ mod flips;
 mod powercut;
 mod repair;
 mod restore_path;
+mod sync_faults;
 mod zoo;

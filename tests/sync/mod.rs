@@ -3,8 +3,10 @@
 //! shared repository, a local folder and a SeaweedFS bucket; the push race;
 //! kill -9 of push and pull; the sync scope.
 
+mod auto;
 mod crash;
 mod devices;
+mod network;
 mod race;
 mod scope;
 

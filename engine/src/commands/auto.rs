@@ -291,7 +291,7 @@ pub fn run(
         let due: Vec<usize> = (0..states.len()).collect();
         round(repo_path, opts, stop, log, &mut states, &due, "once", true);
         let names: Vec<String> = states.iter().map(|s| s.profile.name.clone()).collect();
-        sync_round(repo_path, opts, &names, log, &mut Default::default());
+        let _ = sync_round(repo_path, opts, &names, log, &mut Default::default());
         log(Event::Stopped);
         return Ok(());
     }
@@ -372,8 +372,24 @@ pub fn run(
                 s.next_interval = s.profile.interval.to_std().map(|d| after + d);
             }
         }
-        if opts.sync.is_some() && !stop.load(Ordering::Relaxed) && backoff.due(any_round) {
-            sync_round(repo_path, opts, &names, log, &mut backoff);
+        if opts.sync.is_some()
+            && !stop.load(Ordering::Relaxed)
+            && backoff.due(any_round)
+            && sync_round(repo_path, opts, &names, log, &mut backoff)
+        {
+            // A pull restored in place: the profile's folder was exchanged
+            // with the restored one, so watch the new folder.
+            if let Some(w) = watcher.as_mut() {
+                for s in &states {
+                    let _ = w.unwatch(&s.root);
+                    if let Err(e) = w.watch(&s.root, RecursiveMode::Recursive) {
+                        log(Event::Failed {
+                            profile: Some(s.profile.name.clone()),
+                            error: format!("cannot watch {}: {e}", s.root.display()),
+                        });
+                    }
+                }
+            }
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -591,15 +607,16 @@ impl Backoff {
 }
 
 /// Syncs each of `profiles` of the local repository at `repo_path` with
-/// `opts.sync`; logs what happened, and schedules the next try.
+/// `opts.sync`; logs what happened, and schedules the next try. Returns
+/// whether a pull restored a profile in place (its folder is a new one).
 pub(crate) fn sync_round(
     repo_path: &std::path::Path,
     opts: &AutoOptions,
     profiles: &[String],
     log: &dyn Fn(Event),
     backoff: &mut Backoff,
-) {
-    let Some(s) = &opts.sync else { return };
+) -> bool {
+    let Some(s) = &opts.sync else { return false };
     let failed = |backoff: &mut Backoff, e: &Error| {
         log(Event::Failed {
             profile: None,
@@ -608,6 +625,7 @@ pub(crate) fn sync_round(
         backoff.next = Instant::now() + backoff.delay;
         backoff.delay = (backoff.delay * 2).min(MAX_DELAY);
         backoff.failing = true;
+        false
     };
     let mut open = OpenOptions::shared("auto sync");
     open.wait = opts.lock_wait;
@@ -620,6 +638,7 @@ pub(crate) fn sync_round(
         Ok(r) => r,
         Err(e) => return failed(backoff, &e),
     };
+    let mut restored = false;
     for name in profiles {
         let mut o = SyncOptions::new(name);
         o.lock_wait = opts.lock_wait;
@@ -632,6 +651,7 @@ pub(crate) fn sync_round(
         match outcome {
             Ok((p, q)) => {
                 if let Some(p) = p.filter(|p| p.action == PullAction::Restored) {
+                    restored = true;
                     log(Event::Synced {
                         profile: name.clone(),
                         action: "pulled".into(),
@@ -652,7 +672,10 @@ pub(crate) fn sync_round(
                 profile: name.clone(),
                 conflict: c.to_string(),
             }),
-            Err(e @ (Error::Store(_) | Error::Io { .. })) => return failed(backoff, &e),
+            Err(e @ (Error::Store(_) | Error::Io { .. })) => {
+                failed(backoff, &e);
+                return restored;
+            }
             Err(e) => log(Event::Failed {
                 profile: Some(name.clone()),
                 error: format!("sync: {e}"),
@@ -662,4 +685,5 @@ pub(crate) fn sync_round(
     backoff.delay = FIRST_DELAY;
     backoff.failing = false;
     backoff.next = Instant::now() + s.poll;
+    restored
 }

@@ -74,7 +74,7 @@ use crate::tree::Tree;
 pub use crate::error::{Conflict, HeadInfo, SideChanges};
 pub use device::device_id;
 pub use pull::{pull, PullAction, PullReport};
-pub use push::{push, PushAction, PushReport};
+pub use push::{push, PushAction, PushReport, Transfer};
 pub use status::{status, SyncStatus, WouldDo};
 pub use transfer::TAG_SYNC;
 

@@ -52,8 +52,25 @@ pub struct PushReport {
     pub previous: Option<SnapshotId>,
     /// The scope applied.
     pub scope: Option<String>,
-    /// Chunks the shared repository did not have.
+    /// Blobs (chunks, and trees for an unscoped push) the shared
+    /// repository did not have.
     pub chunks_new: u64,
+    /// How the snapshot was sent.
+    pub transfer: Transfer,
+}
+
+/// How a push sent its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transfer {
+    /// Nothing was sent (up to date).
+    None,
+    /// The local snapshot as it is, through [`crate::copy::copy_snapshots`]
+    /// (no scope): only the trees and chunks the shared repository lacked.
+    Copy,
+    /// A new snapshot with the scope applied, through a ZIP view imported
+    /// into the shared repository (every file of the snapshot re-read).
+    ScopedZip,
 }
 
 /// Pushes `opts.profile` of `local` to `shared`: see the module
@@ -206,6 +223,7 @@ impl Ready {
             previous: None,
             scope: self.scope.as_ref().map(|s| s.name.clone()),
             chunks_new: 0,
+            transfer: Transfer::None,
         };
         if self.remote_moved() && !over {
             let (h, _) = self.head.as_ref().expect("moved implies a head");
@@ -219,32 +237,38 @@ impl Ready {
             }
             return Ok(report);
         }
-        let view = SnapshotView::new(local, &self.snap)?;
-        let options = match &self.scope {
-            Some(s) => ExportOptions {
-                exclude: s.exclude.clone(),
-                redact_keys: s.redact_keys.clone(),
-            },
-            None => ExportOptions::default(),
+        let (sent_id, blobs_new, transfer) = match &self.scope {
+            None => {
+                let c = transfer::copy(local, shared, self.snap.id, opts.lock_wait)?;
+                (c.id, c.blobs_new, Transfer::Copy)
+            }
+            Some(s) => {
+                let view = SnapshotView::new(local, &self.snap)?;
+                let options = ExportOptions {
+                    exclude: s.exclude.clone(),
+                    redact_keys: s.redact_keys.clone(),
+                };
+                let sent = transfer::send(
+                    shared,
+                    &Send {
+                        info: view.info(),
+                        entries: view.entries(),
+                        source: &view,
+                        options: &options,
+                        scratch: &local.store().scratch_dir(),
+                        profile: &self.profile.name,
+                        source_path: &self.profile.path.to_string_lossy(),
+                        now: opts.now,
+                    },
+                )?;
+                (sent.id, sent.chunks_new, Transfer::ScopedZip)
+            }
         };
-        let sent = transfer::send(
-            shared,
-            &Send {
-                info: view.info(),
-                entries: view.entries(),
-                source: &view,
-                options: &options,
-                scratch: &local.store().scratch_dir(),
-                profile: &self.profile.name,
-                source_path: &self.profile.path.to_string_lossy(),
-                now: opts.now,
-            },
-        )?;
         let now = opts.now.unwrap_or_else(Utc::now);
         let new_head = Head {
             version: HEAD_VERSION,
             profile: self.profile.name.clone(),
-            snapshot: sent.id,
+            snapshot: sent_id,
             device: self.device.clone(),
             host: crate::commands::commit::hostname(),
             time: state::rfc3339(now),
@@ -252,7 +276,7 @@ impl Ready {
             scope: self.scope.clone(),
         };
         let done = Synced {
-            head: sent.id,
+            head: sent_id,
             head_version: None,
             local_snapshot: self.snap.id,
             local_digest: self.snap.manifest.content_digest.clone(),
@@ -293,9 +317,10 @@ impl Ready {
         self.rec.pending = None;
         state::save(local, &self.rec)?;
         report.action = PushAction::Pushed;
-        report.head = Some(sent.id);
+        report.head = Some(sent_id);
         report.previous = new_head.previous;
-        report.chunks_new = sent.chunks_new;
+        report.chunks_new = blobs_new;
+        report.transfer = transfer;
         Ok(report)
     }
 }

@@ -5,18 +5,20 @@
 //! imported into the destination ([`crate::import`], which stores only the
 //! chunks the destination lacks and commits through `commands/commit.rs`).
 //!
-//! This is the one way sync writes a snapshot. A scoped push needs it (the
-//! pushed snapshot is not the local one), and so does a pull (the snapshot
-//! restored holds the local files the scope kept out). A push without a
-//! scope could use `snap copy` instead (same ids when both repositories
-//! share their keys); it goes through here too, so there is one path to
-//! test.
+//! A scoped push needs it (the pushed snapshot is not the local one), and
+//! so does a pull (the snapshot restored holds the local files the scope
+//! kept out). A push without a scope sends the local snapshot unchanged
+//! with [`copy`] instead ([`crate::copy::copy_snapshots`]): only the trees
+//! and chunks the shared repository lacks are read and sent, and the
+//! snapshot keeps its id when both repositories share their keys
+//! (`copied_from` records it otherwise).
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use snap_store::fault;
 
+use crate::copy::{copy_snapshots, CopyOptions, Selection};
 use crate::error::{Error, Result};
 use crate::export::{
     export_zip, open_archive, ArchiveOptions, ContentSource, ExportEntry, ExportOptions,
@@ -24,6 +26,7 @@ use crate::export::{
 };
 use crate::import::{import, ImportOptions, ImportOutcome};
 use crate::repo::Repo;
+use snap_store::SnapshotId;
 
 /// The tag every snapshot sync writes carries (besides `import`).
 pub const TAG_SYNC: &str = "sync";
@@ -88,4 +91,37 @@ pub(crate) fn send(to: &Repo, send: &Send) -> Result<ImportOutcome> {
             ..ImportOptions::default()
         },
     )
+}
+
+/// What [`copy`] wrote.
+pub(crate) struct Copied {
+    /// The snapshot's id in the destination.
+    pub(crate) id: SnapshotId,
+    /// Blobs (chunks and trees) the destination did not have.
+    pub(crate) blobs_new: u64,
+}
+
+/// Copies the snapshot `id` of `from` into `to` as it is
+/// ([`copy_snapshots`]: only what `to` lacks is read and written; nothing
+/// when `to` has the snapshot already).
+///
+/// # Errors
+/// Those of [`copy_snapshots`] (nothing is committed then; packs already
+/// sent stay for the next try).
+pub(crate) fn copy(
+    from: &Repo,
+    to: &Repo,
+    id: SnapshotId,
+    lock_wait: std::time::Duration,
+) -> Result<Copied> {
+    let report = copy_snapshots(from, to, &Selection::one(id), &CopyOptions { lock_wait })?;
+    let one = report.snapshots.first().ok_or_else(|| Error::Invalid {
+        what: "snapshot",
+        value: id.to_hex(),
+        reason: "the copy reported no snapshot".into(),
+    })?;
+    Ok(Copied {
+        id: one.destination,
+        blobs_new: report.blobs,
+    })
 }
