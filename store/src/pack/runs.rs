@@ -103,6 +103,10 @@ pub fn plan(mut locs: Vec<BlobLocation>, max_gap: u64, max_run: u64) -> Vec<Run>
     runs
 }
 
+/// What [`Repository::fetch_run`] hands each blob of a run to: its entry
+/// and its verified plaintext, or the error that blob alone got.
+pub type BlobSink<'a> = dyn FnMut(&PackEntry, Result<Vec<u8>>) -> Result<()> + 'a;
+
 impl Repository {
     /// Where each of `ids` is stored (`None`: not stored), in order, under
     /// one hold of the index (inside a [`read_session`](Self::read_session),
@@ -125,11 +129,7 @@ impl Repository {
     /// # Errors
     /// I/O or remote errors of the read, naming the pack; the first error
     /// `each` returns.
-    pub fn fetch_run(
-        &self,
-        run: &Run,
-        each: &mut dyn FnMut(&PackEntry, Result<Vec<u8>>) -> Result<()>,
-    ) -> Result<()> {
+    pub fn fetch_run(&self, run: &Run, each: &mut BlobSink<'_>) -> Result<()> {
         let file = match self.storage().dir() {
             Some(_) => Some(self.pack_file(&run.pack, &self.pack_path(&run.pack))?),
             None => None,
@@ -151,14 +151,7 @@ impl Repository {
             Err(Error::Corrupt { .. }) => {
                 for e in &run.blobs {
                     let plain = read(e.offset, e.stored_len as usize)
-                        .map_err(|err| match err {
-                            Error::Corrupt { detail, .. } => Error::BlobDamaged {
-                                blob: e.id.to_hex(),
-                                pack: run.pack.to_hex(),
-                                detail,
-                            },
-                            other => other,
-                        })
+                        .map_err(|err| reader::short_read_damages(err, &run.pack, e))
                         .and_then(|b| reader::decode_blob(&b, &run.pack, e, self.keys()));
                     each(e, plain)?;
                 }
