@@ -582,14 +582,7 @@ impl Repository {
             let stored = self
                 .storage
                 .pack_range(&loc.pack, None, e.offset, e.stored_len as usize)
-                .map_err(|err| match err {
-                    Error::Corrupt { detail, .. } => Error::BlobDamaged {
-                        blob: e.id.to_hex(),
-                        pack: loc.pack.to_hex(),
-                        detail,
-                    },
-                    other => other,
-                })?;
+                .map_err(|err| reader::short_read_damages(err, &loc.pack, e))?;
             return reader::decode_blob(&stored, &loc.pack, e, self.keys.as_ref());
         }
         let path = self.pack_path(&loc.pack);

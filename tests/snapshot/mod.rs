@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod change;
+mod coalesced_restore;
 mod concurrency;
 mod hint;
 mod index_work;

@@ -20,11 +20,12 @@ use std::fs::{self, File};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
 
-use snap_store::{fault, BlobId};
+use snap_store::BlobId;
 
+use crate::commands::restore_fetch;
 use crate::commands::restore_progress::Counter;
 use crate::error::{Error, Result};
 use crate::live::hash_file;
@@ -63,29 +64,8 @@ enum Task {
         live: Option<PathBuf>,
         depth: usize,
     },
-    /// Write one file.
+    /// Reuse one live file, or list it for the fetch.
     File(Item),
-    /// Write chunks `chunks` of a large file, from byte `offset` on.
-    Range {
-        file: Arc<LargeFile>,
-        chunks: std::ops::Range<usize>,
-        offset: u64,
-    },
-}
-
-/// Files with more chunks than this are written by several workers at
-/// once, this many chunks each (a 60 MB database is not one worker's
-/// sequence of reads and writes).
-const RANGE_CHUNKS: usize = 64;
-
-/// A large file being written in ranges; the worker that finishes the last
-/// range sets its mode and mtime.
-struct LargeFile {
-    file: File,
-    dest: PathBuf,
-    node: Node,
-    /// Ranges not yet written.
-    left: AtomicUsize,
 }
 
 /// A directory whose mode and mtime are set once everything inside exists.
@@ -112,6 +92,8 @@ struct Run<'a> {
     stop: AtomicBool,
     error: Mutex<Option<Error>>,
     symlinks: Mutex<Vec<Item>>,
+    /// Files to write, for [`restore_fetch::write_files`] once the walk is done.
+    pending: Mutex<Vec<Item>>,
     dirs: Mutex<Vec<DirMeta>>,
     files_written: AtomicU64,
     files_reused: AtomicU64,
@@ -195,6 +177,7 @@ fn run(
         stop: AtomicBool::new(false),
         error: Mutex::new(None),
         symlinks: Mutex::new(symlinks),
+        pending: Mutex::new(Vec::new()),
         dirs: Mutex::new(dirs),
         files_written: AtomicU64::new(0),
         files_reused: AtomicU64::new(0),
@@ -208,6 +191,10 @@ fn run(
     if let Some(e) = r.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
+    // Then every file's contents, by planned pack reads.
+    let pending = r.pending.into_inner().unwrap_or_else(|p| p.into_inner());
+    let fetched = restore_fetch::write_files(repo, &pending, progress)?;
+    drop(pending);
     // Symlinks last: everything they could point into exists.
     let symlinks = r.symlinks.into_inner().unwrap_or_else(|p| p.into_inner());
     parallel_each(&symlinks, |it| {
@@ -226,9 +213,9 @@ fn run(
         set_mtime(&d.path, d.mtime_ns)?;
     }
     Ok(Written {
-        files_written: r.files_written.into_inner(),
+        files_written: r.files_written.into_inner() + fetched.files,
         files_reused: r.files_reused.into_inner(),
-        bytes_written: r.bytes_written.into_inner(),
+        bytes_written: r.bytes_written.into_inner() + fetched.bytes,
     })
 }
 
@@ -264,12 +251,7 @@ impl Run<'_> {
                     live,
                     depth,
                 } => self.dir(&tree, &dir, live.as_deref(), depth),
-                Task::File(item) => self.file(&item),
-                Task::Range {
-                    file,
-                    chunks,
-                    offset,
-                } => self.range(&file, chunks, offset),
+                Task::File(item) => self.file(item),
             };
             if let Err(e) = result {
                 self.stop.store(true, Ordering::Relaxed);
@@ -327,7 +309,9 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn file(&self, it: &Item) -> Result<()> {
+    /// Hard-links a live file that is already correct, creates an empty
+    /// one, or lists the file for the fetch.
+    fn file(&self, it: Item) -> Result<()> {
         if it
             .live
             .as_deref()
@@ -337,99 +321,32 @@ impl Run<'_> {
             self.progress.file_done(it.node.size);
             return Ok(());
         }
-        if it.node.content.len() > RANGE_CHUNKS {
-            return self.split(it);
-        }
-        write_file(self.repo, &it.node, &it.dest)?;
-        self.files_written.fetch_add(1, Ordering::Relaxed);
-        self.bytes_written
-            .fetch_add(it.node.size, Ordering::Relaxed);
-        self.progress.file_done(it.node.size);
-        Ok(())
-    }
-
-    /// Creates a large file and queues its ranges, each at the offset the
-    /// index gives (the sum of the earlier chunks' plaintext lengths).
-    fn split(&self, it: &Item) -> Result<()> {
-        let p = &it.dest;
-        let mut offsets = Vec::with_capacity(it.node.content.len());
-        let mut end = 0u64;
-        for id in &it.node.content {
-            offsets.push(end);
-            let loc = self
-                .repo
-                .store()
-                .locate(id)
-                .map_err(Error::from)
-                .and_then(|l| {
-                    l.ok_or_else(|| {
-                        Error::from(snap_store::Error::NotFound {
-                            what: "blob",
-                            id: id.to_hex(),
-                        })
-                    })
-                })
-                .map_err(|e| cannot_restore(p, &e))?;
-            end += u64::from(loc.entry.raw_len);
-        }
-        if end != it.node.size {
-            return Err(size_mismatch(p, it.node.size, end));
-        }
-        let file = File::options()
-            .write(true)
-            .create_new(true)
-            .open(p)
-            .map_err(|e| Error::io(p, e))?;
-        let ranges = it.node.content.len().div_ceil(RANGE_CHUNKS);
-        let large = Arc::new(LargeFile {
-            file,
-            dest: p.clone(),
-            node: it.node.clone(),
-            left: AtomicUsize::new(ranges),
-        });
-        let tasks = (0..ranges).map(|r| {
-            let start = r * RANGE_CHUNKS;
-            Task::Range {
-                file: large.clone(),
-                chunks: start..(start + RANGE_CHUNKS).min(offsets.len()),
-                offset: offsets[start],
+        if it.node.content.is_empty() {
+            if it.node.size != 0 {
+                return Err(restore_fetch::size_mismatch(&it.dest, it.node.size, 0));
             }
-        });
-        self.lock().stack.extend(tasks);
-        self.wake.notify_all();
-        Ok(())
-    }
-
-    /// Writes one range of a large file; the last range finishes the file.
-    fn range(&self, large: &LargeFile, chunks: std::ops::Range<usize>, offset: u64) -> Result<()> {
-        let p = &large.dest;
-        let mut at = At {
-            file: &large.file,
-            offset,
-        };
-        for id in &large.node.content[chunks] {
-            let data = self
-                .repo
-                .store()
-                .read_blob(id)
-                .map_err(|e| cannot_restore(p, &e.into()))?;
-            fault::write_all(&mut at, &data).map_err(|e| Error::io(p, e))?;
-        }
-        if large.left.fetch_sub(1, Ordering::AcqRel) == 1 {
-            finish_file(&large.file, p, &large.node)?;
+            let f = File::options()
+                .write(true)
+                .create_new(true)
+                .open(&it.dest)
+                .map_err(|e| Error::io(&it.dest, e))?;
+            finish_file(&f, &it.dest, &it.node)?;
             self.files_written.fetch_add(1, Ordering::Relaxed);
-            self.bytes_written
-                .fetch_add(large.node.size, Ordering::Relaxed);
-            self.progress.file_done(large.node.size);
+            self.progress.file_done(0);
+            return Ok(());
         }
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(it);
         Ok(())
     }
 }
 
 /// Positional writes into a shared file (each worker at its own offset).
-struct At<'f> {
-    file: &'f File,
-    offset: u64,
+pub(crate) struct At<'f> {
+    pub file: &'f File,
+    pub offset: u64,
 }
 
 impl std::io::Write for At<'_> {
@@ -444,22 +361,8 @@ impl std::io::Write for At<'_> {
     }
 }
 
-fn cannot_restore(p: &Path, e: &Error) -> Error {
-    Error::Format {
-        path: p.to_path_buf(),
-        detail: format!("cannot restore: {e}"),
-    }
-}
-
-fn size_mismatch(p: &Path, listed: u64, held: u64) -> Error {
-    Error::Format {
-        path: p.to_path_buf(),
-        detail: format!("snapshot lists {listed} bytes but its chunks hold {held}"),
-    }
-}
-
 /// Sets a written file's mode and mtime through its descriptor.
-fn finish_file(f: &File, p: &Path, node: &Node) -> Result<()> {
+pub(crate) fn finish_file(f: &File, p: &Path, node: &Node) -> Result<()> {
     f.set_permissions(fs::Permissions::from_mode(node.mode))
         .map_err(|e| Error::io(p, e))?;
     rustix::fs::futimens(f, &times(node.mtime_ns)).map_err(|e| Error::io(p, e.into()))
@@ -506,29 +409,6 @@ fn reuse_live(repo: &Repo, node: &Node, live: &Path, p: &Path) -> bool {
     }
     hash_file(live, repo.store(), &repo.store().config().chunker) == node.content
         && fs::hard_link(live, p).is_ok()
-}
-
-/// Writes a new file from its verified chunks, then sets its mode and
-/// mtime through the open descriptor.
-fn write_file(repo: &Repo, node: &Node, p: &Path) -> Result<()> {
-    let mut f = File::options()
-        .write(true)
-        .create_new(true)
-        .open(p)
-        .map_err(|e| Error::io(p, e))?;
-    let mut written = 0u64;
-    for id in &node.content {
-        let data = repo
-            .store()
-            .read_blob(id)
-            .map_err(|e| cannot_restore(p, &e.into()))?;
-        fault::write_all(&mut f, &data).map_err(|e| Error::io(p, e))?;
-        written += data.len() as u64;
-    }
-    if written != node.size {
-        return Err(size_mismatch(p, node.size, written));
-    }
-    finish_file(&f, p, node)
 }
 
 fn times(mtime_ns: i64) -> rustix::fs::Timestamps {

@@ -18,6 +18,7 @@ pub(crate) mod materialize;
 pub mod registry;
 pub mod repair;
 pub mod restore;
+pub(crate) mod restore_fetch;
 pub(crate) mod restore_progress;
 pub mod sync;
 pub mod tag;

@@ -5,6 +5,7 @@
 
 pub mod format;
 pub mod reader;
+pub mod runs;
 pub mod writer;
 
 pub use format::{BlobKind, PackEntry};

@@ -105,12 +105,18 @@ pub fn read_blob_with(
     entry: &PackEntry,
     keys: Option<&Keys>,
 ) -> Result<Vec<u8>> {
-    let stored =
-        read_at(file, path, entry.offset, entry.stored_len as usize).map_err(|e| match e {
-            Error::Corrupt { detail, .. } => damaged(&entry.id, pack, detail),
-            other => other,
-        })?;
+    let stored = read_at(file, path, entry.offset, entry.stored_len as usize)
+        .map_err(|e| short_read_damages(e, pack, entry))?;
     decode_blob(&stored, pack, entry, keys)
+}
+
+/// A read of `entry`'s bytes that came back short ([`Error::Corrupt`]) as
+/// [`Error::BlobDamaged`] naming the blob and `pack`; other errors as they are.
+pub(crate) fn short_read_damages(err: Error, pack: &PackId, entry: &PackEntry) -> Error {
+    match err {
+        Error::Corrupt { detail, .. } => damaged(&entry.id, pack, detail),
+        other => other,
+    }
 }
 
 /// Decodes a blob's stored bytes: opens them (encrypted codec, the blob id
