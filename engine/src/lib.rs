@@ -100,18 +100,6 @@ pub mod repo;
 pub mod source;
 pub mod space;
 
-// Each command's module also at the crate root by its name
-// (`snap_engine::restore::RestoreOptions`), as the CLI and the tests use
-// them.
-use commands::materialize;
-pub use commands::{
-    auto, backup, browse, check, copy, diff, forget, gc, import, last_check, registry, repair,
-    restore, sync, tag, textdiff, versions,
-};
-pub use model::{duration, profile, retention, snapshot, tags, tree};
-pub use source::{filter, live, scan, sqlite};
-use source::{hint, in_use};
-
 pub use commands::backup::{create, CreateOptions, CreateOutcome, CreateStatus};
 pub use commands::check::{check_snapshots, SnapshotCheck};
 pub use commands::forget::{forget, ForgetOptions, ForgetReport};

@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use snap_store::{BlobId, InitOptions, OpenOptions, Repository, SnapshotId};
 
 use crate::error::Result;
-use crate::snapshot::{self, Manifest, SnapshotInfo};
-use crate::tree::Tree;
+use crate::model::snapshot::{self, Manifest, SnapshotInfo};
+use crate::model::tree::Tree;
 
 /// An open repository.
 pub struct Repo {
@@ -120,7 +120,7 @@ impl Repo {
     /// # Errors
     /// Index errors.
     pub fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
-        let mut extra = crate::tags::load_all(&self.store);
+        let mut extra = crate::model::tags::load_all(&self.store);
         let mut out: Vec<SnapshotInfo> = self
             .store
             .snapshots()?
@@ -208,7 +208,7 @@ impl Repo {
         let first = gone.len();
         let deleted = self.store.delete_snapshots(ids, gone);
         for id in &gone[first..] {
-            crate::tags::remove(&self.store, id)?;
+            crate::model::tags::remove(&self.store, id)?;
         }
         Ok(deleted?)
     }
@@ -220,7 +220,7 @@ impl Repo {
     /// I/O or index errors.
     pub fn delete_snapshot(&self, id: &SnapshotId) -> Result<()> {
         self.store.delete_snapshot(id)?;
-        crate::tags::remove(&self.store, id)
+        crate::model::tags::remove(&self.store, id)
     }
 }
 

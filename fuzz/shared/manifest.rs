@@ -6,7 +6,7 @@
 /// Parses `data` as a snapshot manifest and writes it again; must not panic.
 pub fn check(data: &[u8]) {
     let id = snap_store::SnapshotId::of(data);
-    if let Ok(m) = snap_engine::snapshot::Manifest::from_bytes(&id, data) {
+    if let Ok(m) = snap_engine::model::snapshot::Manifest::from_bytes(&id, data) {
         let _ = m.to_bytes();
         let _ = m.time();
     }

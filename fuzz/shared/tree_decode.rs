@@ -6,7 +6,7 @@
 /// Decodes `data` as a tree; what decodes must encode again. Must not panic.
 pub fn check(data: &[u8]) {
     let id = snap_store::BlobId::of(data);
-    if let Ok(mut t) = snap_engine::tree::Tree::decode(&id, data) {
+    if let Ok(mut t) = snap_engine::model::tree::Tree::decode(&id, data) {
         let _ = t.encode();
     }
 }

@@ -3,8 +3,8 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use snap_engine::duration::Duration as Dur;
-use snap_engine::profile::{Profile, Profiles};
+use snap_engine::model::duration::Duration as Dur;
+use snap_engine::model::profile::{Profile, Profiles};
 
 use crate::util::*;
 

@@ -3,8 +3,8 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use snap_engine::backup::{create, CreateOptions};
-use snap_engine::gc::{gc, GcOptions};
+use snap_engine::commands::backup::{create, CreateOptions};
+use snap_engine::commands::gc::{gc, GcOptions};
 use snap_engine::Repo;
 use snap_store::OpenOptions;
 

@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 use std::fs;
 
-use snap_engine::restore::{restore, RestoreOptions};
+use snap_engine::commands::restore::{restore, RestoreOptions};
 use snap_engine::Repo;
 use snap_store::{CheckOptions, OpenOptions, PackId};
 
@@ -113,7 +113,7 @@ fn random_byte_flips() {
                         Ok(rep) => rep.problems.iter().map(|p| p.kind.clone()).collect(),
                         Err(e) => vec![format!("check failed: {e}")],
                     };
-                match snap_engine::check::check_snapshots(&r) {
+                match snap_engine::commands::check::check_snapshots(&r) {
                     Ok(w) => p.extend(w.problems.iter().map(|p| p.kind.clone())),
                     Err(e) => p.push(format!("walk failed: {e}")),
                 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use snap_engine::restore::{restore, RestoreOptions};
+use snap_engine::commands::restore::{restore, RestoreOptions};
 use snap_engine::Repo;
 use snap_store::{LockMode, OpenOptions, Repository, Unlock};
 
@@ -199,7 +199,7 @@ pub fn check_with(
     if !tmp.is_empty() {
         return Err(format!("(d) tmp/ not empty after reopen: {tmp:?}"));
     }
-    if let Ok(rd) = fs::read_dir(repo.join(snap_engine::restore::JOURNAL_DIR)) {
+    if let Ok(rd) = fs::read_dir(repo.join(snap_engine::commands::restore::JOURNAL_DIR)) {
         let j: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
         if !j.is_empty() {
             return Err(format!("(d) restore journal left: {j:?}"));
@@ -221,7 +221,8 @@ pub fn check_with(
     let r = Repo::open(repo, &unlocking(repo, OpenOptions::shared("oracle")))
         .map_err(|e| format!("open: {e}"))?;
     let listed = r.snapshots().map_err(|e| format!("list: {e}"))?;
-    let walk = snap_engine::check::check_snapshots(&r).map_err(|e| format!("walk: {e}"))?;
+    let walk =
+        snap_engine::commands::check::check_snapshots(&r).map_err(|e| format!("walk: {e}"))?;
     if !walk.problems.is_empty() {
         return Err(format!("(c) partial snapshot: {:?}", walk.problems[0]));
     }

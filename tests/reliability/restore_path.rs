@@ -151,7 +151,7 @@ fn after_run(
             return Err(format!("a mix: vs before {d1}; vs restored {d2}"))
         }
     }
-    if let Ok(rd) = fs::read_dir(w.repo.join(snap_engine::restore::JOURNAL_DIR)) {
+    if let Ok(rd) = fs::read_dir(w.repo.join(snap_engine::commands::restore::JOURNAL_DIR)) {
         let left: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
         if !left.is_empty() {
             return Err(format!("journal left: {left:?}"));

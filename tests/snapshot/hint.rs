@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use snap_engine::backup::{create, CreateOptions, CreateStatus, FULL_WALK_EVERY};
-use snap_engine::{browse, Repo};
+use snap_engine::commands::backup::{create, CreateOptions, CreateStatus, FULL_WALK_EVERY};
+use snap_engine::{commands::browse, Repo};
 use snap_store::OpenOptions;
 
 use crate::util::write;
@@ -17,7 +17,7 @@ fn cat(repo: &Repo, id: &snap_store::SnapshotId, path: &str) -> Option<String> {
     Some(String::from_utf8(out).unwrap())
 }
 
-fn hinted(repo: &Repo, p: &Path, hints: &[&str]) -> snap_engine::backup::CreateOutcome {
+fn hinted(repo: &Repo, p: &Path, hints: &[&str]) -> snap_engine::commands::backup::CreateOutcome {
     let mut o = CreateOptions::new("app", p);
     o.changed_paths = Some(hints.iter().map(PathBuf::from).collect());
     create(repo, &o).unwrap()

@@ -6,7 +6,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use snap_engine::restore::{restore, RestoreOptions};
+use snap_engine::commands::restore::{restore, RestoreOptions};
 use snap_engine::Repo;
 use snap_store::OpenOptions;
 

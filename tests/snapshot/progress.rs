@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use snap_engine::restore::{restore, RestoreOptions, RestoreProgress};
+use snap_engine::commands::restore::{restore, RestoreOptions, RestoreProgress};
 use snap_engine::Repo;
 use snap_store::OpenOptions;
 
@@ -12,7 +12,7 @@ use crate::util::*;
 
 fn run(
     repo: &Repo,
-    s: &snap_engine::snapshot::SnapshotInfo,
+    s: &snap_engine::model::snapshot::SnapshotInfo,
     base: RestoreOptions<'static>,
 ) -> Vec<RestoreProgress> {
     let seen = Mutex::new(Vec::new());

@@ -176,13 +176,16 @@ fn restore_under_a_program_holding_the_database_is_refused_unless_forced() {
 
     // The library names the file and the process, through /proc and
     // through SQLite's own locks (the fallback elsewhere).
-    let open = snap_engine::restore::open_by_others(&p).unwrap();
+    let open = snap_engine::commands::restore::open_by_others(&p).unwrap();
     assert!(
         open.iter()
             .any(|f| f.path == Path::new("app.db") && f.pid == pid && f.command == "python3"),
         "{open:?}"
     );
-    assert_eq!(snap_engine::restore::sqlite_lock_holder(&db), Some(pid));
+    assert_eq!(
+        snap_engine::commands::restore::sqlite_lock_holder(&db),
+        Some(pid)
+    );
 
     let before = tree_image(&p);
     let snapshots = list(&env).len();

@@ -454,8 +454,8 @@ use std::collections::BTreeMap;
 use std::process::Output;
 
 use chrono::{DateTime, Utc};
-use snap_engine::backup::{create, CreateOptions, CreateStatus};
-use snap_engine::restore::{restore, RestoreOptions};
+use snap_engine::commands::backup::{create, CreateOptions, CreateStatus};
+use snap_engine::commands::restore::{restore, RestoreOptions};
 use snap_engine::Repo;
 
 /// `snap --repo REPO args...` with extra environment.

@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use snap_engine::backup::{create, CreateOptions};
+use snap_engine::commands::backup::{create, CreateOptions};
+use snap_engine::commands::import::{self, ImportOptions};
 use snap_engine::export::{
     export_snapshot_vault, export_snapshot_zip, extract_to, ArchiveOptions, ExportOptions,
     VaultVersion,
 };
-use snap_engine::import::{self, ImportOptions};
 use snap_engine::Repo;
 use snap_store::OpenOptions;
 

@@ -2,17 +2,21 @@
 
 use std::fs::File;
 
-use snap_engine::backup::{create, CreateOptions};
+use snap_engine::commands::backup::{create, CreateOptions};
+use snap_engine::commands::import::{self, ImportOptions};
 use snap_engine::export::{
     export_snapshot_vault, export_snapshot_zip, ArchiveOptions, ExportOptions, VaultVersion,
 };
-use snap_engine::import::{self, ImportOptions};
 use snap_engine::Repo;
 use snap_store::OpenOptions;
 
 use super::{make_profile, PASSWORD};
 
-fn setup() -> (tempfile::TempDir, Repo, snap_engine::snapshot::SnapshotInfo) {
+fn setup() -> (
+    tempfile::TempDir,
+    Repo,
+    snap_engine::model::snapshot::SnapshotInfo,
+) {
     let t = tempfile::tempdir().unwrap();
     let profile = t.path().join("app");
     make_profile(&profile);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use snap_engine::auto::{run as run_auto, AutoOptions, Event};
+use snap_engine::commands::auto::{run as run_auto, AutoOptions, Event};
 
 use super::Context;
 use crate::args::AutoArgs;

@@ -3,10 +3,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use snap_engine::browse;
-use snap_engine::diff::diff_trees;
-use snap_engine::filter::Filter;
-use snap_engine::live::LiveTree;
+use snap_engine::commands::browse;
+use snap_engine::commands::diff::diff_trees;
+use snap_engine::source::filter::Filter;
+use snap_engine::source::live::LiveTree;
 use snap_store::OpenOptions;
 
 use super::Context;
@@ -21,9 +21,9 @@ pub fn ls(ctx: &Context, args: &LsArgs) -> anyhow::Result<()> {
     ctx.out.emit(&entries, |w, _| {
         for e in &entries {
             let kind = match e.kind {
-                snap_engine::tree::NodeKind::Dir => 'd',
-                snap_engine::tree::NodeKind::File => '-',
-                snap_engine::tree::NodeKind::Symlink => 'l',
+                snap_engine::model::tree::NodeKind::Dir => 'd',
+                snap_engine::model::tree::NodeKind::File => '-',
+                snap_engine::model::tree::NodeKind::Symlink => 'l',
             };
             let target = e
                 .target

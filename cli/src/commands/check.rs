@@ -5,7 +5,7 @@
 //! `snap ui` and `snap stats`.
 
 use serde::Serialize;
-use snap_engine::last_check::{self, LastCheck};
+use snap_engine::commands::last_check::{self, LastCheck};
 use snap_store::{CheckOptions, CheckReport, OpenOptions, Problem};
 
 use super::Context;
@@ -31,11 +31,11 @@ pub fn run(ctx: &Context, args: &CheckArgs) -> anyhow::Result<()> {
         },
     )?;
     // The engine's half: every snapshot's trees and chunks are still stored.
-    let walked = snap_engine::check::check_snapshots(&repo)?;
+    let walked = snap_engine::commands::check::check_snapshots(&repo)?;
     report.problems.extend(walked.problems);
     report
         .problems
-        .extend(snap_engine::check::check_files(&repo)?);
+        .extend(snap_engine::commands::check::check_files(&repo)?);
     // Recorded for `snap ui` and `snap stats`; not being able to write the
     // record does not change what the check found.
     let now = ctx

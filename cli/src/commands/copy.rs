@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use serde::Serialize;
-use snap_engine::copy::{copy_snapshots, CopyOptions, CopyReport, CopyStatus, Selection};
+use snap_engine::commands::copy::{copy_snapshots, CopyOptions, CopyReport, CopyStatus, Selection};
 use snap_store::OpenOptions;
 
 use super::Context;

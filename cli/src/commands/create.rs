@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 
 use anyhow::{bail, Context as _};
-use snap_engine::backup::{create, CreateOptions, CreateStatus, Progress};
+use snap_engine::commands::backup::{create, CreateOptions, CreateStatus, Progress};
 use snap_store::OpenOptions;
 
 use super::Context;
@@ -26,9 +26,11 @@ pub fn run(ctx: &Context, args: &CreateArgs) -> anyhow::Result<()> {
         }
     }
     if ctx.repo_path().join(snap_store::layout::CONFIG).exists() {
-        if let Some(low) =
-            snap_engine::gc::make_room_if_low(ctx.repo_path(), ctx.lock_wait, Some(&ctx.unlock()))?
-        {
+        if let Some(low) = snap_engine::commands::gc::make_room_if_low(
+            ctx.repo_path(),
+            ctx.lock_wait,
+            Some(&ctx.unlock()),
+        )? {
             ctx.out.warn(&format!(
                 "{} has only {} free of {}{}",
                 ctx.repo_path().display(),
@@ -46,7 +48,7 @@ pub fn run(ctx: &Context, args: &CreateArgs) -> anyhow::Result<()> {
     if args.profile.is_none() && args.path.is_none() {
         bail!("give a directory to snapshot, or --profile NAME");
     }
-    let (profile, warnings) = snap_engine::registry::resolve_for_create(
+    let (profile, warnings) = snap_engine::commands::registry::resolve_for_create(
         &repo,
         ctx.lock_wait,
         args.profile.as_deref(),

@@ -1,7 +1,7 @@
 //! `snap forget`: retention by policy or removal by id.
 
-use snap_engine::forget::{forget, now_from_env, ForgetOptions};
-use snap_engine::retention::Policy;
+use snap_engine::commands::forget::{forget, now_from_env, ForgetOptions};
+use snap_engine::model::retention::Policy;
 use snap_store::OpenOptions;
 
 use super::gc::open_repo;

@@ -1,6 +1,6 @@
 //! `snap gc [--dry-run]`: garbage collection under the exclusive lock.
 
-use snap_engine::gc::{gc, GcOptions};
+use snap_engine::commands::gc::{gc, GcOptions};
 use snap_engine::Repo;
 use snap_store::OpenOptions;
 

@@ -13,8 +13,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
+use snap_engine::commands::import::{self, ImportOptions, ProfileSource};
 use snap_engine::export::{self, extract_to, is_vault_file, ExportKind};
-use snap_engine::import::{self, ImportOptions, ProfileSource};
 use snap_store::OpenOptions;
 
 use super::Context;
@@ -150,7 +150,7 @@ pub(crate) fn import_archive(
     let repo = ctx.open_or_init_engine(OpenOptions::shared("import"), encrypt)?;
     let (name, from) = match profile {
         Some(p) => (
-            snap_engine::profile::sanitize_name(p)?,
+            snap_engine::model::profile::sanitize_name(p)?,
             ProfileSource::Given,
         ),
         None => import::default_profile(archive),
@@ -174,7 +174,7 @@ pub(crate) fn import_archive(
         // Say exactly what is on disk: a new profile may have been
         // registered before the commit failed.
         let registered = existing.is_none()
-            && snap_engine::profile::Profiles::load_in(repo.store())
+            && snap_engine::model::profile::Profiles::load_in(repo.store())
                 .is_ok_and(|(ps, _)| ps.get(&name).is_some());
         anyhow::Error::new(e).context(if registered {
             format!(

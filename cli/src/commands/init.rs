@@ -40,7 +40,10 @@ pub fn run(ctx: &Context, global: &Global, args: &InitArgs) -> anyhow::Result<()
                 .open_repo(OpenOptions::shared("init --from"))
                 .with_context(|| format!("opening {}", from.display()))?;
             let encrypt = args.encrypt || src.store().is_encrypted();
-            let opts = snap_engine::copy::init_options_from(&src, ctx.init_encryption(encrypt)?)?;
+            let opts = snap_engine::commands::copy::init_options_from(
+                &src,
+                ctx.init_encryption(encrypt)?,
+            )?;
             (opts, Some(src.store().storage().location().to_string()))
         }
     };

@@ -6,7 +6,7 @@
 
 use anyhow::Context as _;
 use serde::Serialize;
-use snap_engine::duration::Duration as Span;
+use snap_engine::model::duration::Duration as Span;
 use snap_store::{KeyCache, KeyInfo, OpenOptions};
 
 use super::{kdf_params, Context};

@@ -28,9 +28,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use chrono::{DateTime, Utc};
-use snap_engine::duration::Duration as Span;
-use snap_engine::profile::Profiles;
-use snap_engine::retention::Policy;
+use snap_engine::model::duration::Duration as Span;
+use snap_engine::model::profile::Profiles;
+use snap_engine::model::retention::Policy;
 use snap_engine::Repo;
 use snap_store::{InitEncryption, KdfParams, KeyCache, Keys, OpenOptions, Repository, Unlock};
 
@@ -292,10 +292,10 @@ impl Context {
     }
 
     /// Loads the profiles (recovering them under the `profiles` lock when
-    /// damaged or gone: [`snap_engine::registry::load`]), printing the
+    /// damaged or gone: [`snap_engine::commands::registry::load`]), printing the
     /// warnings.
     pub fn profiles(&self, repo: &Repo) -> anyhow::Result<Profiles> {
-        let (profiles, warnings) = snap_engine::registry::load(repo, self.lock_wait)?;
+        let (profiles, warnings) = snap_engine::commands::registry::load(repo, self.lock_wait)?;
         for w in &warnings {
             self.out.warn(w);
         }
@@ -303,13 +303,14 @@ impl Context {
     }
 
     /// Runs `change` on the profiles under the `profiles` lock and saves
-    /// them ([`snap_engine::registry::update`]), printing the warnings.
+    /// them ([`snap_engine::commands::registry::update`]), printing the warnings.
     pub fn update_profiles<T>(
         &self,
         repo: &Repo,
         change: impl FnOnce(&mut Profiles) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
-        let (out, warnings) = snap_engine::registry::update(repo, self.lock_wait, change)?;
+        let (out, warnings) =
+            snap_engine::commands::registry::update(repo, self.lock_wait, change)?;
         for w in &warnings {
             self.out.warn(w);
         }

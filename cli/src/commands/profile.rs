@@ -1,8 +1,8 @@
 //! `snap profile add|list|show|set|remove`.
 
 use anyhow::bail;
-use snap_engine::duration::Duration;
-use snap_engine::profile::{sanitize_name, Profile, Scope};
+use snap_engine::model::duration::Duration;
+use snap_engine::model::profile::{sanitize_name, Profile, Scope};
 use snap_store::OpenOptions;
 
 use super::Context;

@@ -3,7 +3,7 @@
 //! stores missing chunks again, and (only with `--drop-broken`) forget the
 //! broken snapshots. Prints each action.
 
-use snap_engine::repair::{repair, RepairOptions};
+use snap_engine::commands::repair::{repair, RepairOptions};
 use snap_store::OpenOptions;
 
 use super::Context;

@@ -3,7 +3,7 @@
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
-use snap_engine::restore::{restore, ProgressFn, RestoreOptions, RestoreProgress};
+use snap_engine::commands::restore::{restore, ProgressFn, RestoreOptions, RestoreProgress};
 use snap_store::OpenOptions;
 
 use super::Context;

@@ -2,8 +2,8 @@
 //! last check.
 
 use serde::Serialize;
-use snap_engine::gc::Usage;
-use snap_engine::last_check::LastCheck;
+use snap_engine::commands::gc::Usage;
+use snap_engine::commands::last_check::LastCheck;
 use snap_store::OpenOptions;
 
 use super::gc::open_repo;
@@ -43,8 +43,8 @@ fn describe_check(last: Option<&LastCheck>) -> String {
 /// the deduplication ratio; then the reclaimable garbage.
 pub fn run(ctx: &Context) -> anyhow::Result<()> {
     let repo = open_repo(ctx, OpenOptions::shared("stats"))?;
-    let u = snap_engine::gc::usage(&repo)?;
-    let last = snap_engine::last_check::load(&repo);
+    let u = snap_engine::commands::gc::usage(&repo)?;
+    let last = snap_engine::commands::last_check::load(&repo);
     let s = u.totals;
     let doc = Stats {
         usage: &u,

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use snap_engine::sync::{self, PullAction, PushAction, Resolve, SyncOptions, WouldDo};
+use snap_engine::commands::sync::{self, PullAction, PushAction, Resolve, SyncOptions, WouldDo};
 use snap_engine::Repo;
 use snap_store::OpenOptions;
 
@@ -238,7 +238,7 @@ pub(crate) fn open_shared(
 /// time a sync is due (its errors are the engine's, so `auto` can back
 /// off); the head is looked at every `SNAP_AUTO_SYNC_POLL_MS` (default
 /// 60 s) when nothing changed locally.
-pub(crate) fn auto_sync(ctx: &Context, location: &str) -> snap_engine::auto::AutoSync {
+pub(crate) fn auto_sync(ctx: &Context, location: &str) -> snap_engine::commands::auto::AutoSync {
     let poll = std::env::var("SNAP_AUTO_SYNC_POLL_MS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -250,7 +250,7 @@ pub(crate) fn auto_sync(ctx: &Context, location: &str) -> snap_engine::auto::Aut
     let keys: Arc<std::sync::Mutex<Option<snap_store::Keys>>> = Arc::default();
     let (endpoint, virtual_host) = ctx.s3.clone();
     let wait = ctx.lock_wait;
-    snap_engine::auto::AutoSync {
+    snap_engine::commands::auto::AutoSync {
         poll: std::time::Duration::from_millis(poll),
         open: Arc::new(move || {
             use snap_store::backend::s3::{S3Backend, S3Location};

@@ -10,7 +10,7 @@ use crate::args::TagArgs;
 /// Changes the tags and prints the snapshot's tags after the change.
 pub fn run(ctx: &Context, args: &TagArgs) -> anyhow::Result<()> {
     let repo = ctx.open_engine(OpenOptions::shared("tag"))?;
-    let report = snap_engine::tag::change(
+    let report = snap_engine::commands::tag::change(
         &repo,
         &args.snapshot.id,
         args.snapshot.profile.as_deref(),

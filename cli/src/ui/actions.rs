@@ -9,11 +9,11 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use serde::Deserialize;
-use snap_engine::backup::{create as create_snapshot, CreateOptions};
+use snap_engine::commands::backup::{create as create_snapshot, CreateOptions};
+use snap_engine::commands::forget::{forget as forget_snapshots, now_from_env, ForgetOptions};
+use snap_engine::commands::restore::{restore as restore_snapshot, ProgressFn, RestoreOptions};
 use snap_engine::export::{self, ExportOptions};
-use snap_engine::forget::{forget as forget_snapshots, now_from_env, ForgetOptions};
-use snap_engine::restore::{restore as restore_snapshot, ProgressFn, RestoreOptions};
-use snap_engine::snapshot::SnapshotInfo;
+use snap_engine::model::snapshot::SnapshotInfo;
 
 use super::http::{safe_file_name, Reply};
 use super::routes::{bad, live_dir, open, param, snapshot};
@@ -88,7 +88,7 @@ struct TagRequest {
 pub fn tag(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
     let r: TagRequest = parse(body)?;
     let repo = open(ctx)?;
-    let report = snap_engine::tag::change(&repo, &r.snapshot, None, &r.add, &r.remove)?;
+    let report = snap_engine::commands::tag::change(&repo, &r.snapshot, None, &r.add, &r.remove)?;
     Ok(Reply::json(&report))
 }
 
@@ -138,7 +138,7 @@ pub fn plan_restore(ctx: &Context, body: &[u8]) -> anyhow::Result<PlannedRestore
     let paths = r
         .paths
         .iter()
-        .map(|p| snap_engine::browse::check_rel(p))
+        .map(|p| snap_engine::commands::browse::check_rel(p))
         .collect::<Result<Vec<_>, _>>()?;
     let dest = target
         .as_ref()
@@ -211,7 +211,7 @@ struct SettingsRequest {
 /// does, within the seed's ranges (interval 15 min to 24 h, keep 1 to 100
 /// snapshots, 7 to 90 days or never).
 pub fn settings(ctx: &Context, body: &[u8]) -> anyhow::Result<Reply> {
-    use snap_engine::duration::Duration;
+    use snap_engine::model::duration::Duration;
     let r: SettingsRequest = parse(body)?;
     let interval: Duration = r.interval.parse()?;
     let secs = interval.as_secs().unwrap_or(0);
@@ -309,8 +309,11 @@ pub fn import(
     let file = dir.join(&name);
     let result = (|| -> anyhow::Result<Reply> {
         std::fs::write(&file, body).with_context(|| format!("writing {}", file.display()))?;
-        let archive =
-            snap_engine::import::open(&file, password, &export::ArchiveOptions::default())?;
+        let archive = snap_engine::commands::import::open(
+            &file,
+            password,
+            &export::ArchiveOptions::default(),
+        )?;
         let profile = q
             .get("profile")
             .map(String::as_str)

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
-use snap_engine::restore::RestoreProgress;
+use snap_engine::commands::restore::RestoreProgress;
 
 use super::actions::PlannedRestore;
 use super::http::Reply;

@@ -9,13 +9,13 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use snap_engine::browse;
-use snap_engine::diff::diff_trees;
-use snap_engine::filter::Filter;
-use snap_engine::live::LiveTree;
-use snap_engine::snapshot::SnapshotInfo;
-use snap_engine::textdiff::{self, Side};
-use snap_engine::tree::NodeKind;
+use snap_engine::commands::browse;
+use snap_engine::commands::diff::diff_trees;
+use snap_engine::commands::textdiff::{self, Side};
+use snap_engine::model::snapshot::SnapshotInfo;
+use snap_engine::model::tree::NodeKind;
+use snap_engine::source::filter::Filter;
+use snap_engine::source::live::LiveTree;
 use snap_engine::Repo;
 use snap_store::OpenOptions;
 
@@ -163,7 +163,7 @@ impl From<&SnapshotInfo> for SnapshotRow {
 fn profiles(ctx: &Context) -> anyhow::Result<Reply> {
     let repo = open(ctx)?;
     let profiles = ctx.profiles(&repo)?;
-    let usage = snap_engine::gc::usage(&repo)?;
+    let usage = snap_engine::commands::gc::usage(&repo)?;
     let snaps = repo.snapshots()?;
     let list: Vec<serde_json::Value> = profiles
         .iter()
@@ -192,7 +192,7 @@ fn profiles(ctx: &Context) -> anyhow::Result<Reply> {
     Ok(Reply::json(&serde_json::json!({
         "repository": ctx.repo_path(),
         "stored_bytes": usage.totals.stored_bytes,
-        "last_check": snap_engine::last_check::load(&repo),
+        "last_check": snap_engine::commands::last_check::load(&repo),
         "profiles": list,
     })))
 }
@@ -266,7 +266,7 @@ fn file(ctx: &Context, q: &HashMap<String, String>) -> anyhow::Result<Reply> {
 fn versions(ctx: &Context, q: &HashMap<String, String>) -> anyhow::Result<Reply> {
     let repo = open(ctx)?;
     let rel = browse::check_rel(param(q, "path")?)?;
-    let v = snap_engine::versions::file_versions(&repo, param(q, "profile")?, &rel)?;
+    let v = snap_engine::commands::versions::file_versions(&repo, param(q, "profile")?, &rel)?;
     Ok(Reply::json(&v))
 }
 
@@ -356,7 +356,7 @@ mod tests {
         }))
         .context("restore failed");
         assert_eq!(error_kind(&locked), ("locked", 409));
-        let invalid = snap_engine::browse::check_rel("../x").unwrap_err();
+        let invalid = snap_engine::commands::browse::check_rel("../x").unwrap_err();
         assert_eq!(error_kind(&anyhow::Error::new(invalid)), ("invalid", 400));
         assert_eq!(error_kind(&bad("x")), ("invalid", 400));
         assert_eq!(error_kind(&anyhow::anyhow!("plain")), ("error", 500));

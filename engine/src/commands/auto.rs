@@ -27,13 +27,13 @@ use notify::{EventKind, RecursiveMode, Watcher};
 use serde::Serialize;
 use snap_store::OpenOptions;
 
-use crate::backup::{create, CreateOptions, CreateStatus};
+use crate::commands::backup::{create, CreateOptions, CreateStatus};
+use crate::commands::forget::{forget, now_from_env, ForgetOptions};
+use crate::commands::gc::{gc, usage, GcOptions};
+use crate::commands::sync::{head, pull, push, PullAction, PushAction, SyncOptions};
 use crate::error::{Error, Result};
-use crate::forget::{forget, now_from_env, ForgetOptions};
-use crate::gc::{gc, usage, GcOptions};
-use crate::profile::{Profile, Profiles};
+use crate::model::profile::{Profile, Profiles};
 use crate::repo::Repo;
-use crate::sync::{head, pull, push, PullAction, PushAction, SyncOptions};
 
 /// How `auto` runs.
 #[derive(Debug, Clone)]

@@ -22,14 +22,14 @@ use snap_store::{BlobId, BlobKind, BlobWriter, LockMode, SnapshotId};
 use crate::chunker::ChunkError;
 use crate::commands::commit::{Counts, NewSnapshot};
 use crate::error::{Error, Result};
-use crate::filter::Filter;
+use crate::model::snapshot::{Manifest, SnapshotInfo};
+use crate::model::tree::{DirBuilder, NodeKind};
 use crate::repo::Repo;
-use crate::scan::{scan, ScanEntry, ScanMode, ScanNotes, Stat};
-use crate::snapshot::{Manifest, SnapshotInfo};
+use crate::source::filter::Filter;
+use crate::source::scan::{scan, ScanEntry, ScanMode, ScanNotes, Stat};
 use crate::source::stat_cache::{self, is_racy, now_ns, wal_stat, Cached, StatCache};
 pub use crate::source::stat_cache::{racy_window_ns, RACY_COARSE_NS, RACY_FINE_NS};
-use crate::tree::{DirBuilder, NodeKind};
-use crate::{chunker, hint, sqlite};
+use crate::{chunker, source::hint, source::sqlite};
 
 /// With `changed_paths` hints, one create in this many still walks everything.
 pub const FULL_WALK_EVERY: u32 = 10;
@@ -268,7 +268,7 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
             let load = |id: &BlobId| repo.tree(id);
             #[cfg(snap_broken = "snapshot_before_packs")]
             let load = |id: &BlobId| match late.iter().find(|(t, _)| t == id) {
-                Some((_, b)) => crate::tree::Tree::decode(id, b),
+                Some((_, b)) => crate::model::tree::Tree::decode(id, b),
                 None => repo.tree(id),
             };
             let time = opts.now.unwrap_or_else(Utc::now);

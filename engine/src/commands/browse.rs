@@ -7,8 +7,8 @@ use serde::Serialize;
 use snap_store::BlobId;
 
 use crate::error::{Error, Result};
+use crate::model::tree::{Node, NodeKind};
 use crate::repo::Repo;
-use crate::tree::{Node, NodeKind};
 
 /// The node at `rel` (`a/b/c`, no leading slash) in the tree `root`.
 ///
@@ -101,7 +101,7 @@ fn entry(path: String, n: &Node) -> ListEntry {
 
 fn walk(repo: &Repo, id: &BlobId, prefix: &str, out: &mut Vec<ListEntry>) -> Result<()> {
     for n in repo.tree(id)?.nodes {
-        let path = crate::diff::join(prefix, &n.name);
+        let path = crate::commands::diff::join(prefix, &n.name);
         out.push(entry(path.clone(), &n));
         if let Some(sub) = n.subtree {
             walk(repo, &sub, &path, out)?;
@@ -150,7 +150,7 @@ pub fn children(repo: &Repo, root: &BlobId, rel: &str) -> Result<Vec<ListEntry>>
         .tree(&sub)?
         .nodes
         .iter()
-        .map(|n| entry(crate::diff::join(rel, &n.name), n))
+        .map(|n| entry(crate::commands::diff::join(rel, &n.name), n))
         .collect())
 }
 

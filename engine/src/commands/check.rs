@@ -24,9 +24,9 @@ use std::collections::{HashMap, HashSet};
 use snap_store::{BlobId, Problem, SnapshotId};
 
 use crate::error::Result;
+use crate::model::snapshot::Manifest;
+use crate::model::tree::NodeKind;
 use crate::repo::Repo;
-use crate::snapshot::Manifest;
-use crate::tree::NodeKind;
 
 /// The result of [`check_snapshots`].
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -53,12 +53,12 @@ pub fn check_files(repo: &Repo) -> Result<Vec<Problem>> {
     let root = repo.store().root();
     let mut files = vec![
         (
-            root.join(crate::profile::PROFILES_FILE),
-            crate::profile::PROFILES_KIND,
+            root.join(crate::model::profile::PROFILES_FILE),
+            crate::model::profile::PROFILES_KIND,
         ),
         (
-            root.join(crate::profile::PROFILES_BAK),
-            crate::profile::PROFILES_KIND,
+            root.join(crate::model::profile::PROFILES_BAK),
+            crate::model::profile::PROFILES_KIND,
         ),
         (
             root.join(crate::export::history::EXPORTS_FILE),
@@ -69,16 +69,16 @@ pub fn check_files(repo: &Repo) -> Result<Vec<Problem>> {
             crate::commands::last_check::LAST_CHECK_KIND,
         ),
     ];
-    if let Ok(rd) = std::fs::read_dir(root.join(crate::restore::JOURNAL_DIR)) {
+    if let Ok(rd) = std::fs::read_dir(root.join(crate::commands::restore::JOURNAL_DIR)) {
         for e in rd.flatten() {
-            files.push((e.path(), crate::restore::JOURNAL_KIND));
+            files.push((e.path(), crate::commands::restore::JOURNAL_KIND));
         }
     }
     let mut out = Vec::new();
     for (path, kind) in files {
         // Journals are local to this machine; the other files live
         // wherever the repository does.
-        let read = match kind == crate::restore::JOURNAL_KIND {
+        let read = match kind == crate::commands::restore::JOURNAL_KIND {
             true => std::fs::read(&path),
             false => repo.store().read_repo_file(&path),
         };
@@ -178,7 +178,7 @@ pub fn check_snapshots(repo: &Repo) -> Result<SnapshotCheck> {
     Ok(out)
 }
 
-fn load(repo: &Repo, id: &BlobId) -> std::result::Result<crate::tree::Tree, Problem> {
+fn load(repo: &Repo, id: &BlobId) -> std::result::Result<crate::model::tree::Tree, Problem> {
     let tree_problem = |kind: &str, detail: String| {
         let mut p = Problem::new(kind, detail);
         p.blob = Some(id.to_hex());

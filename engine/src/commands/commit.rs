@@ -10,11 +10,13 @@
 use chrono::{DateTime, Utc};
 use snap_store::{BlobId, SnapshotId};
 
-use crate::diff::{diff_trees, ChangeKind};
+use crate::commands::diff::{diff_trees, ChangeKind};
 use crate::error::Result;
+use crate::model::snapshot::{
+    snapshot_name, Manifest, SnapshotInfo, Source, Summary, MANIFEST_VERSION,
+};
+use crate::model::tree::{Node, NodeKind, Tree};
 use crate::repo::Repo;
-use crate::snapshot::{snapshot_name, Manifest, SnapshotInfo, Source, Summary, MANIFEST_VERSION};
-use crate::tree::{Node, NodeKind, Tree};
 
 /// What a built tree holds, counted as its nodes are added.
 #[derive(Debug, Clone, Copy, Default)]

@@ -38,9 +38,9 @@ use snap_store::{BlobId, BlobKind, BlobWriter, LockMode, SnapshotId, WriteStats}
 
 use crate::commands::commit;
 use crate::error::{Error, Result};
+use crate::model::snapshot::SnapshotInfo;
+use crate::model::tree::{DirBuilder, NodeKind};
 use crate::repo::Repo;
-use crate::snapshot::SnapshotInfo;
-use crate::tree::{DirBuilder, NodeKind};
 
 /// Which snapshots of the source to copy: all of them, those of one
 /// profile, or the ones listed (both filters apply when both are given).
@@ -167,7 +167,7 @@ impl CopyReport {
 /// [`snap_store::OpenOptions::shared`].
 ///
 /// ```
-/// use snap_engine::copy::{copy_snapshots, CopyOptions, CopyStatus, Selection};
+/// use snap_engine::commands::copy::{copy_snapshots, CopyOptions, CopyStatus, Selection};
 /// use snap_engine::{create, CreateOptions, Repo};
 /// use snap_store::OpenOptions;
 /// # fn main() -> snap_engine::Result<()> {
@@ -357,7 +357,7 @@ fn copy_one(
             .cloned()
             .collect();
         if !add.is_empty() || !remove.is_empty() {
-            crate::tags::update(dst.store(), &id, &written, &add, &remove)?;
+            crate::model::tags::update(dst.store(), &id, &written, &add, &remove)?;
         }
         (id, warnings)
     } else {
@@ -392,19 +392,20 @@ fn register_profiles(
     }
     // Read only: a copy writes nothing into its source.
     let (known, _) = crate::Profiles::load_in(src.store())?;
-    let (added, warnings) = crate::registry::update(dst, options.lock_wait, |profiles| {
-        let mut added = Vec::new();
-        for name in names {
-            if profiles.get(name).is_some() {
-                continue;
+    let (added, warnings) =
+        crate::commands::registry::update(dst, options.lock_wait, |profiles| {
+            let mut added = Vec::new();
+            for name in names {
+                if profiles.get(name).is_some() {
+                    continue;
+                }
+                if let Some(p) = known.get(name) {
+                    profiles.add(p.clone())?;
+                    added.push(name.clone());
+                }
             }
-            if let Some(p) = known.get(name) {
-                profiles.add(p.clone())?;
-                added.push(name.clone());
-            }
-        }
-        Ok::<_, Error>(added)
-    })?;
+            Ok::<_, Error>(added)
+        })?;
     report.warnings.extend(warnings);
     report.profiles_added = added;
     Ok(())

@@ -6,7 +6,7 @@ use serde::Serialize;
 use snap_store::BlobId;
 
 use crate::error::Result;
-use crate::tree::{Node, NodeKind, Tree};
+use crate::model::tree::{Node, NodeKind, Tree};
 
 /// How a path differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

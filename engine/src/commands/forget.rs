@@ -11,10 +11,10 @@ use serde::Serialize;
 use snap_store::{LockMode, SnapshotId};
 
 use crate::error::{Error, Result};
-use crate::profile::Profiles;
+use crate::model::profile::Profiles;
+use crate::model::retention::{self, Policy, Reason, SnapshotMeta, TAG_KEEP};
+use crate::model::snapshot::SnapshotInfo;
 use crate::repo::Repo;
-use crate::retention::{self, Policy, Reason, SnapshotMeta, TAG_KEEP};
-use crate::snapshot::SnapshotInfo;
 
 /// What to forget.
 #[derive(Debug, Clone, Default)]

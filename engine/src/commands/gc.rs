@@ -8,8 +8,8 @@ use serde::Serialize;
 use snap_store::{gc as store_gc, BlobId, GcPlan, GcReport, LockMode, Stats};
 
 use crate::error::{Error, Result};
+use crate::model::snapshot::SnapshotInfo;
 use crate::repo::Repo;
-use crate::snapshot::SnapshotInfo;
 
 pub use snap_store::gc::DEFAULT_REPACK_THRESHOLD;
 

@@ -29,9 +29,9 @@ use snap_store::{BlobId, BlobKind, BlobWriter, LockGuard, LockMode, SnapshotId};
 use crate::chunker::ChunkError;
 use crate::commands::commit::{self, Counts, NewSnapshot};
 use crate::export::{self, Archive, ArchiveEntry, ExportKind};
+use crate::model::snapshot::Manifest;
+use crate::model::tree::{DirBuilder, Node, NodeKind, Tree};
 use crate::repo::Repo;
-use crate::snapshot::Manifest;
-use crate::tree::{DirBuilder, Node, NodeKind, Tree};
 use crate::{chunker, Error, Result};
 
 /// The tag every imported snapshot carries.
@@ -116,7 +116,7 @@ pub enum ProfileSource {
 /// `mahpastes-backup`), made into a valid name; and where it came from.
 pub fn default_profile(archive: &Archive) -> (String, ProfileSource) {
     if let Some(m) = archive.manifest() {
-        if let Ok(n) = crate::profile::sanitize_name(&m.snapshot.profile) {
+        if let Ok(n) = crate::model::profile::sanitize_name(&m.snapshot.profile) {
             return (n, ProfileSource::Manifest);
         }
     }
@@ -125,7 +125,7 @@ pub fn default_profile(archive: &Archive) -> (String, ProfileSource) {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let name = crate::profile::default_name_for(Path::new(strip_date_stamp(&stem)));
+    let name = crate::model::profile::default_name_for(Path::new(strip_date_stamp(&stem)));
     (name, ProfileSource::FileName)
 }
 
@@ -306,11 +306,11 @@ impl PendingImport<'_> {
     pub fn commit_registering(self, wait: Duration) -> Result<(ImportOutcome, bool, Vec<String>)> {
         let name = self.manifest.profile.clone();
         let path = std::path::PathBuf::from(&self.manifest.source.path);
-        let (registered, warnings) = crate::registry::update(self.repo, wait, |ps| {
+        let (registered, warnings) = crate::commands::registry::update(self.repo, wait, |ps| {
             if ps.get(&name).is_some() {
                 return Ok::<_, Error>(false);
             }
-            let mut p = crate::profile::Profile::new(&name, &path)?;
+            let mut p = crate::model::profile::Profile::new(&name, &path)?;
             p.auto = false;
             ps.add(p)?;
             Ok(true)

@@ -28,9 +28,9 @@ use snap_store::BlobId;
 use crate::commands::restore_fetch;
 use crate::commands::restore_progress::Counter;
 use crate::error::{Error, Result};
-use crate::live::hash_file;
+use crate::model::tree::{Node, NodeKind};
 use crate::repo::Repo;
-use crate::tree::{Node, NodeKind};
+use crate::source::live::hash_file;
 
 /// Calls in flight at once: restores wait on the filesystem, not the CPU.
 pub const WORKERS: usize = 8;
@@ -399,7 +399,7 @@ fn reuse_live(repo: &Repo, node: &Node, live: &Path, p: &Path) -> bool {
     let Ok(m) = fs::symlink_metadata(live) else {
         return false;
     };
-    let stat = crate::scan::Stat::of(&m);
+    let stat = crate::source::scan::Stat::of(&m);
     if !m.is_file()
         || stat.size != node.size
         || stat.mode != node.mode

@@ -13,7 +13,7 @@ use std::time::Duration;
 use snap_store::{LockGuard, LockMode};
 
 use crate::error::{Error, Result};
-use crate::profile::{default_name_for, sanitize_name, Profile, Profiles};
+use crate::model::profile::{default_name_for, sanitize_name, Profile, Profiles};
 use crate::repo::Repo;
 
 /// The named lock that serialises writes of `profiles.json`.

@@ -2,7 +2,7 @@
 //!
 //! 1. The index is rebuilt from packs and snapshots alone (it is a cache;
 //!    damaged packs are skipped and listed).
-//! 2. Every snapshot is walked ([`crate::check::check_snapshots`]); those
+//! 2. Every snapshot is walked ([`crate::commands::check::check_snapshots`]); those
 //!    whose trees or chunks are gone are *broken*.
 //! 3. When data is missing, every profile's stat cache is cleared, so the
 //!    next `create` of a profile re-reads its files and stores again the
@@ -17,7 +17,7 @@
 use serde::Serialize;
 use snap_store::{Problem, RebuildReport, SnapshotId};
 
-use crate::check::check_snapshots;
+use crate::commands::check::check_snapshots;
 use crate::error::Result;
 use crate::repo::Repo;
 
@@ -101,7 +101,7 @@ pub fn repair(repo: &mut Repo, opts: RepairOptions) -> Result<RepairReport> {
         .store()
         .snapshots()?
         .iter()
-        .filter_map(|(id, b)| crate::snapshot::Manifest::from_bytes(id, b).ok())
+        .filter_map(|(id, b)| crate::model::snapshot::Manifest::from_bytes(id, b).ok())
         .map(|m| m.profile)
         .collect();
     profiles.sort();

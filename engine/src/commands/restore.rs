@@ -23,19 +23,19 @@ use std::time::Duration;
 use serde::Serialize;
 use snap_store::{fault, fsutil, LockMode, Repository, SnapshotId};
 
-use crate::backup::{create, CreateOptions, CreateStatus};
+use crate::commands::backup::{create, CreateOptions, CreateStatus};
+use crate::commands::diff::{diff_trees, Change};
 use crate::commands::restore_progress::Counter;
-use crate::diff::{diff_trees, Change};
 use crate::error::{Error, Result};
-use crate::filter::Filter;
-use crate::live::LiveTree;
+use crate::model::retention::TAG_PRE_RESTORE;
+use crate::model::snapshot::SnapshotInfo;
+use crate::model::tree::Node;
 use crate::recovery::journal::{remove_tree, rewrite_journal, write_journal, Journal};
 use crate::recovery::restore_paths::{self, exchange};
 use crate::repo::Repo;
-use crate::retention::TAG_PRE_RESTORE;
-use crate::scan::SQLITE_SIDECARS;
-use crate::snapshot::SnapshotInfo;
-use crate::tree::Node;
+use crate::source::filter::Filter;
+use crate::source::live::LiveTree;
+use crate::source::scan::SQLITE_SIDECARS;
 
 /// How to restore.
 #[derive(Clone, Default)]
@@ -106,8 +106,10 @@ pub struct RestoreReport {
 }
 
 pub use crate::commands::restore_progress::{ProgressFn, RestoreProgress};
-pub use crate::in_use::{open_by_others, open_by_others_excluding, sqlite_lock_holder, OpenFile};
 pub use crate::recovery::journal::{finish_interrupted, JOURNAL_DIR, JOURNAL_KIND};
+pub use crate::source::in_use::{
+    open_by_others, open_by_others_excluding, sqlite_lock_holder, OpenFile,
+};
 
 /// Restores `snap` as `opts` says.
 ///
@@ -286,11 +288,12 @@ fn select_root(repo: &Repo, root: &snap_store::BlobId, paths: &[String]) -> Resu
     let mut out = Vec::new();
     for p in paths {
         let rel = p.trim_matches('/');
-        let node = crate::browse::find(repo, root, rel)?.ok_or_else(|| Error::Invalid {
-            what: "path",
-            value: p.clone(),
-            reason: "not in the snapshot".into(),
-        })?;
+        let node =
+            crate::commands::browse::find(repo, root, rel)?.ok_or_else(|| Error::Invalid {
+                what: "path",
+                value: p.clone(),
+                reason: "not in the snapshot".into(),
+            })?;
         out.push((rel.as_bytes().to_vec(), node));
     }
     Ok(Selection::Paths(out))
@@ -313,7 +316,9 @@ fn materialise_selected(
     };
     let progress = Counter::new(opts.progress, files, bytes);
     let written = match sel {
-        Selection::Whole(id) => crate::materialize::tree_into(repo, id, staging, live, &progress)?,
+        Selection::Whole(id) => {
+            crate::commands::materialize::tree_into(repo, id, staging, live, &progress)?
+        }
         Selection::Paths(nodes) => {
             let mut items = Vec::new();
             for (rel, node) in nodes {
@@ -321,13 +326,13 @@ fn materialise_selected(
                 if let Some(parent) = dest.parent() {
                     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
-                items.push(crate::materialize::Item {
+                items.push(crate::commands::materialize::Item {
                     dest,
                     node: node.clone(),
                     live: live.map(|l| l.join(OsStr::from_bytes(rel))),
                 });
             }
-            crate::materialize::items(repo, items, &progress)?
+            crate::commands::materialize::items(repo, items, &progress)?
         }
     };
     report.files_written += written.files_written;
@@ -481,7 +486,7 @@ fn undo_point(
     pre.now = opts.now;
     let out = create(repo, &pre)?;
     if out.status == CreateStatus::Unchanged {
-        crate::tags::add(repo.store(), &out.id, TAG_PRE_RESTORE)?;
+        crate::model::tags::add(repo.store(), &out.id, TAG_PRE_RESTORE)?;
     }
     Ok(out.id)
 }

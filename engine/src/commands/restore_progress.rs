@@ -1,7 +1,7 @@
 //! Progress of a running restore: files and bytes put in place (written
 //! from the repository or, in place, kept because already correct) out of
 //! the totals of what is restored, reported to the caller's callback
-//! ([`crate::restore::RestoreOptions::progress`]) from the materialiser's
+//! ([`crate::commands::restore::RestoreOptions::progress`]) from the materialiser's
 //! workers, once per file.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::model::tree::{Node, NodeKind};
 use crate::repo::Repo;
-use crate::tree::{Node, NodeKind};
 
 /// Progress of a running restore, reported to the caller's callback.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -25,7 +25,7 @@ pub struct RestoreProgress {
     pub bytes_total: u64,
 }
 
-/// The callback type of [`crate::restore::RestoreOptions::progress`].
+/// The callback type of [`crate::commands::restore::RestoreOptions::progress`].
 pub type ProgressFn<'a> = &'a (dyn Fn(RestoreProgress) + Sync);
 
 /// Counts finished files from several workers and reports each one.

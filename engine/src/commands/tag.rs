@@ -5,8 +5,8 @@ use serde::Serialize;
 use snap_store::SnapshotId;
 
 use crate::error::{Error, Result};
+use crate::model::tags::{load, update, MAX_TAG_LEN};
 use crate::repo::Repo;
-use crate::tags::{load, update, MAX_TAG_LEN};
 
 /// What [`change`] did to one snapshot.
 #[derive(Debug, Clone, Serialize)]

@@ -6,10 +6,10 @@ use std::path::Path;
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff as Similar};
 
-use crate::browse;
+use crate::commands::browse;
 use crate::error::{Error, Result};
+use crate::model::snapshot::SnapshotInfo;
 use crate::repo::Repo;
-use crate::snapshot::SnapshotInfo;
 
 /// Files larger than this are not diffed line by line.
 pub const MAX_DIFF_BYTES: usize = 4 << 20;
@@ -125,7 +125,7 @@ pub fn read_side(repo: &Repo, side: Side, rel: &str) -> Result<Option<Vec<u8>>> 
     let rel = browse::check_rel(rel)?;
     match side {
         Side::Snapshot(s) => match browse::find(repo, &s.manifest.tree, &rel)? {
-            Some(n) if n.kind == crate::tree::NodeKind::File => {
+            Some(n) if n.kind == crate::model::tree::NodeKind::File => {
                 browse::read(repo, &s.manifest.tree, &rel).map(Some)
             }
             _ => Ok(None),

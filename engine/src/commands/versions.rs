@@ -3,10 +3,10 @@
 
 use serde::Serialize;
 
-use crate::browse;
+use crate::commands::browse;
 use crate::error::Result;
+use crate::model::tree::NodeKind;
 use crate::repo::Repo;
-use crate::tree::NodeKind;
 
 /// The file at one path in one snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,7 +78,7 @@ pub fn file_versions(repo: &Repo, profile: &str, rel: &str) -> Result<Vec<FileVe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backup::{create, CreateOptions};
+    use crate::commands::backup::{create, CreateOptions};
     use chrono::{TimeZone, Utc};
     use snap_store::OpenOptions;
 

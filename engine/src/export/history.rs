@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 use snap_store::LockMode;
 
 use super::{export_snapshot_to_file_with, ExportOptions, FileExport, FileFormat};
+use crate::model::snapshot::SnapshotInfo;
 use crate::repo::Repo;
-use crate::snapshot::SnapshotInfo;
 use crate::{Error, Result};
 
 /// The file's name in the repository.

@@ -13,9 +13,9 @@ use snap_store::{fault, BlobId};
 use super::vault::{encrypt_vault, VaultVersion, DEFAULT_ITERATIONS};
 use super::zip::{export_zip, ExportSummary};
 use super::{ContentSource, ExportEntry, ExportKind, ExportOptions, ExportedSnapshot};
+use crate::model::snapshot;
+use crate::model::tree::NodeKind;
 use crate::repo::Repo;
-use crate::snapshot;
-use crate::tree::NodeKind;
 use crate::{Error, Result};
 
 /// A snapshot seen as a list of entries plus their content.

@@ -38,7 +38,7 @@ const MAX_SECS: u64 = (i64::MAX / 1000) as u64;
 /// `1h30m`), or `never`. Serde uses that same string.
 ///
 /// ```
-/// use snap_engine::duration::Duration;
+/// use snap_engine::model::duration::Duration;
 /// let d: Duration = "1h30m".parse().unwrap();
 /// assert_eq!(d.as_secs(), Some(5400));
 /// assert_eq!(d.to_string(), "1h30m");

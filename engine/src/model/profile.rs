@@ -36,9 +36,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::duration::Duration;
 use crate::error::{Error, Result};
-use crate::retention::Policy;
+use crate::model::duration::Duration;
+use crate::model::retention::Policy;
 
 /// The profiles file, inside the repository.
 pub const PROFILES_FILE: &str = "profiles.json";
@@ -550,7 +550,7 @@ impl Profiles {
     /// (refused if the new name is taken). Returns the updated profile.
     ///
     /// ```
-    /// # use snap_engine::profile::{Profile, Profiles};
+    /// # use snap_engine::model::profile::{Profile, Profiles};
     /// let mut all = Profiles::default();
     /// all.add(Profile::new("app", "/home/u/.app").unwrap()).unwrap();
     /// all.set("app", |p| {

@@ -38,8 +38,8 @@ use std::fmt;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::duration::Duration;
 use crate::error::{Error, Result};
+use crate::model::duration::Duration;
 
 /// The tag that pins a snapshot: it is never removed by a policy.
 pub const TAG_KEEP: &str = "keep";

@@ -1,7 +1,7 @@
 //! The bookkeeping of `create` with hints (the walk itself is
-//! [`crate::scan::ScanMode::Hinted`]): placing the hinted paths inside the
+//! [`crate::source::scan::ScanMode::Hinted`]): placing the hinted paths inside the
 //! source, and counting hinted creates so that one in
-//! [`FULL_WALK_EVERY`](crate::backup::FULL_WALK_EVERY) walks everything.
+//! [`FULL_WALK_EVERY`](crate::commands::backup::FULL_WALK_EVERY) walks everything.
 //!
 //! The number of hinted creates since the last full walk is kept in the
 //! profile's stat cache under [`COUNTER_KEY`]; a missing counter (a new

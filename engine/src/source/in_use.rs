@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::filter::Filter;
+use crate::source::filter::Filter;
 
 /// A file of the profile open in another process.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -166,8 +166,8 @@ fn scan(root: &Path) -> Result<BTreeSet<OpenFile>> {
 #[cfg(not(target_os = "linux"))]
 fn is_sqlite_file(p: &Path) -> bool {
     File::open(p)
-        .and_then(|mut f| crate::sqlite::read_header(&mut f))
-        .is_ok_and(|h| crate::sqlite::is_sqlite(&h))
+        .and_then(|mut f| crate::source::sqlite::read_header(&mut f))
+        .is_ok_and(|h| crate::source::sqlite::is_sqlite(&h))
 }
 
 /// The pid of another process holding one of SQLite's locks on database

@@ -12,10 +12,10 @@ use std::path::Path;
 use snap_store::BlobId;
 
 use crate::error::Result;
-use crate::filter::Filter;
+use crate::model::tree::{NodeKind, Tree};
 use crate::repo::Repo;
-use crate::scan::{scan_dir, ScanEntry, ScanNotes};
-use crate::tree::{NodeKind, Tree};
+use crate::source::filter::Filter;
+use crate::source::scan::{scan_dir, ScanEntry, ScanNotes};
 
 /// In-memory trees of a live directory, by id.
 pub struct LiveTree {

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use snap_store::BlobId;
 
-use crate::filter::Filter;
+use crate::model::tree::NodeKind;
 use crate::repo::Repo;
-use crate::tree::NodeKind;
+use crate::source::filter::Filter;
 
 /// The stat fields change detection and trees need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -68,7 +68,7 @@ pub struct ScanEntry {
     pub link_target: Vec<u8>,
     /// Set when the entry was not walked but kept as is from the parent
     /// snapshot (a create with `changed_paths` hints).
-    pub reused: Option<Box<crate::tree::Node>>,
+    pub reused: Option<Box<crate::model::tree::Node>>,
 }
 
 /// Warnings and notes gathered during a walk.
@@ -340,8 +340,8 @@ fn is_sidecar(name: &[u8], siblings: &[Vec<u8>]) -> bool {
 impl ScanEntry {
     /// The tree node for this entry as scanned, without content, subtree or
     /// link target (the caller fills in what its kind needs).
-    pub fn bare_node(&self) -> crate::tree::Node {
-        crate::tree::Node {
+    pub fn bare_node(&self) -> crate::model::tree::Node {
+        crate::model::tree::Node {
             name: self.name.clone(),
             kind: self.kind,
             mode: self.stat.mode,

@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use snap_store::{BlobId, Repository};
 
 use crate::error::Result;
-use crate::scan::{ScanEntry, Stat};
 use crate::source::hint;
+use crate::source::scan::{ScanEntry, Stat};
 
 /// The racy window for filesystems with sub-second timestamps: Linux stamps
 /// files from a clock that ticks every 4 to 10 ms, so a file modified

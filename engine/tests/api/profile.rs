@@ -4,8 +4,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use snap_engine::profile::*;
-use snap_engine::retention::Policy;
+use snap_engine::model::profile::*;
+use snap_engine::model::retention::Policy;
 use snap_engine::Error;
 fn repo() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()

@@ -2,8 +2,8 @@
 //! jump, and properties of `apply` (proptest), through the public API.
 
 use proptest::prelude::*;
-use snap_engine::duration::Duration;
-use snap_engine::retention::*;
+use snap_engine::model::duration::Duration;
+use snap_engine::model::retention::*;
 
 const H: i64 = 3_600_000;
 const D: i64 = 24 * H;

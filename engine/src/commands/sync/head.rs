@@ -9,7 +9,7 @@ use snap_store::backend::{Precondition, Version};
 use snap_store::SnapshotId;
 
 use crate::error::{Error, Result};
-use crate::profile::Scope;
+use crate::model::profile::Scope;
 use crate::repo::Repo;
 
 /// The folder of head records in a shared repository.

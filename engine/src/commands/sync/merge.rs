@@ -10,11 +10,11 @@ use std::io::Read;
 use globset::GlobSet;
 use serde_json::Value;
 
+use crate::commands::sync::head::HeadScope;
 use crate::error::Result;
 use crate::export::redact::MAX_REDACT_BYTES;
 use crate::export::SnapshotView;
 use crate::export::{build_globs, ContentSource, ExportEntry, ExportKind};
-use crate::sync::head::HeadScope;
 
 /// The entries of the merged state and their content.
 pub(crate) struct Merged<'r> {

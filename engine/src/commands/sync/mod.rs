@@ -26,7 +26,7 @@
 //! device ids or clocks.
 //!
 //! ```
-//! use snap_engine::sync::{self, PullAction, PushAction, SyncOptions};
+//! use snap_engine::commands::sync::{self, PullAction, PushAction, SyncOptions};
 //! use snap_engine::{CreateOptions, Repo};
 //! use snap_store::OpenOptions;
 //! # fn main() -> snap_engine::Result<()> {
@@ -66,10 +66,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use snap_store::SnapshotId;
 
-use crate::diff::{diff_trees, ChangeKind};
+use crate::commands::diff::{diff_trees, ChangeKind};
 use crate::error::{Error, Result};
+use crate::model::tree::Tree;
 use crate::repo::Repo;
-use crate::tree::Tree;
 
 pub use crate::error::{Conflict, HeadInfo, SideChanges};
 pub use device::device_id;
@@ -167,10 +167,10 @@ fn side_changes(
 
 /// The profile `name` of `local`, registering it with `path` when it is
 /// not known yet and a path is given.
-fn local_profile(local: &Repo, opts: &SyncOptions) -> Result<crate::profile::Profile> {
+fn local_profile(local: &Repo, opts: &SyncOptions) -> Result<crate::model::profile::Profile> {
     if let Some(p) = &opts.path {
         std::fs::create_dir_all(p).map_err(|e| Error::io(p, e))?;
-        return Ok(crate::registry::resolve_for_create(
+        return Ok(crate::commands::registry::resolve_for_create(
             local,
             opts.lock_wait,
             Some(&opts.profile),
@@ -178,7 +178,7 @@ fn local_profile(local: &Repo, opts: &SyncOptions) -> Result<crate::profile::Pro
         )?
         .0);
     }
-    let (profiles, _) = crate::registry::load(local, opts.lock_wait)?;
+    let (profiles, _) = crate::commands::registry::load(local, opts.lock_wait)?;
     profiles
         .get(&opts.profile)
         .cloned()
@@ -192,9 +192,9 @@ fn local_profile(local: &Repo, opts: &SyncOptions) -> Result<crate::profile::Pro
 /// A snapshot of the profile now (none written when nothing changed).
 fn snapshot_now(
     local: &Repo,
-    profile: &crate::profile::Profile,
+    profile: &crate::model::profile::Profile,
     now: Option<DateTime<Utc>>,
-) -> Result<(crate::snapshot::SnapshotInfo, bool)> {
+) -> Result<(crate::model::snapshot::SnapshotInfo, bool)> {
     let mut opts = crate::CreateOptions::new(&profile.name, &profile.path);
     opts.excludes = profile.excludes.clone();
     opts.now = now;
@@ -213,6 +213,6 @@ fn snapshot_now(
 }
 
 /// The snapshot `id` of `repo`.
-fn find(repo: &Repo, id: &SnapshotId) -> Result<Option<crate::snapshot::SnapshotInfo>> {
+fn find(repo: &Repo, id: &SnapshotId) -> Result<Option<crate::model::snapshot::SnapshotInfo>> {
     Ok(repo.snapshots()?.into_iter().find(|s| s.id == *id))
 }

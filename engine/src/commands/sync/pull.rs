@@ -16,10 +16,10 @@ use super::push::{PushReport, Ready};
 use super::state::{self, Step, Synced};
 use super::transfer::{self, Send};
 use super::{find, side_changes, HeadInfo, Resolve, SyncOptions};
+use crate::commands::restore::{restore, RestoreOptions};
 use crate::error::{Error, Result};
 use crate::export::{ExportOptions, SnapshotView};
 use crate::repo::Repo;
-use crate::restore::{restore, RestoreOptions};
 
 /// What a pull did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -17,9 +17,9 @@ use super::transfer::{self, Send};
 use super::{find, local_profile, side_changes, snapshot_now, Conflict, SyncOptions};
 use crate::error::{Error, Result};
 use crate::export::{build_globs, ExportKind, ExportOptions, SnapshotView};
-use crate::profile::Profile;
+use crate::model::profile::Profile;
+use crate::model::snapshot::SnapshotInfo;
 use crate::repo::Repo;
-use crate::snapshot::SnapshotInfo;
 
 /// What a push did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,7 +65,7 @@ pub struct PushReport {
 pub enum Transfer {
     /// Nothing was sent (up to date).
     None,
-    /// The local snapshot as it is, through [`crate::copy::copy_snapshots`]
+    /// The local snapshot as it is, through [`crate::commands::copy::copy_snapshots`]
     /// (no scope): only the trees and chunks the shared repository lacked.
     Copy,
     /// A new snapshot with the scope applied, through a ZIP view imported

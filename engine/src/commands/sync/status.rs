@@ -9,9 +9,9 @@ use snap_store::SnapshotId;
 use super::state::{self, LastSynced};
 use super::{find, head, side_changes, HeadInfo, SideChanges};
 use crate::error::Result;
-use crate::filter::Filter;
-use crate::live::LiveTree;
 use crate::repo::Repo;
+use crate::source::filter::Filter;
+use crate::source::live::LiveTree;
 
 /// What a sync would do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -64,7 +64,7 @@ pub fn status(local: &Repo, shared: &Repo, profile: Option<&str>) -> Result<Vec<
             records.push(LastSynced::new(p, shared));
         }
     }
-    let (profiles, _) = crate::registry::load(local, std::time::Duration::from_secs(30))?;
+    let (profiles, _) = crate::commands::registry::load(local, std::time::Duration::from_secs(30))?;
     let mut out = Vec::new();
     for rec in records {
         let head = head::read(shared, &rec.profile)?.map(|(h, _)| h);

@@ -8,7 +8,7 @@
 //! A scoped push needs it (the pushed snapshot is not the local one), and
 //! so does a pull (the snapshot restored holds the local files the scope
 //! kept out). A push without a scope sends the local snapshot unchanged
-//! with [`copy`] instead ([`crate::copy::copy_snapshots`]): only the trees
+//! with [`copy`] instead ([`crate::commands::copy::copy_snapshots`]): only the trees
 //! and chunks the shared repository lacks are read and sent, and the
 //! snapshot keeps its id when both repositories share their keys
 //! (`copied_from` records it otherwise).
@@ -18,13 +18,13 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use snap_store::fault;
 
-use crate::copy::{copy_snapshots, CopyOptions, Selection};
+use crate::commands::copy::{copy_snapshots, CopyOptions, Selection};
+use crate::commands::import::{import, ImportOptions, ImportOutcome};
 use crate::error::{Error, Result};
 use crate::export::{
     export_zip, open_archive, ArchiveOptions, ContentSource, ExportEntry, ExportOptions,
     ExportedSnapshot,
 };
-use crate::import::{import, ImportOptions, ImportOutcome};
 use crate::repo::Repo;
 use snap_store::SnapshotId;
 

@@ -200,7 +200,7 @@ fn hostile_manifest_names_refuse() {
 
 #[test]
 fn profile_names_lose_their_date_stamps() {
-    use snap_engine::import::strip_date_stamp as s;
+    use snap_engine::commands::import::strip_date_stamp as s;
     for (stem, want) in [
         ("mahpastes-backup-2026-02-04", "mahpastes-backup"),
         ("precious_metals_backup_20260204", "precious_metals_backup"),
