@@ -26,14 +26,12 @@ use std::sync::{Condvar, Mutex};
 use snap_store::BlobId;
 
 use crate::commands::restore_fetch;
+use crate::commands::restore_file::{self, finish_file, times, Item, WORKERS};
 use crate::commands::restore_progress::Counter;
 use crate::error::{Error, Result};
 use crate::model::tree::{Node, NodeKind};
 use crate::repo::Repo;
 use crate::source::live::hash_file;
-
-/// Calls in flight at once: restores wait on the filesystem, not the CPU.
-pub const WORKERS: usize = 8;
 
 /// What was written, for the restore report.
 #[derive(Debug, Default, Clone, Copy)]
@@ -44,16 +42,6 @@ pub(crate) struct Written {
     pub files_reused: u64,
     /// Bytes written.
     pub bytes_written: u64,
-}
-
-/// One thing to put on disk.
-pub(crate) struct Item {
-    /// Where it goes.
-    pub dest: PathBuf,
-    /// The snapshot's node for it.
-    pub node: Node,
-    /// The same path in the live profile (in place), for reusing files.
-    pub live: Option<PathBuf>,
 }
 
 enum Task {
@@ -323,7 +311,7 @@ impl Run<'_> {
         }
         if it.node.content.is_empty() {
             if it.node.size != 0 {
-                return Err(restore_fetch::size_mismatch(&it.dest, it.node.size, 0));
+                return Err(restore_file::size_mismatch(&it.dest, it.node.size, 0));
             }
             let f = File::options()
                 .write(true)
@@ -341,31 +329,6 @@ impl Run<'_> {
             .push(it);
         Ok(())
     }
-}
-
-/// Positional writes into a shared file (each worker at its own offset).
-pub(crate) struct At<'f> {
-    pub file: &'f File,
-    pub offset: u64,
-}
-
-impl std::io::Write for At<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = std::os::unix::fs::FileExt::write_at(self.file, buf, self.offset)?;
-        self.offset += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Sets a written file's mode and mtime through its descriptor.
-pub(crate) fn finish_file(f: &File, p: &Path, node: &Node) -> Result<()> {
-    f.set_permissions(fs::Permissions::from_mode(node.mode))
-        .map_err(|e| Error::io(p, e))?;
-    rustix::fs::futimens(f, &times(node.mtime_ns)).map_err(|e| Error::io(p, e.into()))
 }
 
 /// Runs `f` on every item from [`WORKERS`] threads; the first error wins.
@@ -409,20 +372,6 @@ fn reuse_live(repo: &Repo, node: &Node, live: &Path, p: &Path) -> bool {
     }
     hash_file(live, repo.store(), &repo.store().config().chunker) == node.content
         && fs::hard_link(live, p).is_ok()
-}
-
-fn times(mtime_ns: i64) -> rustix::fs::Timestamps {
-    use rustix::fs::{Timespec, Timestamps, UTIME_OMIT};
-    Timestamps {
-        last_access: Timespec {
-            tv_sec: 0,
-            tv_nsec: UTIME_OMIT,
-        },
-        last_modification: Timespec {
-            tv_sec: mtime_ns.div_euclid(1_000_000_000),
-            tv_nsec: mtime_ns.rem_euclid(1_000_000_000) as _,
-        },
-    }
 }
 
 /// Sets the mtime of `p` itself (a symlink is not followed).

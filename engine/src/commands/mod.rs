@@ -19,6 +19,7 @@ pub mod registry;
 pub mod repair;
 pub mod restore;
 pub(crate) mod restore_fetch;
+pub(crate) mod restore_file;
 pub(crate) mod restore_progress;
 pub mod sync;
 pub mod tag;

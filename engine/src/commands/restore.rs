@@ -326,7 +326,7 @@ fn materialise_selected(
                 if let Some(parent) = dest.parent() {
                     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
                 }
-                items.push(crate::commands::materialize::Item {
+                items.push(crate::commands::restore_file::Item {
                     dest,
                     node: node.clone(),
                     live: live.map(|l| l.join(OsStr::from_bytes(rel))),

@@ -33,7 +33,7 @@ use std::sync::Mutex;
 use snap_store::pack::runs::{self, Run};
 use snap_store::{fault, BlobId};
 
-use crate::commands::materialize::{finish_file, At, Item, WORKERS};
+use crate::commands::restore_file::{finish_file, size_mismatch, At, Item, WORKERS};
 use crate::commands::restore_progress::Counter;
 use crate::error::{Error, Result};
 use crate::repo::Repo;
@@ -289,12 +289,5 @@ pub(crate) fn cannot_restore(p: &Path, e: &Error) -> Error {
     Error::Format {
         path: p.to_path_buf(),
         detail: format!("cannot restore: {e}"),
-    }
-}
-
-pub(crate) fn size_mismatch(p: &Path, listed: u64, held: u64) -> Error {
-    Error::Format {
-        path: p.to_path_buf(),
-        detail: format!("snapshot lists {listed} bytes but its chunks hold {held}"),
     }
 }
