@@ -181,8 +181,11 @@ fn pack_written_by_an_unfinished_session_is_indexed_on_open() {
         let (id, new) = w.put(snap_store::BlobKind::Data, &data(3, 4000)).unwrap();
         assert!(new);
         // The blob filled a pack, which was sealed and written; the session
-        // never finishes (as if the process died), so the index never hears of it.
-        std::mem::forget(w);
+        // is dropped without `finish` (as after an error elsewhere, or a
+        // process killed once the pack was renamed), so the index never
+        // hears of it. Dropping waits for the sealing thread; forgetting the
+        // session instead would race it.
+        drop(w);
         assert!(!repo.has_blob(&id).unwrap());
         drop(repo);
         let repo = t.open();
