@@ -120,6 +120,13 @@ fn parallel_restore_is_exact_for_modes_mtimes_symlinks_and_read_only_dirs() {
     let env = Env::new();
     let p = profile(&env, 300);
     every_kind_tree(&p.join("kinds"), 200);
+    // More files than two fetch batches hold (1 024 files each), most with
+    // the content of another, so later batches need chunks earlier ones
+    // wrote.
+    for i in 0..2600 {
+        let body = format!("same {}", i % 7).repeat(1 + i % 3);
+        write(&p, &format!("many/{}/{i}.txt", i % 40), body.as_bytes());
+    }
     write(&p, "ro/inner/file.txt", b"inside a read-only directory");
     write(&p, "exec.sh", b"#!/bin/sh\n");
     std::fs::set_permissions(p.join("exec.sh"), std::fs::Permissions::from_mode(0o751)).unwrap();

@@ -222,10 +222,16 @@ pub fn create(repo: &Repo, opts: &CreateOptions) -> Result<CreateOutcome> {
     )?;
     cache.changed |= cache.hinted_since_full != Some(scanned.counter);
     let mut stats = CreateStats::default();
-    let to_read = mark_files(&mut cache, &scanned.entries, scan_started_ns, &mut stats);
+    let to_read = mark_files(
+        &mut cache,
+        &scanned.entries,
+        &src,
+        scan_started_ns,
+        &mut stats,
+    );
     let bytes_total = make_room(store, &to_read, opts)?;
     let writer = store.writer();
-    let read = read_all(repo, &writer, &to_read, bytes_total, opts)?;
+    let read = read_all(repo, &writer, &src, &to_read, bytes_total, opts)?;
     stats.bytes_read = read.bytes_read;
     let mut warnings = notes.warnings;
     warnings.extend(read.warnings);
@@ -378,12 +384,13 @@ fn scan_source(
 fn mark_files<'e, 'c>(
     cache: &'c mut StatCache,
     entries: &'e [ScanEntry],
+    root: &Path,
     scan_started_ns: i64,
     stats: &mut CreateStats,
 ) -> Vec<(&'e ScanEntry, Option<&'c Cached>)> {
     let mut files = Vec::new();
     collect_files(entries, &mut files);
-    let marked = cache.mark(files, scan_started_ns);
+    let marked = cache.mark(files, root, scan_started_ns);
     stats.files_new = marked.new;
     stats.files_unchanged = marked.unchanged;
     stats.files_changed = marked.changed;
@@ -430,6 +437,7 @@ struct ReadResult<'e> {
 fn read_all<'e>(
     repo: &Repo,
     writer: &BlobWriter<'_>,
+    root: &Path,
     to_read: &[(&'e ScanEntry, Option<&Cached>)],
     bytes_total: u64,
     opts: &CreateOptions,
@@ -460,7 +468,7 @@ fn read_all<'e>(
                 let Some((entry, cached)) = to_read.get(i) else {
                     return;
                 };
-                match read_file(repo, writer, entry, *cached) {
+                match read_file(repo, writer, &entry.path_in(root), *cached) {
                     Ok((fc, read, warning)) => {
                         let mut o = out.lock().unwrap_or_else(|p| p.into_inner());
                         o.bytes_read += read;
@@ -536,10 +544,9 @@ struct Attempt {
 fn read_file(
     repo: &Repo,
     writer: &BlobWriter<'_>,
-    entry: &ScanEntry,
+    path: &Path,
     cached: Option<&Cached>,
 ) -> Result<(Option<FileContent>, u64, Option<String>)> {
-    let path = &entry.path;
     let mut total = 0u64;
     let mut last = None;
     for _ in 0..READ_ATTEMPTS {

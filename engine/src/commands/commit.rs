@@ -10,7 +10,7 @@
 use chrono::{DateTime, Utc};
 use snap_store::{BlobId, SnapshotId};
 
-use crate::commands::diff::{diff_trees, ChangeKind};
+use crate::commands::diff::{for_each_change, ChangeKind};
 use crate::error::Result;
 use crate::model::snapshot::{
     snapshot_name, Manifest, SnapshotInfo, Source, Summary, MANIFEST_VERSION,
@@ -70,12 +70,17 @@ impl NewSnapshot<'_> {
     /// # Errors
     /// A tree that cannot be loaded.
     pub(crate) fn manifest(self, load: &dyn Fn(&BlobId) -> Result<Tree>) -> Result<Manifest> {
-        let changes = diff_trees(
+        let (mut added, mut changed, mut removed) = (0u64, 0u64, 0u64);
+        for_each_change(
             load,
             self.parent.map(|p| &p.manifest.tree),
             Some(&self.tree),
+            &mut |c| match c.kind {
+                ChangeKind::Added => added += 1,
+                ChangeKind::Modified => changed += 1,
+                ChangeKind::Removed => removed += 1,
+            },
         )?;
-        let count = |k: ChangeKind| changes.iter().filter(|c| c.kind == k).count() as u64;
         let Counts {
             files,
             dirs,
@@ -100,9 +105,9 @@ impl NewSnapshot<'_> {
                 symlinks,
                 bytes,
                 new_bytes: self.new_bytes,
-                added: count(ChangeKind::Added),
-                changed: count(ChangeKind::Modified),
-                removed: count(ChangeKind::Removed),
+                added,
+                changed,
+                removed,
             },
             content_digest: hex::encode(self.digest),
             tool_version: env!("CARGO_PKG_VERSION").into(),

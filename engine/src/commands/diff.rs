@@ -62,8 +62,22 @@ pub fn diff_trees(
     new: Option<&BlobId>,
 ) -> Result<Vec<Change>> {
     let mut out = Vec::new();
-    walk(load, old, new, "", &mut out)?;
+    for_each_change(load, old, new, &mut |c| out.push(c))?;
     Ok(out)
+}
+
+/// Like [`diff_trees`], handing each change to `out` as it is found
+/// instead of keeping them (a count of a whole tree's changes holds one).
+///
+/// # Errors
+/// Whatever `load` returns.
+pub fn for_each_change(
+    load: &dyn Fn(&BlobId) -> Result<Tree>,
+    old: Option<&BlobId>,
+    new: Option<&BlobId>,
+    out: &mut dyn FnMut(Change),
+) -> Result<()> {
+    walk(load, old, new, "", out)
 }
 
 fn walk(
@@ -71,7 +85,7 @@ fn walk(
     old: Option<&BlobId>,
     new: Option<&BlobId>,
     prefix: &str,
-    out: &mut Vec<Change>,
+    out: &mut dyn FnMut(Change),
 ) -> Result<()> {
     if old == new {
         return Ok(());
@@ -106,7 +120,7 @@ fn walk(
                 let path = join(prefix, &b.name);
                 if a.kind == NodeKind::Dir && b.kind == NodeKind::Dir {
                     if a.mode != b.mode {
-                        out.push(Change {
+                        out(Change {
                             kind: ChangeKind::Modified,
                             path: path.clone(),
                             node_kind: NodeKind::Dir,
@@ -117,7 +131,7 @@ fn walk(
                     removed_or_added(load, a, prefix, ChangeKind::Removed, out)?;
                     removed_or_added(load, b, prefix, ChangeKind::Added, out)?;
                 } else if !same_content(a, b) {
-                    out.push(Change {
+                    out(Change {
                         kind: ChangeKind::Modified,
                         path,
                         node_kind: b.kind,
@@ -136,10 +150,10 @@ fn removed_or_added(
     node: &Node,
     prefix: &str,
     kind: ChangeKind,
-    out: &mut Vec<Change>,
+    out: &mut dyn FnMut(Change),
 ) -> Result<()> {
     let path = join(prefix, &node.name);
-    out.push(Change {
+    out(Change {
         kind,
         path: path.clone(),
         node_kind: node.kind,

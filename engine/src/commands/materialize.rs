@@ -10,6 +10,13 @@
 //! mtime through the open descriptor. In place, a live file that already
 //! has the snapshot's content, mode and mtime is hard-linked instead.
 //!
+//! Files with content are not written one by one: they gather in a batch
+//! of at most [`BATCH_FILES`] files or [`BATCH_CHUNKS`] chunks, which the
+//! worker that fills it hands to [`restore_fetch::write_files`] (planned
+//! pack reads, one batch at a time) while the others go on walking. So
+//! what a restore holds is bounded by the batch size, not by the number
+//! of files in the snapshot.
+//!
 //! The order that exactness needs is kept: symlinks are created after every
 //! file and directory (as data, never followed), and directories get their
 //! mode and mtime last, deepest first, after everything inside them. The
@@ -80,12 +87,28 @@ struct Run<'a> {
     stop: AtomicBool,
     error: Mutex<Option<Error>>,
     symlinks: Mutex<Vec<Item>>,
-    /// Files to write, for [`restore_fetch::write_files`] once the walk is done.
-    pending: Mutex<Vec<Item>>,
+    /// Files to write, gathering for the next [`restore_fetch::write_files`].
+    pending: Mutex<Batch>,
+    /// Held while a batch is fetched: one at a time.
+    fetching: Mutex<()>,
     dirs: Mutex<Vec<DirMeta>>,
     files_written: AtomicU64,
     files_reused: AtomicU64,
     bytes_written: AtomicU64,
+}
+
+/// Files fetched together; fuller batches coalesce more reads, smaller
+/// ones hold less. At most [`WORKERS`] full batches wait at once (one per
+/// worker), whatever the snapshot's size.
+pub const BATCH_FILES: usize = 1024;
+
+/// Chunks fetched together at most (a batch of a few large files).
+pub const BATCH_CHUNKS: usize = 8192;
+
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    chunks: usize,
 }
 
 /// Writes the entries of tree `tree` into the existing directory `dir`
@@ -165,7 +188,8 @@ fn run(
         stop: AtomicBool::new(false),
         error: Mutex::new(None),
         symlinks: Mutex::new(symlinks),
-        pending: Mutex::new(Vec::new()),
+        pending: Mutex::new(Batch::default()),
+        fetching: Mutex::new(()),
         dirs: Mutex::new(dirs),
         files_written: AtomicU64::new(0),
         files_reused: AtomicU64::new(0),
@@ -179,10 +203,10 @@ fn run(
     if let Some(e) = r.error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
-    // Then every file's contents, by planned pack reads.
-    let pending = r.pending.into_inner().unwrap_or_else(|p| p.into_inner());
-    let fetched = restore_fetch::write_files(repo, &pending, progress)?;
-    drop(pending);
+    // Then the last batch of files.
+    let last = r.pending.into_inner().unwrap_or_else(|p| p.into_inner());
+    let fetched = restore_fetch::write_files(repo, &last.items, progress)?;
+    drop(last);
     // Symlinks last: everything they could point into exists.
     let symlinks = r.symlinks.into_inner().unwrap_or_else(|p| p.into_inner());
     parallel_each(&symlinks, |it| {
@@ -323,10 +347,24 @@ impl Run<'_> {
             self.progress.file_done(0);
             return Ok(());
         }
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(it);
+        let batch = {
+            let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            p.chunks += it.node.content.len();
+            p.items.push(it);
+            if p.items.len() < BATCH_FILES && p.chunks < BATCH_CHUNKS {
+                return Ok(());
+            }
+            std::mem::take(&mut *p)
+        };
+        let _one = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        if self.stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let fetched = restore_fetch::write_files(self.repo, &batch.items, self.progress)?;
+        self.files_written
+            .fetch_add(fetched.files, Ordering::Relaxed);
+        self.bytes_written
+            .fetch_add(fetched.bytes, Ordering::Relaxed);
         Ok(())
     }
 }

@@ -1,10 +1,10 @@
 //! Writing restored files' contents with planned pack reads.
 //!
-//! Once the directory walk of a restore has created every directory and
-//! listed the files to write ([`crate::materialize`]), their contents are
-//! fetched by plan rather than one blob at a time:
+//! The directory walk of a restore ([`super::materialize`]) creates the
+//! directories and gathers the files to write in batches; each batch's
+//! contents are fetched by plan rather than one blob at a time:
 //!
-//! 1. every chunk of every file is located in one pass over the index
+//! 1. every chunk of every file of the batch is located in one pass over the index
 //!    ([`snap_store::Repository::locate_all`], one lock, one read
 //!    transaction), and each file's size is checked against its chunks
 //!    before anything is written (a missing chunk names the file);

@@ -42,7 +42,7 @@ impl LiveTree {
         let entries = scan_dir(dir, b"", filter, &mut notes);
         let mut trees = HashMap::new();
         let params = repo.store().config().chunker;
-        let root = build(repo, &entries, reference, &params, &mut trees)?;
+        let root = build(repo, dir, &entries, reference, &params, &mut trees)?;
         Ok(Self { root, trees })
     }
 
@@ -57,6 +57,7 @@ impl LiveTree {
 
 fn build(
     repo: &Repo,
+    dir: &Path,
     entries: &[ScanEntry],
     reference: Option<&BlobId>,
     params: &snap_store::ChunkerParams,
@@ -68,7 +69,7 @@ fn build(
     };
     let mut tree = Tree::default();
     for e in entries {
-        let old = reference.get(&e.name);
+        let old = reference.get(e.name());
         let mut node = e.bare_node();
         match e.kind {
             NodeKind::File => {
@@ -81,14 +82,14 @@ fn build(
                     {
                         o.content.clone()
                     }
-                    _ => hash_file(&e.path, repo.store(), params),
+                    _ => hash_file(&e.path_in(dir), repo.store(), params),
                 };
             }
             NodeKind::Dir => {
                 let sub_ref = old
                     .filter(|o| o.kind == NodeKind::Dir)
                     .and_then(|o| o.subtree.as_ref());
-                node.subtree = Some(build(repo, &e.children, sub_ref, params, trees)?);
+                node.subtree = Some(build(repo, dir, &e.children, sub_ref, params, trees)?);
             }
             NodeKind::Symlink => node.link_target = e.link_target.clone(),
         }

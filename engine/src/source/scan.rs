@@ -52,12 +52,11 @@ impl Stat {
 /// One entry found by the walk.
 #[derive(Debug)]
 pub struct ScanEntry {
-    /// Raw name bytes.
-    pub name: Vec<u8>,
-    /// Path relative to the root, `/`-separated.
+    /// Path relative to the root, `/`-separated; the name is its last
+    /// component ([`ScanEntry::name`]) and the absolute path is
+    /// [`ScanEntry::path_in`] the root. Nothing else is kept per entry, so
+    /// a walk of many files holds one path each.
     pub rel: Vec<u8>,
-    /// Absolute path.
-    pub path: PathBuf,
     /// Kind.
     pub kind: NodeKind,
     /// Stat fields.
@@ -198,9 +197,7 @@ fn scan_hinted(
         .filter(|n| !groups.contains_key(n.name.as_slice()))
     {
         out.push(ScanEntry {
-            name: node.name.clone(),
             rel: child_rel(rel, &node.name),
-            path: dir.join(OsStr::from_bytes(&node.name)),
             kind: node.kind,
             stat: Stat {
                 size: node.size,
@@ -227,7 +224,7 @@ fn scan_hinted(
         })?;
         out.extend(looked);
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out.sort_by(|a, b| a.name().cmp(b.name()));
     Ok(out)
 }
 
@@ -303,9 +300,7 @@ fn look_at(
         return Ok(None);
     };
     Ok(Some(ScanEntry {
-        name: name.to_vec(),
         rel,
-        path,
         kind,
         stat: Stat::of(&meta),
         children,
@@ -338,11 +333,21 @@ fn is_sidecar(name: &[u8], siblings: &[Vec<u8>]) -> bool {
 }
 
 impl ScanEntry {
+    /// The entry's name: the last component of its relative path.
+    pub fn name(&self) -> &[u8] {
+        self.rel.rsplit(|&b| b == b'/').next().unwrap_or(&self.rel)
+    }
+
+    /// The entry's path in the scanned directory `root`.
+    pub fn path_in(&self, root: &Path) -> PathBuf {
+        root.join(OsStr::from_bytes(&self.rel))
+    }
+
     /// The tree node for this entry as scanned, without content, subtree or
     /// link target (the caller fills in what its kind needs).
     pub fn bare_node(&self) -> crate::model::tree::Node {
         crate::model::tree::Node {
-            name: self.name.clone(),
+            name: self.name().to_vec(),
             kind: self.kind,
             mode: self.stat.mode,
             mtime_ns: self.stat.mtime_ns,

@@ -184,6 +184,7 @@ impl StatCache {
     pub(crate) fn mark<'e>(
         &mut self,
         files: Vec<&'e ScanEntry>,
+        root: &Path,
         scan_started_ns: i64,
     ) -> Marked<'e> {
         let mut out = Marked::default();
@@ -193,7 +194,11 @@ impl StatCache {
                 out.reads.push(f);
                 continue;
             };
-            let wal = if l.c.sqlite { wal_stat(&f.path) } else { None };
+            let wal = if l.c.sqlite {
+                wal_stat(&f.path_in(root))
+            } else {
+                None
+            };
             if l.c.reusable(&f.stat, wal) {
                 out.unchanged += 1;
                 let racy = is_racy(&l.c.stat, scan_started_ns);
