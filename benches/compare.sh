@@ -35,6 +35,16 @@
 #     SNAP=/path/to/snap          snap binary (default: $CARGO_TARGET_DIR/release/snap,
 #                                 else target/release/snap)
 #     BUILD=1                     build snap first with `cargo build --release -p snap-cli`
+#     RESTORE_FS=auto             `fresh`: every restore and every `cp -a` of the limits
+#                                 writes into an ext4 filesystem made for it (a loop-mounted
+#                                 image in BENCH_DIR, inode tables initialised by mkfs);
+#                                 `dir`: into BENCH_DIR itself; `auto` (default): `fresh`
+#                                 when running as root with mkfs.ext4 and a free loop
+#                                 device. Why: ext4 skips inodes freed in the last seconds
+#                                 to minutes (`recently_deleted`), so creating 45 000 files
+#                                 right after deleting the previous restore's 45 000 took
+#                                 3 to 8 times as long here, for every tool and for `cp -a`,
+#                                 by an amount that depends on what ran just before.
 #
 # One cycle, per tool, with a fresh repository and tool cache:
 #   1. first snapshot               (snap initialises the repository itself;
@@ -156,7 +166,33 @@ echo "snap-bench-password" >"$BENCH_DIR/snap-password"
 
 SRC="$BENCH_DIR/src"       # the directory every tool backs up (same path)
 REPO="$BENCH_DIR/repo"
-TARGET="$BENCH_DIR/restore"
+RESTORE_FS="${RESTORE_FS:-auto}"
+if [[ $RESTORE_FS == auto ]]; then
+    if [[ $(id -u) == 0 ]] && command -v mkfs.ext4 >/dev/null && losetup -f >/dev/null 2>&1; then
+        RESTORE_FS=fresh
+    else
+        RESTORE_FS=dir
+    fi
+fi
+FS_MNT="$BENCH_DIR/fresh-fs"
+FS_IMG="$BENCH_DIR/fresh-fs.img"
+FS_BYTES=$((2 << 30))   # set per corpus: three times its size, at least 2 GiB
+# A fresh filesystem holds `lost+found`, so restores go one level down.
+if [[ $RESTORE_FS == fresh ]]; then TARGET="$FS_MNT/restore"; else TARGET="$BENCH_DIR/restore"; fi
+drop_fs() {
+    [[ $RESTORE_FS == fresh ]] || return 0
+    if mountpoint -q "$FS_MNT"; then umount "$FS_MNT"; fi
+    rm -f "$FS_IMG"
+}
+fresh_fs() {  # an empty ext4 filesystem at FS_MNT (with RESTORE_FS=fresh)
+    [[ $RESTORE_FS == fresh ]] || return 0
+    drop_fs
+    truncate -s "$FS_BYTES" "$FS_IMG"
+    mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$FS_IMG"
+    mkdir -p "$FS_MNT"
+    mount -o loop "$FS_IMG" "$FS_MNT"
+}
+trap drop_fs EXIT
 RES="$BENCH_DIR/results"
 
 # ---------------------------------------------------------- tool dispatch
@@ -247,8 +283,13 @@ tool_version() {
     esac
 }
 clean_tool_state() {
-    chmod -R u+w "$TARGET" 2>/dev/null || true
-    rm -rf "$REPO" "$TARGET" "$BENCH_DIR/cache" "$XDG_RUNTIME_DIR/snap/keys"
+    if [[ $RESTORE_FS == fresh ]]; then
+        drop_fs
+    else
+        chmod -R u+w "$TARGET" 2>/dev/null || true
+        rm -rf "$TARGET"
+    fi
+    rm -rf "$REPO" "$BENCH_DIR/cache" "$XDG_RUNTIME_DIR/snap/keys"
     if [[ $STORE == s3 ]]; then
         [[ -n $PREFIX ]] && aws s3 rm --quiet --recursive "s3://$S3_BENCH_BUCKET/$PREFIX/" >/dev/null
         cycle_no=$((cycle_no + 1))
@@ -319,13 +360,16 @@ reset_src() {
 # The machine's limits on this corpus, in this run.
 measure_limits() {  # $1: results file
     local i copy="$BENCH_DIR/limit-copy"
+    [[ $RESTORE_FS == fresh ]] && copy="$FS_MNT/limit-copy"
     for ((i = 1; i <= RUNS; i++)); do
         CMD=(find "$SRC" -printf '%s %T@\n'); timed "$1" stat
         rm -rf "$copy"
+        fresh_fs
         CMD=(cp -a "$SRC" "$copy"); timed "$1" cp
         chmod -R u+w "$copy" 2>/dev/null || true
         rm -rf "$copy"
     done
+    drop_fs
 }
 
 run_tool() {  # $1: results file; $tool set
@@ -350,6 +394,7 @@ run_tool() {  # $1: results file; $tool set
             record "$f" growth $(($(repo_size) - before))
             last=3
         fi
+        fresh_fs
         mkdir -p "$TARGET"
         tool_restore $last; (cd "$TARGET" && timed "$f" restore)
         record "$f" size "$(repo_size)"
@@ -462,6 +507,7 @@ for corpus_name in $CORPORA; do
     files=$(find "$CORPUS" -type f ! -name .complete | wc -l)
     entries=$(find "$CORPUS" ! -name .complete | wc -l)
     bytes=$(find "$CORPUS" -type f ! -name .complete -printf '%s\n' | awk '{s += $1} END {print s}')
+    FS_BYTES=$((3 * bytes > 2 << 30 ? 3 * bytes : 2 << 30))
     info[$corpus_name]="$CORPUS: $files files, $entries entries, $(fmt mb "$bytes"); small change: $( ((MUTATE)) && echo "gen_corpus.py --mutate --seed $SEED" || echo "none")"
     reset_src
     log "== $corpus_name: limits"
@@ -478,6 +524,7 @@ echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(awk '/MemTotal/ {printf "%.0f GB RAM", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "Repositories: $([[ $STORE == s3 ]] && echo "on S3 at $AWS_ENDPOINT_URL, bucket $S3_BENCH_BUCKET, a fresh prefix per cycle" || echo "in $BENCH_DIR")"
 echo "Runs: $RUNS cycles per tool and corpus, medians (RSS: maximum); page cache warm (cannot drop caches), one warm-up snapshot per tool"
+echo "Restores and \`cp -a\`: $([[ $RESTORE_FS == fresh ]] && echo "each into a fresh ext4 filesystem (loop image in BENCH_DIR, $(fmt mb "$FS_BYTES") for the last corpus)" || echo "into BENCH_DIR")"
 for tool in $TOOLS; do
     line="- $(tool_version | head -1); restore verified with diff -r:"
     for corpus_name in $CORPORA; do line+=" $corpus_name ${verified[$corpus_name,$tool]:-?}"; done

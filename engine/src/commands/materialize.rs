@@ -13,9 +13,10 @@
 //! Files with content are not written one by one: they gather in a batch
 //! of at most [`BATCH_FILES`] files or [`BATCH_CHUNKS`] chunks, which the
 //! worker that fills it hands to [`restore_fetch::write_files`] (planned
-//! pack reads, one batch at a time) while the others go on walking. So
-//! what a restore holds is bounded by the batch size, not by the number
-//! of files in the snapshot.
+//! pack reads; [`FETCHING`] batches at once, so one batch's last runs
+//! overlap the next one's first) while the others go on walking. So what
+//! a restore holds is bounded by the batch size, not by the number of
+//! files in the snapshot.
 //!
 //! The order that exactness needs is kept: symlinks are created after every
 //! file and directory (as data, never followed), and directories get their
@@ -89,8 +90,10 @@ struct Run<'a> {
     symlinks: Mutex<Vec<Item>>,
     /// Files to write, gathering for the next [`restore_fetch::write_files`].
     pending: Mutex<Batch>,
-    /// Held while a batch is fetched: one at a time.
-    fetching: Mutex<()>,
+    /// Batches being fetched, at most [`FETCHING`]; `fetched` wakes a
+    /// worker waiting to start one.
+    fetching: Mutex<usize>,
+    fetched: Condvar,
     dirs: Mutex<Vec<DirMeta>>,
     files_written: AtomicU64,
     files_reused: AtomicU64,
@@ -104,6 +107,10 @@ pub const BATCH_FILES: usize = 1024;
 
 /// Chunks fetched together at most (a batch of a few large files).
 pub const BATCH_CHUNKS: usize = 8192;
+
+/// Batches fetched at once, each by `WORKERS / FETCHING` readers (so at
+/// most [`WORKERS`] pack reads are in flight).
+pub const FETCHING: usize = 2;
 
 #[derive(Default)]
 struct Batch {
@@ -189,7 +196,8 @@ fn run(
         error: Mutex::new(None),
         symlinks: Mutex::new(symlinks),
         pending: Mutex::new(Batch::default()),
-        fetching: Mutex::new(()),
+        fetching: Mutex::new(0),
+        fetched: Condvar::new(),
         dirs: Mutex::new(dirs),
         files_written: AtomicU64::new(0),
         files_reused: AtomicU64::new(0),
@@ -205,7 +213,7 @@ fn run(
     }
     // Then the last batch of files.
     let last = r.pending.into_inner().unwrap_or_else(|p| p.into_inner());
-    let fetched = restore_fetch::write_files(repo, &last.items, progress)?;
+    let fetched = restore_fetch::write_files(repo, &last.items, WORKERS, progress)?;
     drop(last);
     // Symlinks last: everything they could point into exists.
     let symlinks = r.symlinks.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -272,8 +280,13 @@ impl Run<'_> {
                     .unwrap_or_else(|p| p.into_inner())
                     .get_or_insert(e);
             }
-            self.lock().active -= 1;
-            self.wake.notify_all();
+            // Idle workers wait for tasks (woken as `dir` queues them), for
+            // the end of the walk or for an error, which only this brings.
+            let mut w = self.lock();
+            w.active -= 1;
+            if (w.active == 0 && w.stack.is_empty()) || self.stop.load(Ordering::Relaxed) {
+                self.wake.notify_all();
+            }
         }
     }
 
@@ -315,8 +328,13 @@ impl Run<'_> {
             }
         }
         if !tasks.is_empty() {
+            let n = tasks.len();
             self.lock().stack.extend(tasks);
-            self.wake.notify_all();
+            if n == 1 {
+                self.wake.notify_one();
+            } else {
+                self.wake.notify_all();
+            }
         }
         Ok(())
     }
@@ -356,15 +374,25 @@ impl Run<'_> {
             }
             std::mem::take(&mut *p)
         };
-        let _one = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
-        if self.stop.load(Ordering::Relaxed) {
-            return Ok(());
+        {
+            let mut n = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+            while *n >= FETCHING {
+                n = self.fetched.wait(n).unwrap_or_else(|p| p.into_inner());
+            }
+            *n += 1;
         }
-        let fetched = restore_fetch::write_files(self.repo, &batch.items, self.progress)?;
-        self.files_written
-            .fetch_add(fetched.files, Ordering::Relaxed);
-        self.bytes_written
-            .fetch_add(fetched.bytes, Ordering::Relaxed);
+        let fetched = if self.stop.load(Ordering::Relaxed) {
+            Ok(None)
+        } else {
+            restore_fetch::write_files(self.repo, &batch.items, WORKERS / FETCHING, self.progress)
+                .map(Some)
+        };
+        *self.fetching.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+        self.fetched.notify_one();
+        if let Some(f) = fetched? {
+            self.files_written.fetch_add(f.files, Ordering::Relaxed);
+            self.bytes_written.fetch_add(f.bytes, Ordering::Relaxed);
+        }
         Ok(())
     }
 }

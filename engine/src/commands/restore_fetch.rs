@@ -12,7 +12,7 @@
 //!    runs ([`snap_store::pack::runs::plan`]): neighbours at most
 //!    [`MAX_GAP`](snap_store::pack::runs::MAX_GAP) apart, a run at most
 //!    [`MAX_RUN`](snap_store::pack::runs::MAX_RUN) long;
-//! 3. [`WORKERS`] threads take runs in pack order, each with one read (a
+//! 3. `readers` threads take runs in pack order, each with one read (a
 //!    positioned read of a local pack, a range request on an object
 //!    store) in flight; every blob of a run is decoded and verified, then
 //!    written at every file offset that needs it (a blob shared by several
@@ -21,7 +21,7 @@
 //! A file is created by the first write into it and finished (mode and
 //! mtime through its descriptor) by the last; at most [`KEEP_OPEN`] files
 //! stay open between runs, others are closed and reopened when their next
-//! chunk comes. Bytes in flight are bounded by `WORKERS × MAX_RUN` plus one
+//! chunk comes. Bytes in flight are bounded by `readers × MAX_RUN` plus one
 //! decoded blob per worker, whatever the snapshot's size.
 
 use std::collections::HashMap;
@@ -33,7 +33,7 @@ use std::sync::Mutex;
 use snap_store::pack::runs::{self, Run};
 use snap_store::{fault, BlobId};
 
-use crate::commands::restore_file::{finish_file, size_mismatch, At, Item, WORKERS};
+use crate::commands::restore_file::{finish_file, size_mismatch, At, Item};
 use crate::commands::restore_progress::Counter;
 use crate::error::{Error, Result};
 use crate::repo::Repo;
@@ -85,13 +85,19 @@ pub(crate) struct Fetched {
 }
 
 /// Writes every file of `items` (new files at `dest`, each with at least
-/// one chunk) from the repository, as the module documentation describes.
+/// one chunk) from the repository with `readers` threads, as the module
+/// documentation describes.
 ///
 /// # Errors
 /// A missing chunk or a size that does not match the chunks (before
 /// anything is written), a damaged blob (naming the file, the blob and its
 /// pack), I/O errors naming the file.
-pub(crate) fn write_files(repo: &Repo, items: &[Item], progress: &Counter<'_>) -> Result<Fetched> {
+pub(crate) fn write_files(
+    repo: &Repo,
+    items: &[Item],
+    readers: usize,
+    progress: &Counter<'_>,
+) -> Result<Fetched> {
     let plan = plan(repo, items)?;
     let next = AtomicUsize::new(0);
     let open = AtomicUsize::new(0);
@@ -99,7 +105,7 @@ pub(crate) fn write_files(repo: &Repo, items: &[Item], progress: &Counter<'_>) -
     let done = Done::default();
     let error: Mutex<Option<Error>> = Mutex::new(None);
     std::thread::scope(|s| {
-        for _ in 0..WORKERS.min(plan.runs.len()) {
+        for _ in 0..readers.min(plan.runs.len()) {
             s.spawn(|| {
                 while !stop.load(Ordering::Relaxed) {
                     let Some(run) = plan.runs.get(next.fetch_add(1, Ordering::Relaxed)) else {
