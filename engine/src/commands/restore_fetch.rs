@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use snap_store::pack::runs::{self, Run};
 use snap_store::{fault, BlobId};
@@ -57,7 +57,7 @@ struct Target {
 struct Slot {
     /// Open while being written (`None` before the first write and after
     /// being closed to stay under [`KEEP_OPEN`]).
-    handle: Option<File>,
+    handle: Option<Arc<File>>,
     /// Whether the file was created already.
     created: bool,
     /// Chunk writes still to come.
@@ -244,37 +244,44 @@ impl Plan<'_> {
     }
 
     /// Writes `data` at `t`; returns whether that finished the file.
+    ///
+    /// The slot is locked to open the file and to count the write, not
+    /// during it: workers write different chunks of one large file at once.
+    /// The file is finished by the write that brings its count to zero,
+    /// after every other write into it has returned.
     fn write(&self, t: &Target, data: &[u8], open: &AtomicUsize) -> Result<bool> {
         let it = &self.items[t.file];
         let p = &it.dest;
-        let mut guard = self.slots[t.file].lock().unwrap_or_else(|e| e.into_inner());
-        let slot = &mut *guard;
-        if slot.handle.is_none() {
-            let f = File::options()
-                .write(true)
-                .create_new(!slot.created)
-                .open(p)
-                .map_err(|e| Error::io(p, e))?;
-            slot.created = true;
-            slot.handle = Some(f);
-            open.fetch_add(1, Ordering::Relaxed);
-        }
-        let f = slot.handle.as_ref().expect("opened above");
+        let lock = || self.slots[t.file].lock().unwrap_or_else(|e| e.into_inner());
+        let f = {
+            let mut slot = lock();
+            if slot.handle.is_none() {
+                let f = File::options()
+                    .write(true)
+                    .create_new(!slot.created)
+                    .open(p)
+                    .map_err(|e| Error::io(p, e))?;
+                slot.created = true;
+                slot.handle = Some(Arc::new(f));
+                open.fetch_add(1, Ordering::Relaxed);
+            }
+            Arc::clone(slot.handle.as_ref().expect("opened above"))
+        };
         let mut at = At {
-            file: f,
+            file: &f,
             offset: t.offset,
         };
         fault::write_all(&mut at, data).map_err(|e| Error::io(p, e))?;
+        let mut slot = lock();
         slot.left -= 1;
         let finished = slot.left == 0;
         if finished {
-            finish_file(f, p, &it.node)?;
+            finish_file(&f, p, &it.node)?;
             if it.node.size >= EARLY_WRITEBACK {
-                start_writeback(f);
+                start_writeback(&f);
             }
         }
-        if finished || open.load(Ordering::Relaxed) > KEEP_OPEN {
-            slot.handle = None;
+        if (finished || open.load(Ordering::Relaxed) > KEEP_OPEN) && slot.handle.take().is_some() {
             open.fetch_sub(1, Ordering::Relaxed);
         }
         Ok(finished)
