@@ -191,6 +191,7 @@ fresh_fs() {  # an empty ext4 filesystem at FS_MNT (with RESTORE_FS=fresh)
     mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$FS_IMG"
     mkdir -p "$FS_MNT"
     mount -o loop "$FS_IMG" "$FS_MNT"
+    sync  # mkfs's inode tables are not written back during the timed command
 }
 trap drop_fs EXIT
 RES="$BENCH_DIR/results"
@@ -355,6 +356,8 @@ reset_src() {
     rm -rf "$SRC"
     cp -a "$CORPUS" "$SRC"
     rm -f "$SRC/.complete"
+    # The copy's writeback would otherwise land on whichever tool runs next.
+    sync
 }
 
 # The machine's limits on this corpus, in this run.

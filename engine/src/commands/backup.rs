@@ -380,7 +380,11 @@ fn scan_source(
 }
 
 /// Decides which files are read (new or changed) and which reuse their
-/// cached chunk ids, counting them in `stats`.
+/// cached chunk ids, counting them in `stats`. Files of [`READ_FIRST`] or
+/// more are read first, largest first, so a large file (a profile's
+/// database) starts at once instead of being left running on one core at
+/// the end; the others keep the walk's order, which is the order their
+/// chunks land in packs and so what lets a restore read them in long runs.
 fn mark_files<'e, 'c>(
     cache: &'c mut StatCache,
     entries: &'e [ScanEntry],
@@ -395,12 +399,24 @@ fn mark_files<'e, 'c>(
     stats.files_unchanged = marked.unchanged;
     stats.files_changed = marked.changed;
     let cache: &'c StatCache = cache;
-    marked
+    let mut reads: Vec<_> = marked
         .reads
         .into_iter()
         .map(|f| (f, cache.get(f.rel.as_slice())))
-        .collect()
+        .collect();
+    // A stable sort: the files under READ_FIRST all have key 0.
+    reads.sort_by_key(|(f, _)| {
+        std::cmp::Reverse(if f.stat.size >= READ_FIRST {
+            f.stat.size
+        } else {
+            0
+        })
+    });
+    reads
 }
+
+/// Files at least this large are read before the others (see [`mark_files`]).
+const READ_FIRST: u64 = 4 << 20;
 
 /// Makes sure the files to read can fit (putting back a space reserve that
 /// `forget` or `gc` used, when it fits); returns their total size.
