@@ -75,7 +75,7 @@ fn main() -> ExitCode {
 /// raises it after the first large buffer is freed (a chunk of up to 8 MiB,
 /// a 2 MiB pack run), and every later large buffer then comes from a
 /// thread's heap arena, which keeps it resident after it is freed: 15 MB
-/// more peak RSS on a restore of `/usr/share` (benches/README.md).
+/// more peak RSS on a restore of `/usr/share` (README, Dependencies).
 fn bound_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; called before any

@@ -38,7 +38,8 @@ use crate::commands::restore_progress::Counter;
 use crate::error::{Error, Result};
 use crate::repo::Repo;
 
-/// Files kept open between runs (more are closed and reopened).
+/// Files of one batch kept open between runs (more are closed and
+/// reopened); two batches are fetched at once.
 pub const KEEP_OPEN: usize = 256;
 
 /// Files at least this large start their writeback when complete
