@@ -72,28 +72,51 @@ fn compress(level: i32, data: &[u8]) -> std::io::Result<Vec<u8>> {
 /// A `String` describing the failure (unknown codec, bad frame, wrong
 /// length); the caller wraps it with the blob and pack names.
 pub fn decode(codec: u8, stored: &[u8], raw_len: usize) -> Result<Vec<u8>, String> {
-    let out = match codec {
-        RAW => stored.to_vec(),
-        ZSTD => DECOMPRESSOR
-            .with(|d| match &mut *d.borrow_mut() {
-                Some(d) => d.decompress(stored, raw_len),
-                slot => {
-                    let mut fresh = zstd::bulk::Decompressor::new()?;
-                    let out = fresh.decompress(stored, raw_len);
-                    *slot = Some(fresh);
-                    out
-                }
-            })
-            .map_err(|e| format!("zstd: {e}"))?,
+    let mut out = Vec::new();
+    decode_into(codec, stored, raw_len, &mut out)?;
+    Ok(if codec == RAW { stored.to_vec() } else { out })
+}
+
+/// [`decode`] without allocating: a raw blob is `stored` itself, a
+/// compressed one is decompressed into `out` (cleared first, its capacity
+/// kept), so a caller that reuses `out` decodes every blob into the same
+/// memory.
+///
+/// # Errors
+/// As [`decode`].
+pub fn decode_into<'a>(
+    codec: u8,
+    stored: &'a [u8],
+    raw_len: usize,
+    out: &'a mut Vec<u8>,
+) -> Result<&'a [u8], String> {
+    let plain: &[u8] = match codec {
+        RAW => stored,
+        ZSTD => {
+            out.clear();
+            out.reserve(raw_len);
+            DECOMPRESSOR
+                .with(|d| match &mut *d.borrow_mut() {
+                    Some(d) => d.decompress_to_buffer(stored, out),
+                    slot => {
+                        let mut fresh = zstd::bulk::Decompressor::new()?;
+                        let n = fresh.decompress_to_buffer(stored, out);
+                        *slot = Some(fresh);
+                        n
+                    }
+                })
+                .map_err(|e| format!("zstd: {e}"))?;
+            out
+        }
         c if c & ENCRYPTED_FLAG != 0 => {
             return Err("encrypted blob, which this build does not support".into())
         }
         c => return Err(format!("unknown codec {c}")),
     };
-    if out.len() != raw_len {
-        return Err(format!("decoded {} bytes, expected {raw_len}", out.len()));
+    if plain.len() != raw_len {
+        return Err(format!("decoded {} bytes, expected {raw_len}", plain.len()));
     }
-    Ok(out)
+    Ok(plain)
 }
 
 /// Checks a codec byte without decoding.

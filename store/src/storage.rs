@@ -206,9 +206,30 @@ impl Storage {
         offset: u64,
         len: usize,
     ) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.pack_range_into(id, file, offset, len, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// [`pack_range`](Self::pack_range) into `buf`, whose capacity a local
+    /// read reuses.
+    ///
+    /// # Errors
+    /// As [`pack_range`](Self::pack_range).
+    pub(crate) fn pack_range_into(
+        &self,
+        id: &PackId,
+        file: Option<&File>,
+        offset: u64,
+        len: usize,
+        buf: &mut Vec<u8>,
+    ) -> Result<()> {
         match file {
-            Some(f) => reader::read_at(f, &self.pack_path(id), offset, len),
-            None => self.backend.read_range(&pack_key(id), offset, len as u64),
+            Some(f) => reader::read_at_into(f, &self.pack_path(id), offset, len, buf),
+            None => {
+                *buf = self.backend.read_range(&pack_key(id), offset, len as u64)?;
+                Ok(())
+            }
         }
     }
 

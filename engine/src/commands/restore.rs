@@ -15,7 +15,7 @@
 //! one ([`crate::restore_paths`]).
 
 use std::ffi::OsStr;
-use std::fs::{self, File};
+use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -25,6 +25,7 @@ use snap_store::{fault, fsutil, LockMode, Repository, SnapshotId};
 
 use crate::commands::backup::{create, CreateOptions, CreateStatus};
 use crate::commands::diff::{diff_trees, Change};
+use crate::commands::restore_flush::Flusher;
 use crate::commands::restore_progress::Counter;
 use crate::error::{Error, Result};
 use crate::model::retention::TAG_PRE_RESTORE;
@@ -224,6 +225,7 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
     let mut leave = false;
     let result = (|| -> Result<()> {
         fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+        let flusher = Flusher::start(&staging)?;
         let live = if in_place { Some(dest.as_path()) } else { None };
         materialise_selected(repo, snap, &root, &staging, live, opts, &mut report)?;
         if in_place {
@@ -233,7 +235,7 @@ pub fn restore(repo: &Repo, snap: &SnapshotInfo, opts: &RestoreOptions) -> Resul
                 .permissions();
             fs::set_permissions(&staging, perm).map_err(|e| Error::io(&staging, e))?;
         }
-        sync_fs(&staging)?;
+        flusher.finish()?;
         if in_place && !opts.paths.is_empty() {
             return swap_paths(
                 repo.store(),
@@ -513,11 +515,4 @@ fn shell_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
-}
-
-/// Flushes everything written under `p` with one `syncfs`.
-fn sync_fs(p: &Path) -> Result<()> {
-    fault::check(fault::Op::Fsync).map_err(|e| Error::io(p, e))?;
-    let f = File::open(p).map_err(|e| Error::io(p, e))?;
-    rustix::fs::syncfs(&f).map_err(|e| Error::io(p, e.into()))
 }

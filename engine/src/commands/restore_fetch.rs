@@ -30,7 +30,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use snap_store::pack::runs::{self, Run};
+use snap_store::pack::runs::{self, Run, RunBuffers};
 use snap_store::{fault, BlobId};
 
 use crate::commands::restore_file::{finish_file, size_mismatch, At, Item};
@@ -108,12 +108,13 @@ pub(crate) fn write_files(
     std::thread::scope(|s| {
         for _ in 0..readers.min(plan.runs.len()) {
             s.spawn(|| {
+                let mut bufs = RunBuffers::default();
                 while !stop.load(Ordering::Relaxed) {
                     let Some(run) = plan.runs.get(next.fetch_add(1, Ordering::Relaxed)) else {
                         break;
                     };
                     let mut failed: Option<Error> = None;
-                    let r = repo.store().fetch_run(run, &mut |e, plain| {
+                    let r = repo.store().fetch_run(run, &mut bufs, &mut |e, plain| {
                         plan.put(e, plain, &open, progress, &done).map_err(|err| {
                             failed = Some(err);
                             snap_store::Error::Invalid {
@@ -227,14 +228,14 @@ impl Plan<'_> {
     fn put(
         &self,
         e: &snap_store::PackEntry,
-        plain: snap_store::Result<Vec<u8>>,
+        plain: snap_store::Result<&[u8]>,
         open: &AtomicUsize,
         progress: &Counter<'_>,
         done: &Done,
     ) -> Result<()> {
         let data = plain.map_err(|err| cannot_restore(self.first_file(&e.id), &err.into()))?;
         for t in &self.targets[&e.id] {
-            if self.write(t, &data, open)? {
+            if self.write(t, data, open)? {
                 let size = self.items[t.file].node.size;
                 done.files.fetch_add(1, Ordering::Relaxed);
                 done.bytes.fetch_add(size, Ordering::Relaxed);
@@ -289,12 +290,11 @@ impl Plan<'_> {
     }
 }
 
-/// Asks the kernel to start writing a finished file's pages to disk now
-/// (`posix_fadvise(POSIX_FADV_DONTNEED)` starts writeback without waiting
-/// for it on Linux), so the disk works while the other files are written
-/// and the final `syncfs` waits for less (it was a third of a restore's
-/// wall time). Durability still comes from that `syncfs`; a failure here
-/// changes nothing and is ignored.
+/// Asks the kernel to start writing a finished large file's pages to disk
+/// now (`posix_fadvise(POSIX_FADV_DONTNEED)` starts writeback without
+/// waiting for it on Linux), before the next periodic `syncfs` of
+/// [`crate::commands::restore_flush`]. Durability comes from the final
+/// `syncfs`; a failure here changes nothing and is ignored.
 fn start_writeback(f: &File) {
     let _ = rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::DontNeed);
 }

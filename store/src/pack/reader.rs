@@ -12,9 +12,23 @@ use crate::id::{BlobId, PackId};
 
 /// Reads `len` bytes at `offset`, naming the file on failure.
 pub(crate) fn read_at(file: &File, path: &Path, offset: u64, len: usize) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
+    let mut buf = Vec::new();
+    read_at_into(file, path, offset, len, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`read_at`] into `buf` (resized to `len`, its capacity kept), so a
+/// caller reading many runs reuses one buffer.
+pub(crate) fn read_at_into(
+    file: &File,
+    path: &Path,
+    offset: u64,
+    len: usize,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    buf.resize(len, 0);
     crate::fault::check(crate::fault::Op::Read)
-        .and_then(|()| file.read_exact_at(&mut buf, offset))
+        .and_then(|()| file.read_exact_at(buf, offset))
         .map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Error::corrupt(
@@ -26,7 +40,7 @@ pub(crate) fn read_at(file: &File, path: &Path, offset: u64, len: usize) -> Resu
                 Error::io(path, e)
             }
         })?;
-    Ok(buf)
+    Ok(())
 }
 
 /// Reads and validates a pack's prefix, trailer and header.
@@ -130,17 +144,46 @@ pub fn decode_blob(
     entry: &PackEntry,
     keys: Option<&Keys>,
 ) -> Result<Vec<u8>> {
-    let opened;
-    let (codec, inner) = match keys {
+    let mut out = Vec::new();
+    decode_blob_in(stored, pack, entry, keys, &mut out)?;
+    // Only a raw blob of a plain repository is not decoded into `out`.
+    Ok(if keys.is_none() && entry.codec == codec::RAW {
+        stored.to_vec()
+    } else {
+        out
+    })
+}
+
+/// [`decode_blob`] into `scratch` (cleared, its capacity kept; a raw blob
+/// of a plain repository is `stored` itself and `scratch` is not touched),
+/// so a restore decodes every blob of a thread into the same memory
+/// instead of allocating and faulting in fresh pages for each.
+///
+/// # Errors
+/// As [`decode_blob`].
+pub fn decode_blob_in<'a>(
+    stored: &'a [u8],
+    pack: &PackId,
+    entry: &PackEntry,
+    keys: Option<&Keys>,
+    scratch: &'a mut Vec<u8>,
+) -> Result<&'a [u8]> {
+    let plain = match keys {
         Some(k) if entry.codec & codec::ENCRYPTED_FLAG != 0 => {
-            opened = k.open(&entry.id.0, stored).map_err(|_| {
+            let opened = k.open(&entry.id.0, stored).map_err(|_| {
                 damaged(
                     &entry.id,
                     pack,
                     "does not authenticate (damaged or tampered with)".into(),
                 )
             })?;
-            (entry.codec & !codec::ENCRYPTED_FLAG, opened.as_slice())
+            let codec = entry.codec & !codec::ENCRYPTED_FLAG;
+            codec::decode_into(codec, &opened, entry.raw_len as usize, scratch)
+                .map_err(|d| damaged(&entry.id, pack, d))?;
+            if codec == codec::RAW {
+                *scratch = opened;
+            }
+            scratch.as_slice()
         }
         Some(_) => {
             return Err(damaged(
@@ -149,13 +192,12 @@ pub fn decode_blob(
                 "unencrypted blob in an encrypted repository".into(),
             ))
         }
-        None => (entry.codec, stored),
+        None => codec::decode_into(entry.codec, stored, entry.raw_len as usize, scratch)
+            .map_err(|d| damaged(&entry.id, pack, d))?,
     };
-    let plain = codec::decode(codec, inner, entry.raw_len as usize)
-        .map_err(|d| damaged(&entry.id, pack, d))?;
     let id = match keys {
-        Some(k) => k.blob_id(&plain),
-        None => BlobId::of(&plain),
+        Some(k) => k.blob_id(plain),
+        None => BlobId::of(plain),
     };
     if id != entry.id {
         return Err(damaged(

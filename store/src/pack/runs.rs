@@ -105,7 +105,17 @@ pub fn plan(mut locs: Vec<BlobLocation>, max_gap: u64, max_run: u64) -> Vec<Run>
 
 /// What [`Repository::fetch_run`] hands each blob of a run to: its entry
 /// and its verified plaintext, or the error that blob alone got.
-pub type BlobSink<'a> = dyn FnMut(&PackEntry, Result<Vec<u8>>) -> Result<()> + 'a;
+pub type BlobSink<'a> = dyn FnMut(&PackEntry, Result<&[u8]>) -> Result<()> + 'a;
+
+/// The memory one reader of runs keeps between [`Repository::fetch_run`]
+/// calls: the run's stored bytes and a blob's decoded plaintext. Reusing
+/// them spares a restore a fresh allocation, and the page faults and
+/// zeroing of its pages, for every run and every blob.
+#[derive(Debug, Default)]
+pub struct RunBuffers {
+    stored: Vec<u8>,
+    plain: Vec<u8>,
+}
 
 impl Repository {
     /// Where each of `ids` is stored (`None`: not stored), in order, under
@@ -120,40 +130,47 @@ impl Repository {
     }
 
     /// Reads `run` with one read (one positioned read of a local pack, one
-    /// range request elsewhere) and calls `each` with every blob of it, in
-    /// order: its entry and its verified plaintext, or the error that
-    /// blob alone gets ([`Error::BlobDamaged`] naming it and its pack). When
-    /// the pack is shorter than the run, each blob is read alone instead,
-    /// so the blobs before the damage still come back.
+    /// range request elsewhere) into `bufs` and calls `each` with every
+    /// blob of it, in order: its entry and its verified plaintext, or the
+    /// error that blob alone gets ([`Error::BlobDamaged`] naming it and its
+    /// pack). When the pack is shorter than the run, each blob is read
+    /// alone instead, so the blobs before the damage still come back.
     ///
     /// # Errors
     /// I/O or remote errors of the read, naming the pack; the first error
     /// `each` returns.
-    pub fn fetch_run(&self, run: &Run, each: &mut BlobSink<'_>) -> Result<()> {
+    pub fn fetch_run(
+        &self,
+        run: &Run,
+        bufs: &mut RunBuffers,
+        each: &mut BlobSink<'_>,
+    ) -> Result<()> {
         let file = match self.storage().dir() {
             Some(_) => Some(self.pack_file(&run.pack, &self.pack_path(&run.pack))?),
             None => None,
         };
-        let read = |offset: u64, len: usize| {
+        let RunBuffers { stored, plain } = bufs;
+        let read = |offset: u64, len: usize, into: &mut Vec<u8>| {
             self.storage()
-                .pack_range(&run.pack, file.as_deref(), offset, len)
+                .pack_range_into(&run.pack, file.as_deref(), offset, len, into)
         };
-        match read(run.offset, run.len as usize) {
-            Ok(bytes) => {
+        match read(run.offset, run.len as usize, stored) {
+            Ok(()) => {
                 for e in &run.blobs {
-                    let plain = run
-                        .slice(&bytes, e)
-                        .and_then(|b| reader::decode_blob(b, &run.pack, e, self.keys()));
-                    each(e, plain)?;
+                    let blob = run
+                        .slice(stored, e)
+                        .and_then(|b| reader::decode_blob_in(b, &run.pack, e, self.keys(), plain));
+                    each(e, blob)?;
                 }
                 Ok(())
             }
             Err(Error::Corrupt { .. }) => {
                 for e in &run.blobs {
-                    let plain = read(e.offset, e.stored_len as usize)
-                        .map_err(|err| reader::short_read_damages(err, &run.pack, e))
-                        .and_then(|b| reader::decode_blob(&b, &run.pack, e, self.keys()));
-                    each(e, plain)?;
+                    let blob = match read(e.offset, e.stored_len as usize, stored) {
+                        Ok(()) => reader::decode_blob_in(stored, &run.pack, e, self.keys(), plain),
+                        Err(err) => Err(reader::short_read_damages(err, &run.pack, e)),
+                    };
+                    each(e, blob)?;
                 }
                 Ok(())
             }
