@@ -1,4 +1,17 @@
 //! The one error type of `snap-engine`.
+//!
+//! Rules for adding a variant:
+//! - Add one only when a caller must tell the case apart (the CLI gives it
+//!   its own exit code, the web UI its own status, an application its own
+//!   dialog); otherwise use the closest existing variant (`Io`, `Invalid`,
+//!   `Format`) with a precise message.
+//! - It names what is involved (the file, snapshot, profile, archive entry
+//!   or lock) in its fields and in its one-line message, which reads as a
+//!   complete sentence after `snap: ` and holds no guidance: the CLI adds
+//!   that (`cli/src/main.rs`, `message`).
+//! - Store errors stay wrapped in [`Error::Store`], never re-described.
+//! - A new exit code goes into `cli/src/main.rs` (`engine_exit_code`) and
+//!   README's exit-code table in the same change.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,15 @@
 //! The one error type of `snap-store`.
+//!
+//! Rules for adding a variant:
+//! - Add one only when a caller must tell the case apart (a lock held, a
+//!   wrong password, a damaged blob each change what the engine or the
+//!   CLI does); otherwise use the closest existing variant (`Io`,
+//!   `Corrupt`, `Invalid`, `Remote`) with a precise message.
+//! - It names what is involved (the file, pack, blob, object, lock or
+//!   endpoint) in its fields and in its one-line message; guidance is the
+//!   CLI's.
+//! - A variant that changes the exit code is mapped in `cli/src/main.rs`
+//!   (`store_exit_code`) and listed in README's exit-code table.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -24,6 +24,10 @@
 //! the whole oracle. `import staktrakr` imports a vault holding StakTrakr's
 //! JSON payload (issue 10) the same way; its snapshot must restore to the
 //! tree `snap restore FILE --target` makes of that vault.
+//! `export --payload staktrakr` first imports that vault (unfaulted) as
+//! profile `staktrakr`, then exports its snapshot as a vault with
+//! StakTrakr's payload under the fault: on success the one file in the
+//! output folder restores to the same tree, on failure the folder is empty.
 //!
 //! `tag --add keep` pins s0 through its tag record: on failure s0 has no
 //! tags, on success exactly `keep` (the record is written whole or not).
@@ -58,6 +62,8 @@ enum Action {
     GcRepack,
     ExportZip,
     ExportVault,
+    /// `export --vault --payload staktrakr` of a StakTrakr-shaped snapshot.
+    ExportStakTrakr,
     Import,
     ImportVault,
     ImportStakTrakr,
@@ -83,6 +89,7 @@ impl Action {
             Action::GcRepack => "gc repack",
             Action::ExportZip => "export --zip",
             Action::ExportVault => "export --vault",
+            Action::ExportStakTrakr => "export --payload staktrakr",
             Action::Import => "import",
             Action::ImportVault => "import vault",
             Action::ImportStakTrakr => "import staktrakr",
@@ -391,6 +398,16 @@ fn args(a: Action, base: &Base, w: &World) -> Vec<String> {
             let out = out_dir(w).join(name).display().to_string();
             vec!["export".into(), base.s1.id.clone(), flag.into(), out]
         }
+        Action::ExportStakTrakr => vec![
+            "export".into(),
+            "latest".into(),
+            "--profile".into(),
+            STAKTRAKR_PROFILE.into(),
+            "--vault".into(),
+            out_dir(w).join("staktrakr.stvault").display().to_string(),
+            "--payload".into(),
+            "staktrakr".into(),
+        ],
         Action::Import | Action::ImportVault | Action::ImportStakTrakr => vec![
             "--quiet".into(),
             "import".into(),
@@ -407,13 +424,40 @@ fn args(a: Action, base: &Base, w: &World) -> Vec<String> {
     }
 }
 
+/// The profile `export --payload staktrakr` exports.
+const STAKTRAKR_PROFILE: &str = "staktrakr";
+
+/// Imports the base's StakTrakr vault as profile [`STAKTRAKR_PROFILE`]
+/// (no fault): the snapshot `export --payload staktrakr` then exports.
+fn import_staktrakr(base: &Base, w: &World) -> Acked {
+    let vault = base.staktrakr_vault.to_str().expect("utf-8");
+    let run = snap_env(
+        &w.repo,
+        &["--quiet", "import", vault, "--profile", STAKTRAKR_PROFILE],
+        &[("SNAP_PASSWORD", PASSWORD)],
+    );
+    let id = created_id(&run).unwrap_or_else(|| panic!("import before export\n{}", run.dump()));
+    Acked {
+        id,
+        image: base.staktrakr.clone(),
+    }
+}
+
 /// The checks beyond the oracle for export, import and create: the output
 /// folder (export) and the snapshots listed (all or nothing: a failed
-/// import or create adds none).
-fn outcome_problem(a: Action, base: &Base, w: &World, run: &Run) -> Option<String> {
+/// import or create adds none). `before` is a snapshot the action's
+/// unfaulted first step made.
+fn outcome_problem(
+    a: Action,
+    base: &Base,
+    w: &World,
+    run: &Run,
+    before: Option<&Acked>,
+) -> Option<String> {
     let mut want = vec![base.s0.id.clone(), base.s1.id.clone()];
+    want.extend(before.map(|b| b.id.clone()));
     match a {
-        Action::ExportZip | Action::ExportVault => {
+        Action::ExportZip | Action::ExportVault | Action::ExportStakTrakr => {
             let left = out_listing(w);
             if run.code != 0 && !left.is_empty() {
                 return Some(format!("failed export left {left:?} in the output folder"));
@@ -427,8 +471,14 @@ fn outcome_problem(a: Action, base: &Base, w: &World, run: &Run) -> Option<Strin
                     if fs::read(&out).ok()? != fs::read(&base.zip).ok()? {
                         return Some("the ZIP differs from a clean export's bytes".into());
                     }
-                } else if let Some(d) = archive_problem(w, &out, &base.s1.image) {
-                    return Some(format!("the vault does not restore to s1: {d}"));
+                } else {
+                    let want = match before {
+                        Some(b) => &b.image,
+                        None => &base.s1.image,
+                    };
+                    if let Some(d) = archive_problem(w, &out, want) {
+                        return Some(format!("the vault does not restore to its snapshot: {d}"));
+                    }
                 }
             }
         }
@@ -521,6 +571,7 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
         let run = snap_env(&copy_dir(w), &["init"], &[]);
         assert_eq!(run.code, 0, "init before copy\n{}", run.dump());
     }
+    let before = (a == Action::ExportStakTrakr).then(|| import_staktrakr(base, w));
     let counts = w.scratch.join("counts");
     let argv = args(a, base, w);
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -562,6 +613,7 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
         Action::Gc => vec![base.s0.clone()],
         _ => vec![base.s1.clone(), base.s0.clone()],
     };
+    acked.extend(before.clone());
     if matches!(
         a,
         Action::Create | Action::Import | Action::ImportVault | Action::ImportStakTrakr
@@ -600,7 +652,7 @@ fn run_once(base: &Base, w: &World, a: Action, spec: Option<Spec>, f: &mut Figur
         _ => {}
     }
     if problem.is_none() {
-        problem = outcome_problem(a, base, w, &run);
+        problem = outcome_problem(a, base, w, &run, before.as_ref());
     }
     if problem.is_none() {
         problem = oracle::check(&w.repo, &acked, &w.profile, &w.scratch).err();
@@ -677,6 +729,7 @@ fn fault_sweep() {
             Action::GcRepack,
             Action::ExportZip,
             Action::ExportVault,
+            Action::ExportStakTrakr,
             Action::Import,
             Action::ImportVault,
             Action::ImportStakTrakr,
