@@ -74,6 +74,7 @@
 //! | [`repo`] | [`Repo`], the handle over a `snap-store` repository: snapshots, trees, resolving ids |
 //! | [`sync`] (in `commands/sync/`) | a profile kept in step across machines through a shared repository: head records moved by compare-and-swap, push, pull, status |
 //! | [`space`] | free space: the one `statvfs` of the engine |
+//! | `flush` | making a written tree durable: writeback while a restore or an extraction writes, one `syncfs` before the rename |
 //! | [`chunker`] | content-defined chunking of a byte stream |
 //! | [`error`] | [`Error`], the crate's one error enum |
 //!
@@ -93,6 +94,7 @@ pub mod chunker;
 pub mod commands;
 pub mod error;
 pub mod export;
+pub(crate) mod flush;
 pub mod model;
 mod recovery;
 mod remote;

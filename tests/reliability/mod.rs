@@ -8,6 +8,7 @@ pub mod oracle;
 mod corpus;
 mod crash;
 mod disk_full;
+mod extract;
 mod faults;
 mod flips;
 mod powercut;

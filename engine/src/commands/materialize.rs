@@ -21,7 +21,7 @@
 //! The order that exactness needs is kept: symlinks are created after every
 //! file and directory (as data, never followed), and directories get their
 //! mode and mtime last, deepest first, after everything inside them. The
-//! caller makes it durable (`restore_flush`: writeback while this runs,
+//! caller makes it durable (`crate::flush`: writeback while this runs,
 //! one `syncfs` before its final rename).
 
 use std::ffi::OsStr;

@@ -20,7 +20,6 @@ pub mod repair;
 pub mod restore;
 pub(crate) mod restore_fetch;
 pub(crate) mod restore_file;
-pub(crate) mod restore_flush;
 pub(crate) mod restore_progress;
 pub mod sync;
 pub mod tag;

@@ -25,9 +25,9 @@ use snap_store::{fault, fsutil, LockMode, Repository, SnapshotId};
 
 use crate::commands::backup::{create, CreateOptions, CreateStatus};
 use crate::commands::diff::{diff_trees, Change};
-use crate::commands::restore_flush::Flusher;
 use crate::commands::restore_progress::Counter;
 use crate::error::{Error, Result};
+use crate::flush::Flusher;
 use crate::model::retention::TAG_PRE_RESTORE;
 use crate::model::snapshot::SnapshotInfo;
 use crate::model::tree::Node;

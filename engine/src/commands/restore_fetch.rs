@@ -293,7 +293,7 @@ impl Plan<'_> {
 /// Asks the kernel to start writing a finished large file's pages to disk
 /// now (`posix_fadvise(POSIX_FADV_DONTNEED)` starts writeback without
 /// waiting for it on Linux), before the next periodic `syncfs` of
-/// [`crate::commands::restore_flush`]. Durability comes from the final
+/// [`crate::flush`]. Durability comes from the final
 /// `syncfs`; a failure here changes nothing and is ignored.
 fn start_writeback(f: &File) {
     let _ = rustix::fs::fadvise(f, 0, None, rustix::fs::Advice::DontNeed);

@@ -35,7 +35,7 @@ pub use self::manifest::{
 };
 pub use self::read::{
     extract_to, open_archive, open_vault_archive, Archive, ArchiveEntry, ArchiveOptions,
-    FileReader, Payload, DEFAULT_MAX_TOTAL,
+    FileReader, Payload, DEFAULT_MAX_TOTAL, STAGING_INFIX,
 };
 pub use self::snapshot_view::{
     export_snapshot_to_file, export_snapshot_to_file_with, export_snapshot_vault,

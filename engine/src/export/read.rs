@@ -6,8 +6,9 @@
 //! file or symlink entry, the manifest with its exact names, privilege bits
 //! dropped and unusual symlinks noted as [`Archive::warnings`]). Reading
 //! ([`Archive::read_file`]) counts the real decompressed bytes and checks
-//! the CRC-32 and, with a manifest, the blake3; [`extract_to`] writes into
-//! an empty or new directory only and removes what it made on any error.
+//! the CRC-32 and, with a manifest, the blake3; [`extract_to`] builds the
+//! tree beside an empty or new directory and renames it into place, so the
+//! target is as it was or complete, whatever happens.
 //!
 //! Times: with a manifest, entries get its exact nanosecond mtimes;
 //! without, the ZIP's DOS time read as UTC (2-second precision).
@@ -27,6 +28,7 @@ use super::names;
 use super::staktrakr;
 use super::vault::decrypt_vault;
 use super::{ExportEntry, ExportKind};
+use crate::flush::Flusher;
 use crate::{Error, Result};
 
 /// Largest `manifest.json` or symlink target read into memory.
@@ -652,58 +654,107 @@ fn dos_to_ns((date, time): (u16, u16)) -> i64 {
 
 /// Extracts `archive` into `dir`, which must be absent or empty.
 ///
+/// The tree is built in a staging directory beside `dir`
+/// (`.NAME.snap-extract-…`, see [`STAGING_INFIX`]), made durable
+/// ([`crate::flush`]: writeback while it is written, one `syncfs` at the
+/// end) and renamed onto `dir` (replacing it when it is an empty
+/// directory, whose mode the tree's root takes), so `dir` is at every
+/// moment as it was or complete. A crash leaves only the staging
+/// directory, which the next extraction to `dir` removes.
+///
 /// First the free space of `dir`'s filesystem is checked against the
 /// files' sizes. Every file is created with `O_CREAT | O_EXCL |
 /// O_NOFOLLOW` under directories this function created, symlinks are
 /// created last whatever their targets (so no write ever goes through
 /// one), then modes (never setuid, setgid or sticky: see
 /// [`Archive::warnings`]) and mtimes are set (directories last, deepest
-/// first). On any error everything created is removed (and `dir` itself
-/// if it was created).
+/// first). On any error the staging directory is removed and `dir` is as
+/// it was.
 ///
 /// # Errors
-/// [`Error::Invalid`] when `dir` is not empty; [`snap_store::Error::NoSpace`]
-/// when the files cannot fit; those of reading (see
-/// [`Archive::read_file`]); [`Error::Io`].
+/// [`Error::Invalid`] when `dir` is not empty (or has no name);
+/// [`snap_store::Error::NoSpace`] when the files cannot fit; those of
+/// reading (see [`Archive::read_file`]); [`Error::Io`].
 pub fn extract_to(archive: &Archive, dir: &Path) -> Result<()> {
-    let created = match fs::read_dir(dir) {
+    let invalid = |reason: &str| Error::Invalid {
+        what: "target directory",
+        value: dir.display().to_string(),
+        reason: reason.into(),
+    };
+    let existing = match fs::read_dir(dir) {
         Ok(mut it) => {
             if it.next().is_some() {
-                return Err(Error::Invalid {
-                    what: "target directory",
-                    value: dir.display().to_string(),
-                    reason: "not empty".into(),
-                });
+                return Err(invalid("not empty"));
             }
-            false
+            Some(
+                fs::metadata(dir)
+                    .map_err(|e| Error::io(dir, e))?
+                    .permissions(),
+            )
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir(dir).map_err(|e| Error::io(dir, e))?;
-            true
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(dir, e)),
     };
-    let result = extract_inner(archive, dir);
+    let name = dir.file_name().ok_or_else(|| invalid("has no name"))?;
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    let prefix = [b".", name.as_bytes(), STAGING_INFIX.as_bytes()].concat();
+    remove_stale_staging(parent, &prefix);
+    let staging = parent.join(std::ffi::OsStr::from_bytes(
+        &[
+            &prefix[..],
+            format!(
+                "{}-{}",
+                std::process::id(),
+                chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0)
+            )
+            .as_bytes(),
+        ]
+        .concat(),
+    ));
+    fs::create_dir(&staging).map_err(|e| Error::io(&staging, e))?;
+    let result = (|| -> Result<()> {
+        let flusher = Flusher::start(&staging)?;
+        extract_inner(archive, &staging)?;
+        if let Some(perm) = &existing {
+            fs::set_permissions(&staging, perm.clone()).map_err(|e| Error::io(&staging, e))?;
+        }
+        flusher.finish()?;
+        fault::rename(&staging, dir).map_err(|e| Error::io(dir, e))?;
+        if let Err(e) = snap_store::fsutil::sync_dir(parent) {
+            // Not known to be durable, and the caller is told it failed:
+            // put `dir` back as it was.
+            let _ = fs::rename(dir, &staging);
+            if let Some(perm) = &existing {
+                let _ = fs::create_dir(dir).and_then(|()| fs::set_permissions(dir, perm.clone()));
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    })();
     if result.is_err() {
-        cleanup(dir, created);
+        let _ = fs::remove_dir_all(&staging);
     }
     result
 }
 
-fn cleanup(dir: &Path, created: bool) {
-    if created {
-        let _ = fs::remove_dir_all(dir);
-    } else if let Ok(it) = fs::read_dir(dir) {
-        for e in it.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => {
-                    let _ = fs::remove_dir_all(&p);
-                }
-                _ => {
-                    let _ = fs::remove_file(&p);
-                }
-            }
+/// What names an extraction's staging directory, after `.` and the
+/// target's name: `.restored.snap-extract-4711-1733…` for `restored`.
+pub const STAGING_INFIX: &str = ".snap-extract-";
+
+/// Removes the staging directories an interrupted extraction to the same
+/// target left in `parent` (names starting with `prefix`). Best effort: one
+/// that cannot be removed stays, and does not stop this extraction.
+fn remove_stale_staging(parent: &Path, prefix: &[u8]) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().as_bytes().starts_with(prefix) {
+            let _ = fs::remove_dir_all(e.path());
         }
     }
 }
@@ -754,13 +805,12 @@ fn extract_inner(archive: &Archive, dir: &Path) -> Result<()> {
                     .open(&path)
                     .map_err(|err| Error::io(&path, err))?;
                 let mut reader = archive.read_file(e);
-                io::copy(&mut reader, &mut out).map_err(|err| {
+                io::copy(&mut reader, &mut fault::Writer(&mut out)).map_err(|err| {
                     match err.get_ref().is_some_and(|x| x.is::<Refused>()) {
                         true => archive.map_read_error(e, err),
                         false => Error::io(&path, err),
                     }
                 })?;
-                out.sync_all().map_err(|err| Error::io(&path, err))?;
             }
             ExportKind::Symlink => {}
         }

@@ -1,6 +1,6 @@
-//! Making a restore durable: one `syncfs` of the restored tree before it
-//! is renamed into place, with the writeback started while the restore
-//! still runs.
+//! Making a written tree durable: one `syncfs` of a restore's (or an
+//! archive extraction's) staging directory before it is renamed into
+//! place, with the writeback started while the writing still runs.
 //!
 //! The kernel holds back the writeback of new files for up to 30 s, so a
 //! restore that only flushed at the end would wait for all of its data
