@@ -692,6 +692,60 @@ fn selected(only: &str, a: Action, op: Option<Op>) -> bool {
         })
 }
 
+/// What [`sweep_calls`] counted.
+#[derive(Default)]
+pub(super) struct Swept {
+    pub runs: u64,
+    pub false_successes: u64,
+    pub failures: Vec<String>,
+}
+
+/// Runs one command under a fault at [`points`] of every kind of call its
+/// clean run made (`calls`), ENOSPC and EIO in turn, once and persistent:
+/// `run` gets the `SNAP_FAULT` value and runs the command with
+/// `SNAP_FAULT_COUNTS` at `counts`; `check` says what is wrong with its
+/// outcome. A panic, and a success despite an injected fault, are failures
+/// too.
+pub(super) fn sweep_calls(
+    calls: [u64; OPS],
+    full: bool,
+    counts: &Path,
+    mut run: impl FnMut(&str) -> Run,
+    mut check: impl FnMut(&Run) -> Option<String>,
+) -> Swept {
+    let mut s = Swept::default();
+    for (i, op) in Op::ALL.into_iter().enumerate() {
+        for k in points(calls[i], full) {
+            for mode in [Mode::Once, Mode::Persistent] {
+                let spec = Spec {
+                    op,
+                    n: k,
+                    kind: if k % 2 == 0 { Kind::Eio } else { Kind::Enospc },
+                    mode,
+                }
+                .to_env();
+                let _ = fs::remove_file(counts);
+                let r = run(&spec);
+                s.runs += 1;
+                let (_, injected, _) = parse_counts(counts);
+                let what = format!("SNAP_FAULT={spec}: exit {}", r.code);
+                if r.code == 101 || r.stderr.contains("panicked") {
+                    s.failures.push(format!("{what}: panic\n{}", r.dump()));
+                }
+                if injected > 0 && r.code == 0 {
+                    s.false_successes += 1;
+                    s.failures
+                        .push(format!("{what}: success despite a fault\n{}", r.dump()));
+                }
+                if let Some(e) = check(&r) {
+                    s.failures.push(format!("{what}: {e}\n{}", r.stderr));
+                }
+            }
+        }
+    }
+    s
+}
+
 /// The k to inject at: all of 1..=n, or 12 spread evenly.
 pub(super) fn points(n: u64, full: bool) -> Vec<u64> {
     const MAX: u64 = 12;

@@ -22,8 +22,6 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use snap_store::fault::{Kind, Mode, Op, Spec};
-
 use super::oracle::{run_interrupted, snap_env, World};
 use crate::util::{copy_into, image_diff, noise, remove_tree, tree_image, write, Gen, TreeImage};
 
@@ -252,40 +250,24 @@ fn restore_path_fault_sweep() {
     assert_eq!(clean.code, 0, "clean run\n{}", clean.dump());
     let (calls, _, _) = super::faults::parse_counts(&counts);
     let full = std::env::var_os("SNAP_FAULT_QUICK").is_none();
-    let (mut runs, mut false_successes, mut failures) = (0u64, 0u64, Vec::new());
-    for (i, op) in Op::ALL.into_iter().enumerate() {
-        for k in super::faults::points(calls[i], full) {
-            for mode in [Mode::Once, Mode::Persistent] {
-                reset();
-                let spec = Spec {
-                    op,
-                    n: k,
-                    kind: if k % 2 == 0 { Kind::Eio } else { Kind::Enospc },
-                    mode,
-                }
-                .to_env();
-                let _ = fs::remove_file(&counts);
-                let run = run_restore(
-                    w,
-                    &base.ids[0],
-                    &[("SNAP_FAULT", spec.as_str()), ("SNAP_FAULT_COUNTS", c)],
-                );
-                runs += 1;
-                let (_, injected, _) = super::faults::parse_counts(&counts);
-                let what = format!("SNAP_FAULT={spec}: exit {}", run.code);
-                if run.code == 101 || run.stderr.contains("panicked") {
-                    failures.push(format!("{what}: panic\n{}", run.dump()));
-                }
-                if injected > 0 && run.code == 0 {
-                    false_successes += 1;
-                    failures.push(format!("{what}: success despite a fault\n{}", run.dump()));
-                }
-                if let Err(e) = after_run(w, &before, &base.restored[0], Some(run.code == 0)) {
-                    failures.push(format!("{what}: {e}\n{}", run.stderr));
-                }
-            }
-        }
-    }
+    let super::faults::Swept {
+        runs,
+        false_successes,
+        failures,
+    } = super::faults::sweep_calls(
+        calls,
+        full,
+        &counts,
+        |spec| {
+            reset();
+            run_restore(
+                w,
+                &base.ids[0],
+                &[("SNAP_FAULT", spec), ("SNAP_FAULT_COUNTS", c)],
+            )
+        },
+        |run| after_run(w, &before, &base.restored[0], Some(run.code == 0)).err(),
+    );
     eprintln!(
         "| restore --path | calls w/f/r/d/u/rd/sql {} | runs {runs} | false successes {false_successes} | failures {} |",
         calls.map(|n| n.to_string()).join("/"),
