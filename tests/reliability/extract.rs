@@ -194,3 +194,34 @@ fn extraction_fault_sweep() {
     );
     check_failures("faults in restore FILE --target", &failures);
 }
+
+#[test]
+fn extraction_into_an_existing_empty_directory_by_dot_or_symlink_replaces_it() {
+    let b = build();
+    let out = b.target.parent().expect("parent");
+    fs::create_dir_all(&b.target).expect("target");
+    // `--target .` from inside the empty target.
+    let run = std::process::Command::new(crate::util::snap_bin())
+        .args(["restore", b.zip.to_str().expect("utf-8"), "--target", "."])
+        .current_dir(&b.target)
+        .output()
+        .expect("spawn snap");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(image_diff(&b.want, &tree_image(&b.target)), None);
+    // Through a symlink to an empty directory: the link stays a link.
+    remove_tree(&b.target);
+    let real = out.join("real");
+    fs::create_dir(&real).expect("real");
+    std::os::unix::fs::symlink(&real, &b.target).expect("symlink");
+    assert_eq!(extract(&b, &[]).code, 0);
+    assert!(fs::symlink_metadata(&b.target)
+        .expect("link")
+        .file_type()
+        .is_symlink());
+    assert_eq!(image_diff(&b.want, &tree_image(&real)), None);
+    assert!(staging_left(&b).is_empty(), "{:?}", staging_left(&b));
+}

@@ -658,7 +658,8 @@ fn dos_to_ns((date, time): (u16, u16)) -> i64 {
 /// (`.NAME.snap-extract-…`, see [`STAGING_INFIX`]), made durable
 /// ([`crate::flush`]: writeback while it is written, one `syncfs` at the
 /// end) and renamed onto `dir` (replacing it when it is an empty
-/// directory, whose mode the tree's root takes), so `dir` is at every
+/// directory, whose mode the tree's root takes; by its real path, so `.`
+/// and a symlink to a directory work), so `dir` is at every
 /// moment as it was or complete. A crash leaves only the staging
 /// directory, which the next extraction to `dir` removes.
 ///
@@ -694,6 +695,16 @@ pub fn extract_to(archive: &Archive, dir: &Path) -> Result<()> {
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(dir, e)),
+    };
+    // An existing target is renamed onto by its real path: `.` has a name
+    // then, and a symlink to an empty directory stays a symlink.
+    let real;
+    let dir = match existing {
+        Some(_) => {
+            real = fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+            real.as_path()
+        }
+        None => dir,
     };
     let name = dir.file_name().ok_or_else(|| invalid("has no name"))?;
     let parent = dir
