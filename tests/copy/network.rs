@@ -100,6 +100,7 @@ fn create_restore_and_copy_through_a_faulty_network_leave_no_partial_snapshot() 
         slow_down: 0.2,
         drop: 0.01,
         delay_ms: 20,
+        cut_after: 0,
     });
     let endpoint = proxy.endpoint();
     let a = env.repo.display().to_string();

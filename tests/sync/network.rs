@@ -6,8 +6,8 @@
 //!   complete snapshot (restored and compared with the states pushed); the
 //!   pulling device's profile is its old state or the head's, never a mix;
 //!   a retry on a healthy network completes. Even rounds have faults the
-//!   client's retries mostly absorb, odd rounds so many that commands
-//!   fail. `SNAP_SYNC_NET_ROUNDS` (default 2) sets the rounds.
+//!   client's retries mostly absorb; odd rounds end in an outage after
+//!   32 KiB, so their commands fail part-way. `SNAP_SYNC_NET_ROUNDS` (default 2) sets the rounds.
 //! - Bytes: a second push after a small change sends about the new data
 //!   (the unscoped push goes through `copy_snapshots`); the same push
 //!   through the scoped ZIP path is measured beside it.
@@ -25,13 +25,15 @@ const FAULTS: Faults = Faults {
     slow_down: 0.2,
     drop: 0.01,
     delay_ms: 20,
+    cut_after: 0,
 };
 
-/// Faults no retry gets through (odd rounds): the commands fail.
+/// The same faults, then an outage no retry gets through after 32 KiB
+/// (odd rounds): the commands fail part-way, every time.
 const OUTAGE: Faults = Faults {
-    slow_down: 0.6,
-    drop: 0.2,
     delay_ms: 5,
+    cut_after: 32 << 10,
+    ..FAULTS
 };
 
 /// A device whose `snap` reaches the object store through `proxy`.

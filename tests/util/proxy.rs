@@ -4,7 +4,10 @@
 //! connection with `503 Slow Down` (an S3 XML error) instead of forwarding
 //! it, delays what it forwards, and drops connections in the middle of a
 //! transfer. The client's HTTP pool keeps connections alive, so a drop is
-//! also what makes it open new connections that can meet a 503.
+//! also what makes it open new connections that can meet a 503. An outage
+//! (`cut_after`) lets a set number of bytes through and then drops every
+//! read and answers every new connection with 503, so a command fails
+//! part-way through for certain, not by chance.
 
 #![allow(dead_code)]
 
@@ -27,6 +30,9 @@ pub struct Faults {
     pub drop: f64,
     /// Longest delay before forwarding a read, in milliseconds (uniform).
     pub delay_ms: u64,
+    /// Bytes (both ways) forwarded after [`Proxy::set_faults`] before the
+    /// network goes down entirely; 0: never.
+    pub cut_after: u64,
 }
 
 struct Shared {
@@ -35,6 +41,8 @@ struct Shared {
     down: AtomicU64,
     slow_downs: AtomicU64,
     drops: AtomicU64,
+    /// Bytes forwarded (both ways) when the faults were last set.
+    cut_base: AtomicU64,
     stop: AtomicBool,
     seed: AtomicU64,
 }
@@ -58,6 +66,7 @@ impl Proxy {
             down: AtomicU64::new(0),
             slow_downs: AtomicU64::new(0),
             drops: AtomicU64::new(0),
+            cut_base: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             seed: AtomicU64::new(u64::from(port) * 7919),
         });
@@ -95,7 +104,11 @@ impl Proxy {
 
     /// Changes the faults for new reads and connections.
     pub fn set_faults(&self, f: Faults) {
-        *self.shared.faults.lock().unwrap() = f;
+        let mut faults = self.shared.faults.lock().unwrap();
+        self.shared
+            .cut_base
+            .store(self.shared.forwarded(), Ordering::SeqCst);
+        *faults = f;
     }
 
     /// Bytes sent by the client towards the store (uploads and requests).
@@ -124,10 +137,23 @@ impl Drop for Proxy {
     }
 }
 
+impl Shared {
+    /// Bytes forwarded so far, both ways.
+    fn forwarded(&self) -> u64 {
+        self.up.load(Ordering::SeqCst) + self.down.load(Ordering::SeqCst)
+    }
+
+    /// True once an outage's byte budget is spent.
+    fn is_cut(&self, faults: &Faults) -> bool {
+        faults.cut_after > 0
+            && self.forwarded() - self.cut_base.load(Ordering::SeqCst) >= faults.cut_after
+    }
+}
+
 fn serve(mut client: TcpStream, target: &str, s: &Arc<Shared>) {
     let mut g = Gen(s.seed.fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::SeqCst));
     let faults = *s.faults.lock().unwrap();
-    if chance(&mut g, faults.slow_down) {
+    if s.is_cut(&faults) || chance(&mut g, faults.slow_down) {
         // Read the request head, answer 503 and close.
         let mut head = Vec::new();
         let mut buf = [0u8; 4096];
@@ -174,7 +200,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, s: &Shared, up: bool, seed: u64)
         if faults.delay_ms > 0 {
             thread::sleep(Duration::from_millis(g.below(faults.delay_ms + 1)));
         }
-        if chance(&mut g, faults.drop) {
+        if s.is_cut(&faults) || chance(&mut g, faults.drop) {
             s.drops.fetch_add(1, Ordering::SeqCst);
             break;
         }
