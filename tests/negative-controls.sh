@@ -23,7 +23,8 @@ export RUSTC_WRAPPER=$PWD/tests/rustc-broken-wrapper.sh
 controls=(
     "no_dir_fsync|--test tests reliability::faults::durability_protocol"
     "no_fsync_before_rename|--test tests reliability::faults::durability_protocol"
-    "no_fsync_before_rename|--test tests reliability::powercut::"
+    "no_fsync_before_rename|--test tests reliability::powercut:: -- --include-ignored"
+    "no_tree_syncfs|--test tests reliability::powercut::power_cuts_during_extraction -- --include-ignored"
     "snapshot_before_packs|--test tests reliability::faults::fault_sweep"
     "lock_released_early|--test tests store_lock::"
     "zip_validator_off|-p snap-engine --test api archive::corpus::"

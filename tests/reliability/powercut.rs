@@ -11,6 +11,10 @@
 //! (and exactly that when `export` reported success). `import` reads a ZIP
 //! of the latest snapshot, also on that filesystem, into another profile;
 //! what it acknowledged (printed) must restore to that snapshot's tree.
+//! `restore FILE --target DIR` extracts such a ZIP (no repository) to a
+//! target on that filesystem: afterwards the target must be absent or
+//! exactly the snapshot's tree, and exactly the tree when it reported
+//! success.
 //!
 //! Needs root, mkfs.ext4 (e2fsprogs), python3 and loop devices: the tests
 //! are `#[ignore]`d (listed as ignored by the runner) and `.ci/run` runs them
@@ -22,7 +26,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::oracle::{self, created_id, snap_env, Acked};
-use crate::util::{make_profile, mutate_profile, tree_image, Gen, Run};
+use crate::util::{make_profile, mutate_profile, remove_tree, tree_image, Gen, Run, TreeImage};
 
 /// `FS_IOC_SHUTDOWN` (`_IOR('X', 125, __u32)`) with flag 2, NOLOGFLUSH.
 const SHUTDOWN: &str = "import fcntl, os, struct, sys\n\
@@ -108,6 +112,7 @@ enum Op {
     Gc,
     Export,
     Import,
+    Extract,
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -161,6 +166,8 @@ enum Expect {
         previous: Option<Vec<u8>>,
         complete: Vec<u8>,
     },
+    /// Extraction: the target is absent or exactly this tree.
+    Tree(TreeImage),
 }
 
 /// The operation's command line for this cut (after its setup), what the
@@ -208,7 +215,27 @@ fn prepare(
             let args = import_args(w);
             (args, Expect::Nothing, None)
         }
+        Op::Extract => {
+            // A new snapshot's ZIP extracted to a fresh target, both on
+            // the ext4.
+            let (id, _) = take(&w.repo, &w.profile, acked);
+            let _ = std::fs::remove_file(&w.archive);
+            export_clean(&w.repo, &id, &w.archive);
+            remove_tree(&w.extracted);
+            let image = acked.last().expect("acked").image.clone();
+            let args = [
+                "restore",
+                path_str(&w.archive),
+                "--target",
+                path_str(&w.extracted),
+            ];
+            (args.map(String::from).to_vec(), Expect::Tree(image), None)
+        }
     }
+}
+
+fn path_str(p: &Path) -> &str {
+    p.to_str().expect("utf-8")
 }
 
 fn import_args(w: &Paths) -> Vec<String> {
@@ -224,8 +251,10 @@ struct Paths {
     profile: PathBuf,
     /// Export's output, beside other files it must not leave.
     output: PathBuf,
-    /// Import's input.
+    /// Import's and extraction's input.
     archive: PathBuf,
+    /// Extraction's target, beside export's output.
+    extracted: PathBuf,
     scratch: PathBuf,
 }
 
@@ -252,6 +281,7 @@ fn power_cuts(op: Op) -> Option<String> {
             profile: fs.mnt.join("profile"),
             output: fs.mnt.join("out").join("export.zip"),
             archive: fs.mnt.join("in.zip"),
+            extracted: fs.mnt.join("out").join("extracted"),
             scratch: scratch.path().to_path_buf(),
         };
         if cut % 10 == 0 {
@@ -313,7 +343,7 @@ fn power_cuts(op: Op) -> Option<String> {
             &w.scratch,
             oracle::Verify::Acked,
         );
-        if matches!(op, Op::Export | Op::Import) {
+        if matches!(op, Op::Export | Op::Import | Op::Extract) {
             // Each cut adds snapshots; the older ones were restored after
             // earlier cuts (and are still walked and read by the oracle):
             // keep its restores bounded.
@@ -356,13 +386,31 @@ fn power_cuts(op: Op) -> Option<String> {
                 }
                 // Temporary files beside the output are not swept by
                 // anything (it is outside the repository): count them.
-                let dir = w.output.parent().expect("out");
-                for e in std::fs::read_dir(dir).expect("out dir").flatten() {
-                    if e.file_name().to_string_lossy().starts_with(".tmp-") {
-                        leftovers += 1;
-                        let _ = std::fs::remove_file(e.path());
-                    }
+                leftovers += remove_left(&w.output, ".tmp-");
+            }
+            Expect::Tree(image) => {
+                let now = std::fs::symlink_metadata(&w.extracted)
+                    .ok()
+                    .map(|_| tree_image(&w.extracted));
+                let ok = match &now {
+                    Some(t) => *t == image,
+                    None => code != 0,
+                };
+                if !ok {
+                    mixed += 1;
+                    failures.push(format!(
+                        "{what}: exit {code}, the target is {}",
+                        if now.is_some() {
+                            "neither absent nor the snapshot's tree"
+                        } else {
+                            "absent"
+                        }
+                    ));
                 }
+                // The next extraction to the same target would remove a
+                // staging folder; count them instead.
+                let staging = format!(".extracted{}", snap_engine::export::STAGING_INFIX);
+                leftovers += remove_left(&w.extracted, &staging);
             }
         }
     }
@@ -373,8 +421,8 @@ fn power_cuts(op: Op) -> Option<String> {
     println!("| operation | power cuts | oracle failures | acknowledged lost | mixed profiles / outputs |");
     println!("{line}");
     println!("{op:?}: {mid_run} of {cuts} cuts while snap was running");
-    if op == Op::Export {
-        println!("temporary files left beside the output: {leftovers}");
+    if matches!(op, Op::Export | Op::Extract) {
+        println!("temporary files or folders left beside the output: {leftovers}");
     }
     assert!(
         failures.is_empty(),
@@ -383,6 +431,24 @@ fn power_cuts(op: Op) -> Option<String> {
         failures[0]
     );
     Some(line)
+}
+
+/// Removes the entries beside `output` whose names start with `prefix`;
+/// how many there were.
+fn remove_left(output: &Path, prefix: &str) -> u64 {
+    let dir = output.parent().expect("parent");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).expect("output's folder").flatten() {
+        if e.file_name().to_string_lossy().starts_with(prefix) {
+            n += 1;
+            if e.path().is_dir() {
+                remove_tree(&e.path());
+            } else {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    n
 }
 
 fn run(op: Op) {
@@ -420,4 +486,10 @@ fn power_cuts_during_export() {
 #[ignore = "needs root, mkfs.ext4 and loop devices; .ci/run runs it with --include-ignored"]
 fn power_cuts_during_import() {
     run(Op::Import);
+}
+
+#[test]
+#[ignore = "needs root, mkfs.ext4 and loop devices; .ci/run runs it with --include-ignored"]
+fn power_cuts_during_extraction() {
+    run(Op::Extract);
 }
