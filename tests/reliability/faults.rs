@@ -46,9 +46,10 @@ use std::path::{Path, PathBuf};
 
 use snap_store::fault::{Kind, Mode, Op, Spec, OPS};
 
+use super::archives::{archive_problem, staktrakr_vault};
 use super::oracle::{self, created_id, snap_env, Acked, World};
 use crate::util::{
-    copy_into, image_diff, make_profile, mutate_profile, remove_tree, tree_image, Run, TreeImage,
+    copy_into, make_profile, mutate_profile, remove_tree, tree_image, Run, TreeImage,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +162,7 @@ fn build_base(encrypted: bool) -> Base {
     let z = zip.to_str().expect("utf-8");
     let run = snap_env(&world.repo, &["export", &s1.id, "--zip", z], &[]);
     assert_eq!(run.code, 0, "base export\n{}", run.dump());
-    if let Some(d) = archive_problem(&world, &zip, &s1.image) {
+    if let Some(d) = archive_problem(&world.repo, &world.scratch, &zip, &s1.image) {
         panic!("the base ZIP does not restore to s1: {d}");
     }
     let other = saved.path().join("other-repo");
@@ -171,7 +172,7 @@ fn build_base(encrypted: bool) -> Base {
     let z = import_zip.to_str().expect("utf-8");
     let run = snap_env(&other, &["export", &id, "--zip", z], &[]);
     assert_eq!(run.code, 0, "live export\n{}", run.dump());
-    if let Some(d) = archive_problem(&world, &import_zip, &live) {
+    if let Some(d) = archive_problem(&world.repo, &world.scratch, &import_zip, &live) {
         panic!("the import ZIP does not restore to the live tree: {d}");
     }
     remove_tree(&other);
@@ -184,7 +185,7 @@ fn build_base(encrypted: bool) -> Base {
         snap_engine::export::MIN_ITERATIONS,
     )
     .expect("vault");
-    let (staktrakr_vault, staktrakr) = staktrakr_vault(&world, saved.path());
+    let (staktrakr_vault, staktrakr) = staktrakr_vault(&world.repo, &world.scratch, saved.path());
     copy_into(&world.repo, &saved.path().join("repo"));
     copy_into(&world.profile, &saved.path().join("profile"));
     let cache = oracle::cache_of(&world.repo);
@@ -203,72 +204,6 @@ fn build_base(encrypted: bool) -> Base {
         staktrakr_vault,
         staktrakr,
     }
-}
-
-/// A StakTrakr vault of 40 keys (about 400 KB of JSON text), and the tree
-/// `snap restore FILE --target` makes of it.
-fn staktrakr_vault(w: &World, dir: &Path) -> (PathBuf, TreeImage) {
-    let mut data = serde_json::Map::new();
-    for i in 0..40u32 {
-        let value: String = (0..10_000u32)
-            .map(|j| char::from(b'a' + ((i * 7 + j * 13) % 26) as u8))
-            .collect();
-        data.insert(format!("key{i}"), serde_json::Value::String(value));
-    }
-    let payload = serde_json::json!({
-        "_meta": {"appVersion": "3.33.19", "exportTimestamp": "2026-02-04T15:30:00.000Z", "scope": "full"},
-        "data": data,
-    });
-    let vault = dir.join("staktrakr.stvault");
-    snap_engine::export::encrypt_vault(
-        payload.to_string().as_bytes(),
-        fs::File::create(&vault).expect("staktrakr.stvault"),
-        PASSWORD,
-        snap_engine::export::VaultVersion::V1,
-        snap_engine::export::MIN_ITERATIONS,
-    )
-    .expect("vault");
-    let target = w.scratch.join("staktrakr-check");
-    remove_tree(&target);
-    let run = snap_env(
-        &w.repo,
-        &[
-            "restore",
-            vault.to_str().expect("utf-8"),
-            "--target",
-            target.to_str().expect("utf-8"),
-        ],
-        &[("SNAP_PASSWORD", PASSWORD)],
-    );
-    assert_eq!(
-        run.code,
-        0,
-        "restore of the StakTrakr vault\n{}",
-        run.dump()
-    );
-    let image = tree_image(&target);
-    remove_tree(&target);
-    (vault, image)
-}
-
-/// Why the archive `file` does not restore (`snap restore FILE --target`,
-/// no repository involved) to exactly `want`, if it does not.
-fn archive_problem(w: &World, file: &Path, want: &TreeImage) -> Option<String> {
-    let target = w.scratch.join("archive-check");
-    remove_tree(&target);
-    let (f, t) = (file.to_str()?, target.to_str()?);
-    let run = snap_env(
-        &w.repo,
-        &["restore", f, "--target", t],
-        &[("SNAP_PASSWORD", PASSWORD)],
-    );
-    let problem = if run.code != 0 {
-        Some(format!("restore from the file failed\n{}", run.dump()))
-    } else {
-        image_diff(want, &tree_image(&target))
-    };
-    remove_tree(&target);
-    problem
 }
 
 /// The tags of snapshot `id` as listed (tag records applied).
@@ -476,7 +411,7 @@ fn outcome_problem(
                         Some(b) => &b.image,
                         None => &base.s1.image,
                     };
-                    if let Some(d) = archive_problem(w, &out, want) {
+                    if let Some(d) = archive_problem(&w.repo, &w.scratch, &out, want) {
                         return Some(format!("the vault does not restore to its snapshot: {d}"));
                     }
                 }

@@ -5,6 +5,7 @@
 
 pub mod oracle;
 
+mod archives;
 mod corpus;
 mod crash;
 mod disk_full;

@@ -14,6 +14,10 @@
 //! `restore FILE --target DIR` extracts such a ZIP (no repository) to a
 //! target on that filesystem: afterwards the target must be absent or
 //! exactly the snapshot's tree, and exactly the tree when it reported
+//! success. `export --payload staktrakr` writes a StakTrakr vault of an
+//! imported StakTrakr snapshot over the previous cut's: the output must be
+//! absent (when there was none), the previous file, or a vault that
+//! extracts to that snapshot's tree, and a new file when it reported
 //! success.
 //!
 //! Needs root, mkfs.ext4 (e2fsprogs), python3 and loop devices: the tests
@@ -25,7 +29,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::oracle::{self, created_id, snap_env, Acked};
+use super::archives::{archive_problem, staktrakr_vault};
+use super::oracle::{self, created_id, snap_env, Acked, PASSWORD};
 use crate::util::{make_profile, mutate_profile, remove_tree, tree_image, Gen, Run, TreeImage};
 
 /// `FS_IOC_SHUTDOWN` (`_IOR('X', 125, __u32)`) with flag 2, NOLOGFLUSH.
@@ -113,6 +118,7 @@ enum Op {
     Export,
     Import,
     Extract,
+    ExportStakTrakr,
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -168,6 +174,12 @@ enum Expect {
     },
     /// Extraction: the target is absent or exactly this tree.
     Tree(TreeImage),
+    /// Vault export: the output is absent (when there was none), the
+    /// previous file, or a vault of this tree (a new one on success).
+    Vault {
+        previous: Option<Vec<u8>>,
+        tree: TreeImage,
+    },
 }
 
 /// The operation's command line for this cut (after its setup), what the
@@ -178,6 +190,7 @@ fn prepare(
     w: &Paths,
     g: &mut Gen,
     acked: &mut Vec<Acked>,
+    staktrakr: Option<&TreeImage>,
 ) -> (Vec<String>, Expect, Option<Duration>) {
     let p = w.profile.to_str().expect("utf-8").to_string();
     match op {
@@ -231,7 +244,41 @@ fn prepare(
             ];
             (args.map(String::from).to_vec(), Expect::Tree(image), None)
         }
+        Op::ExportStakTrakr => {
+            // The imported StakTrakr snapshot, exported over the previous
+            // cut's vault.
+            let previous = std::fs::read(&w.vault).ok();
+            let tree = staktrakr.expect("the StakTrakr vault's tree").clone();
+            (
+                staktrakr_export_args(w),
+                Expect::Vault { previous, tree },
+                None,
+            )
+        }
     }
+}
+
+/// The profile the StakTrakr vault is imported into.
+const STAKTRAKR_PROFILE: &str = "staktrakr";
+
+/// `export --payload staktrakr` of [`STAKTRAKR_PROFILE`]'s latest snapshot
+/// to `w.vault`.
+fn staktrakr_export_args(w: &Paths) -> Vec<String> {
+    let password = w.scratch.join("password");
+    std::fs::write(&password, PASSWORD).expect("password file");
+    let args = [
+        "export",
+        "latest",
+        "--profile",
+        STAKTRAKR_PROFILE,
+        "--vault",
+        path_str(&w.vault),
+        "--payload",
+        "staktrakr",
+        "--vault-password-file",
+        path_str(&password),
+    ];
+    args.map(String::from).to_vec()
 }
 
 fn path_str(p: &Path) -> &str {
@@ -255,6 +302,8 @@ struct Paths {
     archive: PathBuf,
     /// Extraction's target, beside export's output.
     extracted: PathBuf,
+    /// `export --payload staktrakr`'s output, beside export's.
+    vault: PathBuf,
     scratch: PathBuf,
 }
 
@@ -268,6 +317,15 @@ fn power_cuts(op: Op) -> Option<String> {
     let mut fs = None;
     let mut acked: Vec<Acked> = Vec::new();
     let mut took = Duration::ZERO;
+    // The StakTrakr vault export's snapshot is imported from (outside the
+    // ext4), and its tree.
+    let staktrakr = (op == Op::ExportStakTrakr).then(|| {
+        staktrakr_vault(
+            &scratch.path().join("no-repo"),
+            scratch.path(),
+            scratch.path(),
+        )
+    });
     for cut in 0..cuts {
         // A fresh filesystem every 10 cuts keeps the oracle's cost bounded.
         if cut % 10 == 0 {
@@ -282,6 +340,7 @@ fn power_cuts(op: Op) -> Option<String> {
             output: fs.mnt.join("out").join("export.zip"),
             archive: fs.mnt.join("in.zip"),
             extracted: fs.mnt.join("out").join("extracted"),
+            vault: fs.mnt.join("out").join("staktrakr.stvault"),
             scratch: scratch.path().to_path_buf(),
         };
         if cut % 10 == 0 {
@@ -300,10 +359,27 @@ fn power_cuts(op: Op) -> Option<String> {
                 acked.push(Acked { id, image });
                 took = t;
             }
+            if let Some((vault, tree)) = &staktrakr {
+                // Import it, and aim the cuts at a clean export's length.
+                let v = path_str(vault);
+                let args = ["--quiet", "import", v, "--profile", STAKTRAKR_PROFILE];
+                let run = snap_env(&w.repo, &args, &[("SNAP_PASSWORD", PASSWORD)]);
+                let id = created_id(&run).unwrap_or_else(|| panic!("import\n{}", run.dump()));
+                acked.push(Acked {
+                    id,
+                    image: tree.clone(),
+                });
+                let args = staktrakr_export_args(&w);
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let (run, t) = timed(&w.repo, &args);
+                assert_eq!(run.code, 0, "export\n{}", run.dump());
+                took = t;
+            }
         }
         mutate_profile(&w.profile, 0.3, g.next_u64());
         let before = tree_image(&w.profile);
-        let (args, expect, aim) = prepare(op, &w, &mut g, &mut acked);
+        let tree = staktrakr.as_ref().map(|(_, t)| t);
+        let (args, expect, aim) = prepare(op, &w, &mut g, &mut acked, tree);
         took = aim.unwrap_or(took);
         // What an import must restore to: the snapshot just exported.
         let imported = acked.last().map(|a| a.image.clone());
@@ -412,6 +488,24 @@ fn power_cuts(op: Op) -> Option<String> {
                 let staging = format!(".extracted{}", snap_engine::export::STAGING_INFIX);
                 leftovers += remove_left(&w.extracted, &staging);
             }
+            Expect::Vault { previous, tree } => {
+                let now = std::fs::read(&w.vault).ok();
+                let problem = match &now {
+                    None if code == 0 => Some("reported success, no output".to_string()),
+                    None => previous
+                        .is_some()
+                        .then(|| "the previous output is gone".into()),
+                    Some(b) if previous.as_ref() == Some(b) => (code == 0)
+                        .then(|| "reported success, the output is the previous file".into()),
+                    Some(_) => archive_problem(&w.repo, &w.scratch, &w.vault, &tree)
+                        .map(|d| format!("the output does not extract to the snapshot: {d}")),
+                };
+                if let Some(p) = problem {
+                    mixed += 1;
+                    failures.push(format!("{what}: exit {code}, {p}"));
+                }
+                leftovers += remove_left(&w.vault, ".tmp-");
+            }
         }
     }
     let line = format!(
@@ -421,7 +515,7 @@ fn power_cuts(op: Op) -> Option<String> {
     println!("| operation | power cuts | oracle failures | acknowledged lost | mixed profiles / outputs |");
     println!("{line}");
     println!("{op:?}: {mid_run} of {cuts} cuts while snap was running");
-    if matches!(op, Op::Export | Op::Extract) {
+    if matches!(op, Op::Export | Op::Extract | Op::ExportStakTrakr) {
         println!("temporary files or folders left beside the output: {leftovers}");
     }
     assert!(
@@ -492,4 +586,10 @@ fn power_cuts_during_import() {
 #[ignore = "needs root, mkfs.ext4 and loop devices; .ci/run runs it with --include-ignored"]
 fn power_cuts_during_extraction() {
     run(Op::Extract);
+}
+
+#[test]
+#[ignore = "needs root, mkfs.ext4 and loop devices; .ci/run runs it with --include-ignored"]
+fn power_cuts_during_staktrakr_export() {
+    run(Op::ExportStakTrakr);
 }
