@@ -69,8 +69,8 @@ pub fn persist_durable(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> 
 /// Writes the file `dest` (outside the repository: an export) atomically
 /// and durably, leaving `dest` exactly as it was on any error.
 ///
-/// The content is produced by `fill` into a temporary file `.tmp-*` beside
-/// `dest`, through a [`fault::Writer`] (each write counted), then flushed
+/// The content is produced by `fill` into a temporary file beside `dest`
+/// (`.NAME.snap-partial-*` for `NAME`, see [`PARTIAL_INFIX`]), through a [`fault::Writer`] (each write counted), then flushed
 /// with `fsync` and moved into place: exchanged with an existing file
 /// (`renameat2(RENAME_EXCHANGE)`, so the previous file can be put back),
 /// or renamed when there is none (or the filesystem cannot exchange). Then
@@ -79,7 +79,10 @@ pub fn persist_durable(tmp: tempfile::NamedTempFile, dest: &Path) -> Result<()> 
 /// exchanged back, or the new one removed. (Only when a filesystem without
 /// exchange replaced an existing file can it not be undone.) After
 /// success the previous file is removed as post-commit cleanup
-/// ([`fault::in_cleanup`]); a leftover is a `.tmp-*` file, not `dest`.
+/// ([`fault::in_cleanup`]); a leftover is a partial file, not `dest`.
+/// Partial files of `dest` that an interrupted write left (a kill, a power
+/// cut, a failed cleanup) are removed first, best effort; so is that of a
+/// concurrent write to the same `dest`, which then fails.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file that could not be written, synced or
@@ -89,8 +92,10 @@ pub fn replace_file_with(
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
     let dir = parent_dir(dest);
+    let prefix = partial_prefix(dest);
+    remove_partials(dir, &prefix);
     let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
+        .prefix(&prefix)
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     fill(&mut fault::Writer(tmp.as_file_mut())).map_err(|e| Error::io(tmp.path(), e))?;
@@ -125,6 +130,40 @@ pub fn replace_file_with(
         let _ = tmp.keep();
     }
     Ok(())
+}
+
+/// What names [`replace_file_with`]'s temporary file, after `.` and the
+/// destination's name: `.out.zip.snap-partial-Xy12Ab` for `out.zip`.
+pub const PARTIAL_INFIX: &str = ".snap-partial-";
+
+/// `.NAME.snap-partial-` for the destination `dest` named `NAME`.
+fn partial_prefix(dest: &Path) -> std::ffi::OsString {
+    sibling_prefix(dest.file_name().unwrap_or_default(), PARTIAL_INFIX)
+}
+
+/// `.NAME<infix>`: how the name of a temporary sibling of `NAME` starts (a
+/// partial export, an extraction's staging folder). `NAME` is cut to its
+/// first 200 bytes, so the whole name, with its unique tail, stays within
+/// the usual 255-byte limit.
+pub fn sibling_prefix(name: &std::ffi::OsStr, infix: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let name = name.as_bytes();
+    let name = &name[..name.len().min(200)];
+    std::ffi::OsString::from_vec([b".", name, infix.as_bytes()].concat())
+}
+
+/// Removes the files in `dir` whose names start with `prefix`. Best
+/// effort: one that cannot be removed stays, and does not stop the write.
+fn remove_partials(dir: &Path, prefix: &std::ffi::OsStr) {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_name().as_bytes().starts_with(prefix.as_bytes()) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Atomically exchanges two existing paths (`renameat2(RENAME_EXCHANGE)`).
@@ -228,6 +267,47 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(fs::read(&dest).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_destination_with_a_255_byte_name_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("n".repeat(251) + ".zip");
+        replace_file_with(&dest, |w| w.write_all(b"one")).unwrap();
+        replace_file_with(&dest, |w| w.write_all(b"two")).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_write_removes_partial_files_of_its_destination_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("out.zip");
+        let names = [
+            ".out.zip.snap-partial-Ab12Cd",
+            ".out.zip.snap-partial-",
+            ".other.zip.snap-partial-Ab12Cd",
+            ".tmp-Ab12Cd",
+            "out.zip.snap-partial-Ab12Cd",
+        ];
+        for n in names {
+            fs::write(dir.path().join(n), b"left by a kill").unwrap();
+        }
+        replace_file_with(&dest, |w| w.write_all(b"one")).unwrap();
+        let mut left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".other.zip.snap-partial-Ab12Cd",
+                ".tmp-Ab12Cd",
+                "out.zip",
+                "out.zip.snap-partial-Ab12Cd"
+            ]
+        );
     }
 
     #[test]

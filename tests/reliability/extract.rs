@@ -196,7 +196,7 @@ fn extraction_fault_sweep() {
 }
 
 #[test]
-fn extraction_into_an_existing_empty_directory_by_dot_or_symlink_replaces_it() {
+fn extraction_into_an_empty_directory_by_dot_or_symlink_and_to_a_255_byte_name() {
     let b = build();
     let out = b.target.parent().expect("parent");
     fs::create_dir_all(&b.target).expect("target");
@@ -224,4 +224,19 @@ fn extraction_into_an_existing_empty_directory_by_dot_or_symlink_replaces_it() {
         .is_symlink());
     assert_eq!(image_diff(&b.want, &tree_image(&real)), None);
     assert!(staging_left(&b).is_empty(), "{:?}", staging_left(&b));
+    // A target with the longest name a folder can have: the staging
+    // folder's name is cut to fit.
+    let long = out.join("t".repeat(255));
+    let run = snap_env(
+        &b.repo,
+        &[
+            "restore",
+            b.zip.to_str().expect("utf-8"),
+            "--target",
+            long.to_str().expect("utf-8"),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.dump());
+    assert_eq!(image_diff(&b.want, &tree_image(&long)), None);
 }

@@ -9,6 +9,7 @@ mod archives;
 mod corpus;
 mod crash;
 mod disk_full;
+mod export_kill;
 mod extract;
 mod faults;
 mod flips;

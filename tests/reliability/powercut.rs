@@ -460,9 +460,9 @@ fn power_cuts(op: Op) -> Option<String> {
                         complete.len()
                     ));
                 }
-                // Temporary files beside the output are not swept by
-                // anything (it is outside the repository): count them.
-                leftovers += remove_left(&w.output, ".tmp-");
+                // The next export would remove a partial file left beside
+                // the output; count them instead.
+                leftovers += remove_left(&w.output, &partial_prefix(&w.output));
             }
             Expect::Tree(image) => {
                 let now = std::fs::symlink_metadata(&w.extracted)
@@ -504,7 +504,7 @@ fn power_cuts(op: Op) -> Option<String> {
                     mixed += 1;
                     failures.push(format!("{what}: exit {code}, {p}"));
                 }
-                leftovers += remove_left(&w.vault, ".tmp-");
+                leftovers += remove_left(&w.vault, &partial_prefix(&w.vault));
             }
         }
     }
@@ -525,6 +525,12 @@ fn power_cuts(op: Op) -> Option<String> {
         failures[0]
     );
     Some(line)
+}
+
+/// `.NAME.snap-partial-`: what names a partial file of `output`.
+fn partial_prefix(output: &Path) -> String {
+    let name = output.file_name().expect("name").to_string_lossy();
+    format!(".{name}{}", snap_store::fsutil::PARTIAL_INFIX)
 }
 
 /// Removes the entries beside `output` whose names start with `prefix`;

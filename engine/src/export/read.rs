@@ -712,7 +712,7 @@ pub fn extract_to(archive: &Archive, dir: &Path) -> Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    let prefix = [b".", name.as_bytes(), STAGING_INFIX.as_bytes()].concat();
+    let prefix = snap_store::fsutil::sibling_prefix(name, STAGING_INFIX).into_encoded_bytes();
     remove_stale_staging(parent, &prefix);
     let staging = parent.join(std::ffi::OsStr::from_bytes(
         &[
