@@ -7,7 +7,8 @@
 //!   pulling device's profile is its old state or the head's, never a mix;
 //!   a retry on a healthy network completes. Even rounds have faults the
 //!   client's retries mostly absorb; odd rounds end in an outage after
-//!   32 KiB, so their commands fail part-way. `SNAP_SYNC_NET_ROUNDS` (default 2) sets the rounds.
+//!   32 KiB, so their commands fail part-way. `SNAP_SYNC_NET_ROUNDS`
+//!   (default 2) sets the rounds.
 //! - Bytes: a second push after a small change sends about the new data
 //!   (the unscoped push goes through `copy_snapshots`); the same push
 //!   through the scoped ZIP path is measured beside it.
