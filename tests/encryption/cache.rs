@@ -14,7 +14,7 @@ use super::marker::{hits, MARKER};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::{env_count, run_killed_after, write_secret, PW, TEST_ARGON2};
+use super::{env_or, run_killed_after, write_secret, PW, TEST_ARGON2};
 use crate::util::{image_diff, make_profile, tree_image, Env, Gen, Run};
 
 /// A world with cheap Argon2, no `$SNAP_PASSWORD`, and a fresh private
@@ -242,7 +242,7 @@ fn temporaries(runtime: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn key_cache_survives_kill_9_and_injected_faults() {
-    let points = env_count("SNAP_KEY_CACHE_CRASH_POINTS", 30);
+    let points = env_or("SNAP_KEY_CACHE_CRASH_POINTS", 30);
     let (env, pw, runtime) = cache_env();
     encrypted_with_snapshot(&env, &pw);
     let pw_arg = pw.to_str().unwrap();

@@ -195,7 +195,7 @@ fn setup() -> Env {
 
 #[test]
 fn kill_9_during_key_changes_leaves_the_old_or_the_new_passwords() {
-    let points = super::env_count("SNAP_KEY_CRASH_POINTS", 100);
+    let points = super::env_or("SNAP_KEY_CRASH_POINTS", 100);
     let env = setup();
     let mut set: BTreeSet<String> = [PW.to_string()].into();
     let mut g = Gen(0x14_c0de);

@@ -40,13 +40,7 @@ pub fn write_secret(env: &Env, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
-/// `$name` as a number, else `default` (the knobs of the loops here).
-pub fn env_count(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+pub use crate::util::env_or;
 
 /// A history on the (filled) profile folder `src` under profile `name`:
 /// a snapshot, an unchanged create, a change and a second snapshot, the

@@ -19,7 +19,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::{enc_env, env_count, files_under, history};
+use super::{enc_env, env_or, files_under, history};
 use crate::util::{copy_into, make_profile, remove_tree, Env, Gen, Run};
 
 /// An encrypted repository with two snapshots, profile settings saved
@@ -137,7 +137,7 @@ fn one_flipped_bit_in_each_kind_of_file_is_detected_and_named() {
 
 #[test]
 fn random_bit_flips_never_pass_unnoticed() {
-    let flips = env_count("SNAP_TAMPER_FLIPS", 200);
+    let flips = env_or("SNAP_TAMPER_FLIPS", 200);
     let (env, saved) = pristine();
     let files = targets(&saved);
     let mut g = Gen(0x7a3b_0014);

@@ -25,14 +25,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::oracle::{self, created_id, snap_env, Acked, World};
-use crate::util::{make_profile, mutate_profile, tree_image, Gen};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use crate::util::{env_or, make_profile, mutate_profile, tree_image, Gen};
 
 /// Crash-loop figures for one operation.
 #[derive(Default, Debug)]

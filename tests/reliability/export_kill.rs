@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::archives::archive_problem;
 use super::oracle::{created_id, run_interrupted, snap_env, PASSWORD};
-use crate::util::{make_profile, mutate_profile, tree_image, Gen, TreeImage};
+use crate::util::{env_or, make_profile, mutate_profile, tree_image, Gen, TreeImage};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
@@ -195,19 +195,12 @@ fn as_strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
 }
 
-fn points() -> u64 {
-    std::env::var("SNAP_EXPORT_KILL_POINTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100)
-}
-
 #[test]
 fn zip_export_killed_at_random_moments_leaves_the_previous_file_or_the_new_one() {
-    kill_loop(Format::Zip, points());
+    kill_loop(Format::Zip, env_or("SNAP_EXPORT_KILL_POINTS", 100));
 }
 
 #[test]
 fn vault_export_killed_at_random_moments_leaves_the_previous_file_or_a_new_one() {
-    kill_loop(Format::Vault, points());
+    kill_loop(Format::Vault, env_or("SNAP_EXPORT_KILL_POINTS", 100));
 }

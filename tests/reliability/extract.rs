@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::oracle::{created_id, run_interrupted, snap_env};
-use crate::util::{image_diff, make_profile, remove_tree, tree_image, Gen, Run, TreeImage};
+use crate::util::{env_or, image_diff, make_profile, remove_tree, tree_image, Gen, Run, TreeImage};
 
 struct Base {
     _dir: tempfile::TempDir,
@@ -103,13 +103,6 @@ fn after_run(b: &Base, reported: Option<bool>) -> Result<(), String> {
         return Err(format!("staging left: {:?}", staging_left(b)));
     }
     Ok(())
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn check_failures(what: &str, failures: &[String]) {

@@ -31,7 +31,9 @@ use std::time::{Duration, Instant};
 
 use super::archives::{archive_problem, staktrakr_vault};
 use super::oracle::{self, created_id, snap_env, Acked, PASSWORD};
-use crate::util::{make_profile, mutate_profile, remove_tree, tree_image, Gen, Run, TreeImage};
+use crate::util::{
+    env_or, make_profile, mutate_profile, remove_tree, tree_image, Gen, Run, TreeImage,
+};
 
 /// `FS_IOC_SHUTDOWN` (`_IOR('X', 125, __u32)`) with flag 2, NOLOGFLUSH.
 const SHUTDOWN: &str = "import fcntl, os, struct, sys\n\
@@ -119,13 +121,6 @@ enum Op {
     Import,
     Extract,
     ExportStakTrakr,
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 fn sync() {

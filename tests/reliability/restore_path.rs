@@ -23,7 +23,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::oracle::{run_interrupted, snap_env, World};
-use crate::util::{copy_into, image_diff, noise, remove_tree, tree_image, write, Gen, TreeImage};
+use crate::util::{
+    copy_into, env_or, image_diff, noise, remove_tree, tree_image, write, Gen, TreeImage,
+};
 
 const PATHS: [&str; 4] = ["a", "b", "db.sqlite", "big"];
 
@@ -170,13 +172,6 @@ fn image(profile: &Path) -> TreeImage {
     let mut img = tree_image(profile);
     img.retain(|k, _| !k.ends_with("-shm"));
     img
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 #[test]

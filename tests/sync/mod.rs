@@ -13,6 +13,7 @@ mod scope;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+pub use crate::util::env_or;
 use crate::util::{read_tree, Env, Run};
 
 /// A device: its own repository, profile folder and device id.
@@ -103,14 +104,6 @@ pub fn s3_shared(name: &str) -> String {
 /// A shared folder inside `env`'s directory.
 pub fn folder_shared(env: &Env) -> String {
     env.path("shared").to_str().unwrap().to_string()
-}
-
-/// An env var as a number, else `default`.
-pub fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 /// The head record of `app` in a plain shared repository, through

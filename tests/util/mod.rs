@@ -712,6 +712,14 @@ pub fn make_profile(dir: &Path, files: usize, bytes: usize, seed: u64) {
     }
 }
 
+/// `$name` as a number, else `default`: the knobs of the test loops.
+pub fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Changes about `fraction` of the files under `dir` (rewrites some, appends
 /// to others, deletes a few, adds a few), deterministic in `seed`.
 pub fn mutate_profile(dir: &Path, fraction: f64, seed: u64) {
